@@ -1,0 +1,102 @@
+"""Account flows behind the /auth routes: each one a few calls to Supabase Auth, the profile row and the
+revocation store, in the order that keeps a failed step retryable."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from .db import get_db
+from .errors import ApiError
+from .guard import get_verifier
+from .revocation import get_revocations
+from .supabase_auth import TokenSet, get_supabase_auth
+from .tokens import Claims
+
+log = logging.getLogger(__name__)
+
+
+def sign_up(email: str, password: str, display_name: str | None) -> str:
+    """Create the Supabase user and its profile row; return the user id."""
+    data = {"display_name": display_name} if display_name else {}
+    user = get_supabase_auth().sign_up(email, password, data)
+    get_db().execute("create_profile_at_signup",
+                     {"user_id": user.id, "email": user.email or email, "display_name": display_name,
+                      "email_verified": user.email_confirmed})
+    return user.id
+
+
+def sign_in(email: str, password: str) -> TokenSet:
+    return _after_cutoff(get_supabase_auth().sign_in(email, password))
+
+
+def refresh(refresh_token: str) -> TokenSet:
+    return _after_cutoff(get_supabase_auth().refresh(refresh_token))
+
+
+def _after_cutoff(tokens: TokenSet) -> TokenSet:
+    """Tokens issued in the same whole second as the user's global logout are refused (their `iat` cannot
+    tell before from after), so a sign-in right after logout-all waits out the rest of that second (at most
+    1 s, only then) and takes a token from the next second. A refresh token does not name its user, so the
+    check is made on the answer rather than before the call; it costs one extra refresh only in that case."""
+    cutoff = get_revocations().cutoff(tokens.user_id)
+    if cutoff is None:
+        return tokens
+    try:
+        # Verifying the fresh token also warms this process's cache for the client's next request.
+        issued_at = get_verifier().verify(tokens.access_token).iat
+    except ApiError:
+        return tokens
+    if issued_at > math.floor(cutoff):
+        return tokens
+    delay = math.floor(cutoff) + 1 - time.time()
+    if delay > 0:
+        time.sleep(min(delay, 1.0))
+    return get_supabase_auth().refresh(tokens.refresh_token)
+
+
+def logout(claims: Claims, access_token: str) -> None:
+    """End this session in Supabase, then refuse its access tokens here. Supabase first: if it fails the
+    client can retry with the same token; the reverse order would leave the refresh token alive."""
+    get_supabase_auth().sign_out(access_token, "local")
+    get_revocations().revoke_session(claims)
+
+
+def logout_everywhere(claims: Claims, access_token: str) -> None:
+    """000's three steps: every refresh token revoked in Supabase, `logout_at = now()`, every process's caches
+    purged (the broadcast waits for all of them). Supabase first, for the same retry reason as `logout`."""
+    get_supabase_auth().sign_out(access_token, "global")
+    get_revocations().logout_everywhere(claims.user_id, claims.email)
+
+
+def bootstrap(claims: Claims) -> None:
+    from .profiles import ensure_profile
+
+    ensure_profile(claims.user_id, claims.email)
+
+
+def verify_email(email: str, token: str) -> None:
+    user_id = get_supabase_auth().verify_email(email, token)
+    get_db().execute("mark_email_verified", {"user_id": user_id, "email": email})
+
+
+def resend_verification(email: str) -> None:
+    get_supabase_auth().resend_verification(email)
+
+
+def forgot_password(email: str) -> None:
+    get_supabase_auth().send_password_recovery(email)
+
+
+def reset_password(email: str, token: str, password: str) -> None:
+    """Check the recovery code, set the password, then revoke every older token as logout-all does."""
+    auth = get_supabase_auth()
+    user_id = auth.verify_recovery(email, token)
+    auth.admin_set_password(user_id, password)
+    get_revocations().logout_everywhere(user_id, email)
+
+
+def me(claims: Claims) -> dict[str, Any]:
+    return {"ok": True, "user": {"id": claims.user_id, "email": claims.email, "roles": list(claims.roles)}}
+

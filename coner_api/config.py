@@ -1,0 +1,130 @@
+"""The one configuration object, read from the environment once at start-up."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from limits import parse_many
+
+ENVIRONMENTS = ("development", "production", "test")
+REQUIRED = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY")
+
+
+class ConfigError(RuntimeError):
+    """The environment cannot run the app; the message names every offending variable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the app reads; build it with `Config.from_env()`."""
+
+    app_env: str
+    database_url: str
+    supabase_url: str
+    supabase_anon_key: str
+    supabase_service_role_key: str
+    supabase_jwt_secret: str | None = None
+    redis_url: str | None = None
+    oauth_redirect_url: str = "http://127.0.0.1:8080/auth/callback"
+    oauth_redirect_allowlist: tuple[str, ...] = ()
+    trusted_proxies: int = 0
+    rate_limit_auth: str = "5/minute"
+    rate_limit_user: str = "100/minute"
+    port: int = 8080
+    # Timeouts (seconds). A request must never wait long for a dependency: the pool checkout and the
+    # outbound Supabase call are bounded well below Heroku's 30 s router timeout.
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_connect_timeout: float = 3.0
+    db_checkout_timeout: float = 2.0
+    db_statement_timeout_ms: int = 5000
+    auth_timeout: float = 5.0
+    jwks_fetch_timeout: float = 3.0
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env == "development"
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` Supabase Auth puts in access tokens."""
+        return f"{self.supabase_url}/auth/v1"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.issuer}/.well-known/jwks.json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
+        """Read and check the settings; raise ConfigError naming every missing or malformed variable."""
+        env = os.environ if environ is None else environ
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731 - blank means unset
+        problems: list[str] = []
+
+        missing = [name for name in REQUIRED if not get(name)]
+        if missing:
+            problems.append("missing required variable(s): " + ", ".join(missing))
+
+        app_env = get("APP_ENV") or "production"
+        if app_env not in ENVIRONMENTS:
+            problems.append(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)} (got {app_env!r})")
+
+        supabase_url = (get("SUPABASE_URL") or "").rstrip("/")
+        if supabase_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", supabase_url):
+            problems.append("SUPABASE_URL must be an http(s) URL")
+        elif supabase_url.startswith("http://") and app_env == "production" and not _is_loopback(supabase_url):
+            problems.append("SUPABASE_URL must use https in production")
+
+        secret = get("SUPABASE_JWT_SECRET")
+        if secret is not None and len(secret.encode()) < 32:
+            problems.append("SUPABASE_JWT_SECRET must be at least 32 bytes (Supabase's are 40+)")
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
+                problems.append(f"{name} must be an integer from {low} to {high}")
+                return default
+            return int(raw)
+
+        def rate(name: str, default: str) -> str:
+            raw = get(name) or default
+            try:
+                parse_many(raw)
+            except ValueError:
+                problems.append(f"{name} is not a rate limit in flask-limiter notation (e.g. 5/minute)")
+            return raw
+
+        oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or 8080}/auth/callback"
+        allowlist = tuple(u.strip() for u in (get("OAUTH_REDIRECT_ALLOWLIST") or "").split(",") if u.strip())
+
+        config = cls(
+            app_env=app_env,
+            database_url=get("DATABASE_URL") or "",
+            supabase_url=supabase_url,
+            supabase_anon_key=get("SUPABASE_ANON_KEY") or "",
+            supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY") or "",
+            supabase_jwt_secret=secret,
+            redis_url=get("REDIS_URL"),
+            oauth_redirect_url=oauth_redirect_url,
+            oauth_redirect_allowlist=allowlist or (oauth_redirect_url,),
+            trusted_proxies=integer("TRUSTED_PROXIES", 0, 0, 10),
+            rate_limit_auth=rate("RATE_LIMIT_AUTH", "5/minute"),
+            rate_limit_user=rate("RATE_LIMIT_USER", "100/minute"),
+            port=integer("PORT", 8080, 1, 65535),
+            db_pool_min=integer("DB_POOL_MIN", 1, 0, 100),
+            db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
+        )
+        if config.db_pool_min > config.db_pool_max:
+            problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")
+        if problems:
+            raise ConfigError("Invalid configuration: " + "; ".join(problems))
+        return config
+
+
+def _is_loopback(url: str) -> bool:
+    return bool(re.match(r"^http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))

@@ -1,0 +1,158 @@
+"""Postgres access: one connection pool per process, named queries, driver errors translated in one place.
+
+The only product module that imports psycopg. Queries live in `coner_api/queries/*.sql` as blocks headed
+`-- name: <query_name>`, with `%(param)s` placeholders; callers name the query and pass a dict.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any, Iterator, Mapping
+
+import psycopg
+from flask import Flask, current_app
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
+
+from .config import Config
+from .errors import DbUnavailable, InternalError
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection
+
+
+def load_queries() -> dict[str, str]:
+    """Read every `-- name:` block of the package's queries folder."""
+    queries: dict[str, str] = {}
+    for resource in sorted(resources.files("coner_api.queries").iterdir(), key=lambda r: r.name):
+        if not resource.name.endswith(".sql"):
+            continue
+        for block in re.split(r"^-- name: ", resource.read_text(), flags=re.M)[1:]:
+            name, _, body = block.partition("\n")
+            name = name.strip()
+            if name in queries:
+                raise RuntimeError(f"query {name!r} is defined twice")
+            queries[name] = body.strip()
+    return queries
+
+
+QUERIES = load_queries()
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn driver and pool errors into the API's: outages are 503 DB_UNAVAILABLE, the rest a logged 500."""
+    try:
+        yield
+    except (PoolTimeout, TooManyRequests) as exc:
+        raise DbUnavailable() from exc
+    except psycopg.OperationalError as exc:  # connection lost, server down, statement timeout
+        log.warning("database unavailable: %s", exc)
+        raise DbUnavailable() from exc
+    except psycopg.Error as exc:
+        log.error("database error: %s", exc)
+        raise InternalError() from exc
+
+
+def connect(database_url: str, **kwargs: Any) -> Connection:
+    """A standalone connection (migrations, LISTEN); dict rows, autocommit unless told otherwise."""
+    kwargs.setdefault("autocommit", True)
+    with translated_errors():
+        return psycopg.connect(database_url, row_factory=dict_row, **kwargs)
+
+
+class Database:
+    """The process's pool plus helpers that run named queries."""
+
+    def __init__(self, config: Config) -> None:
+        connection_kwargs = {
+            "row_factory": dict_row,
+            "autocommit": True,
+            "connect_timeout": max(1, round(config.db_connect_timeout)),
+            "options": f"-c statement_timeout={config.db_statement_timeout_ms}",
+            "application_name": "coner-api",
+        }
+        self.pool = ConnectionPool(
+            config.database_url,
+            kwargs=connection_kwargs,
+            min_size=config.db_pool_min,
+            max_size=config.db_pool_max,
+            open=False,
+            # A connection that died while idle (Postgres restarted) is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+            timeout=config.db_checkout_timeout,
+            # No cap on the queue of waiting requests: gunicorn's threads already bound the live waiters of
+            # a process, and psycopg-pool (3.3) leaves every waiter that timed out in its queue until a
+            # connection comes back. With a cap, an outage filled the queue with such dead waiters; from
+            # then on every request was refused (TooManyRequests) before it could ask the pool to
+            # reconnect, so the process answered 503 for good after Postgres had returned.
+            max_waiting=0,
+            # How long one reconnection attempt keeps retrying (after 1, 2, 4... s) before it gives up and
+            # the next waiting request starts a fresh one: attempts stay less than 2 s apart, so the pool
+            # reconnects promptly once Postgres is back (with 60 s, a 20 s outage left it waiting ~10 s
+            # more for its next attempt), at the price of a logged warning per abandoned attempt.
+            reconnect_timeout=5,
+            name="coner",
+        )
+
+    def open(self) -> None:
+        """Start the pool without waiting: the app boots (and reports 503s) while Postgres is down."""
+        self.pool.open(wait=False)
+
+    def close(self) -> None:
+        self.pool.close(timeout=5)
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        with translated_errors(), self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One connection in one transaction: everything inside commits together or not at all."""
+        with self.connection() as conn, conn.transaction():
+            yield conn
+
+    def fetch_one(self, query: str, params: Mapping[str, Any] | None = None,
+                  conn: Connection | None = None) -> dict[str, Any] | None:
+        with self._cursor(query, params, conn) as cursor:
+            return cursor.fetchone()
+
+    def fetch_all(self, query: str, params: Mapping[str, Any] | None = None,
+                  conn: Connection | None = None) -> list[dict[str, Any]]:
+        with self._cursor(query, params, conn) as cursor:
+            return cursor.fetchall()
+
+    def execute(self, query: str, params: Mapping[str, Any] | None = None,
+                conn: Connection | None = None) -> int:
+        """Run a statement; return the number of rows it touched."""
+        with self._cursor(query, params, conn) as cursor:
+            return cursor.rowcount
+
+    @contextmanager
+    def _cursor(self, query: str, params: Mapping[str, Any] | None, conn: Connection | None):
+        sql = QUERIES[query]
+        if conn is not None:
+            with translated_errors(), conn.execute(sql, params or {}) as cursor:
+                yield cursor
+            return
+        with self.connection() as own, translated_errors(), own.execute(sql, params or {}) as cursor:
+            yield cursor
+
+    def ping(self) -> None:
+        """Raise DbUnavailable unless a pooled connection answers."""
+        self.fetch_one("ping")
+
+
+def init_app(app: Flask, config: Config) -> Database:
+    database = Database(config)
+    database.open()
+    app.extensions["coner.db"] = database
+    return database
+
+
+def get_db() -> Database:
+    return current_app.extensions["coner.db"]

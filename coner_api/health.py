@@ -1,0 +1,65 @@
+"""Health routes: `/health` (000), `/ready` (001) and the trivial `/auth/health`."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, make_response
+from flask_smorest import Blueprint
+
+from .db import get_db
+from .errors import ApiError
+from .schemas import AuthHealthSchema, HealthErrorSchema, HealthSchema, ReadinessSchema
+from .supabase_auth import get_supabase_auth
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+
+def redis_status() -> str:
+    """"disabled" without REDIS_URL; else "ok" or "error" from a ping with a short timeout."""
+    client = current_app.extensions.get("coner.redis")
+    if client is None:
+        return "disabled"
+    try:
+        client.ping()
+        return "ok"
+    except Exception:  # any Redis failure only degrades rate limiting; report it, never raise
+        return "error"
+
+
+@blp.route("/health")
+@blp.response(200, HealthSchema)
+@blp.alt_response(500, schema=HealthErrorSchema, description="Postgres is unavailable")
+def health():
+    """Process health with a database round trip."""
+    try:
+        get_db().ping()
+    except ApiError as exc:
+        return make_response(jsonify(status="error", error=exc.message, code=exc.code), 500)
+    return {"status": "ok", "db": True, "redis": redis_status()}
+
+
+@blp.route("/ready")
+@blp.response(200, ReadinessSchema)
+@blp.alt_response(503, schema=ReadinessSchema, description="A required service is unavailable")
+def ready():
+    """Readiness: Postgres and Supabase Auth must answer; Redis only degrades."""
+    services: dict[str, str] = {}
+    failures: list[ApiError] = []
+    for name, check in (("database", lambda: get_db().ping()), ("auth", lambda: get_supabase_auth().health())):
+        try:
+            check()
+            services[name] = "ok"
+        except ApiError as exc:
+            services[name] = exc.message
+            failures.append(exc)
+    services["redis"] = redis_status()
+    if failures:
+        body = {"status": "not_ready", "services": services,
+                "error": "; ".join(f.message for f in failures), "code": failures[0].code}
+        return make_response(jsonify(body), 503)
+    return {"status": "ready", "services": services}
+
+
+@blp.route("/auth/health")
+@blp.response(200, AuthHealthSchema)
+def auth_health():
+    """The trivial route: no I/O at all."""
+    return {"ok": True, "service": "auth"}

@@ -1,0 +1,92 @@
+"""A local, faithful stand-in for Supabase Auth (GoTrue) over HTTP, for development and tests only.
+
+It serves `/auth/v1/...` as the Supabase gateway + GoTrue pair does (see
+/work/shared/reference/supabase-auth-http.md), plus `/_local/...` helpers, keeps its data in Postgres (its own
+schema) and its keys in `<data dir>/auth_server_keys.json`. Product code never imports it.
+
+Simplifications against the real server, on purpose:
+- Passwords are hashed with scrypt at a low cost (N=2**12) instead of bcrypt (not installed here); importing
+  `password_hash` through the admin API is refused with 400.
+- Only the e-mail and Google providers exist. Phone sign-up / login / OTP answer "provider disabled" (as the
+  CLI's default config), no SMS is sent, and phone OTP types never verify. Anonymous sign-ins are disabled.
+  Admin may still create users with a phone number.
+- Google is played by a local consent page (`/_local/oauth/consent`): the user types an e-mail and continues;
+  the Google subject id is derived from the e-mail. An existing user with the same e-mail is linked
+  (its e-mail becomes confirmed). `provider_token` is a random local string; there is no provider refresh
+  token.
+  `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a signed JWT).
+- No MFA, SSO/SAML, web3, passkeys, identity linking, reauthentication, captcha, hooks or OAuth-server
+  feature.
+- Rate limits: only the per-user e-mail frequency, at the CLI's 1 s (`LOCAL_AUTH_EMAIL_FREQUENCY`); no IP
+  buckets and no global "e-mails per hour" limit.
+- Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s
+  (`LOCAL_AUTH_REFRESH_REUSE_INTERVAL`). No session timebox, inactivity timeout or single-session limit.
+- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. E-mail change always needs both addresses to confirm
+  (CLI `double_confirm_changes`), except `generate_link` email_change_* types, where the one generated token
+  completes the change.
+- Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
+  `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.
+- HS256 mode signs user tokens with the legacy secret and ignores asymmetric keys left by earlier runs; in
+  ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration). `/_local/keys/rotate` is refused in HS256 mode.
+- A soft delete clears e-mail, phone and password and drops identities and sessions, without GoTrue's hashing.
+- CORS is answered for any origin (as the stack's gateway plugin is configured); preflights need no apikey.
+- Unknown paths answer 404 `not_found`, wrong methods 405 `method_not_allowed` (in the usual error shapes).
+"""
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, Response, request
+
+from . import errors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth
+from .context import EXTENSION, AuthContext
+from .guards import check_gateway
+from .inputs import reject_nul_in_query
+from .keys import KEY_FILE, KeyStore
+from .settings import Settings
+from .store import Store
+from .tokens import TokenService
+
+MAX_BODY = 1024 * 1024
+PREFIX = "/auth/v1"
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the Flask app: migrate the schema, open the pool, load (or create) the keys."""
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY, AUTH_SETTINGS=settings)
+    app.json.sort_keys = False  # GoTrue emits keys in struct order; keep ours as written
+    store = Store(settings.database_url, settings.db_schema)
+    store.migrate()
+    store.open()
+    keys = KeyStore(settings.data_dir / KEY_FILE, settings.jwt_alg)
+    app.extensions[EXTENSION] = AuthContext(settings=settings, store=store, keys=keys,
+                                            tokens=TokenService(settings, keys))
+    errors.init_app(app)
+
+    @app.before_request
+    def _gateway() -> Response | None:
+        request.environ["local.request_id"] = str(uuid.uuid4())
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            if request.method == "OPTIONS":
+                return Response(status=200)  # CORS preflight: the gateway answers it without an apikey
+            check_gateway(request.path[len(PREFIX):])
+        reject_nul_in_query()
+        return None
+
+    @app.after_request
+    def _cors(response: Response) -> Response:
+        # Like Kong's cors plugin in the Supabase stack: any origin, the requested headers and methods.
+        response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "authorization, apikey, content-type, x-client-info")
+            response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, PUT, PATCH, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Max-Age"] = "3600"
+        response.headers.add("Vary", "Origin")
+        return response
+
+    for module in (routes_meta, routes_auth, routes_email, routes_admin, routes_oauth, routes_local):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(routes_admin.invite_bp)
+    return app

@@ -1,0 +1,38 @@
+"""The stand-in's per-app state (settings, store, keys, token service), kept in `app.extensions`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+from flask import Response, current_app, jsonify
+
+from .keys import KeyStore
+from .settings import Settings
+from .store import Store
+from .tokens import TokenService
+
+EXTENSION = "local_auth_server"
+
+
+@dataclass
+class AuthContext:
+    """What every route needs."""
+
+    settings: Settings
+    store: Store
+    keys: KeyStore
+    tokens: TokenService
+
+
+def ctx() -> AuthContext:
+    """The stand-in's state for the current app."""
+    return current_app.extensions[EXTENSION]
+
+
+def session_reply(body: dict) -> Response:
+    """A session response with GoTrue's informational `sb-auth-*` headers."""
+    response = jsonify(body)
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    response.headers["sb-auth-user-id"] = claims["sub"]
+    response.headers["sb-auth-session-id"] = claims["session_id"]
+    return response

@@ -1,0 +1,91 @@
+"""PKCE flow state: validating code challenges, remembering them, and the `grant_type=pkce` exchange."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+
+from . import users
+from .context import ctx
+from .errors import ApiError, bad_request
+from .inputs import field, parse_uuid
+from .store import Tx
+
+METHODS = {"s256", "plain"}
+# Methods whose code is handed out later than the flow is created (by GET /verify).
+_EMAIL_METHODS = {"email/signup", "recovery", "magiclink", "email_change", "invite"}
+
+
+def pkce_params(body: dict) -> tuple[str, str] | None:
+    """(challenge, method) from a request body or query, None when the request is not PKCE."""
+    challenge = field(body, "code_challenge")
+    method = field(body, "code_challenge_method")
+    return check_challenge(challenge, method)
+
+
+def check_challenge(challenge: str, method: str) -> tuple[str, str] | None:
+    """Validate a code challenge and its method; None when neither is given."""
+    if not challenge and not method:
+        return None
+    if not challenge or not method:
+        raise bad_request("PKCE flow requires code_challenge_method and code_challenge")
+    if method.lower() not in METHODS:
+        raise bad_request(f"code challenge method {method} not supported")
+    if not 43 <= len(challenge) <= 128:
+        raise bad_request("code challenge has to be between 43 and 128 characters")
+    return challenge, method.lower()
+
+
+def create(tx: Tx, pkce: tuple[str, str] | None, authentication_method: str, *,
+           user_id: uuid.UUID | None = None, provider_type: str = "email",
+           redirect_to: str | None = None) -> dict:
+    """Store a flow state (for OAuth also the implicit ones, to carry `redirect_to` to the callback)."""
+    challenge, method = pkce if pkce else (None, None)
+    return tx.one(
+        "INSERT INTO flow_state (id, auth_code, user_id, code_challenge, code_challenge_method,"
+        " provider_type, authentication_method, redirect_to)"
+        " VALUES (%(id)s, %(code)s, %(uid)s, %(ch)s, %(m)s, %(p)s, %(am)s, %(rt)s) RETURNING *",
+        {"id": uuid.uuid4(), "code": uuid.uuid4(), "uid": user_id, "ch": challenge, "m": method,
+         "p": provider_type, "am": authentication_method, "rt": redirect_to})
+
+
+def is_expired(flow: dict) -> bool:
+    """True once the flow is older than its 300 s lifetime."""
+    start = flow["auth_code_issued_at"] if flow["authentication_method"] in _EMAIL_METHODS else None
+    start = start or flow["created_at"]
+    return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < users.now()
+
+
+def _challenge_matches(flow: dict, verifier: str) -> bool:
+    if flow["code_challenge_method"] == "plain":
+        expected = verifier
+    else:
+        digest = hashlib.sha256(verifier.encode()).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(expected.encode(), (flow["code_challenge"] or "").encode())
+
+
+def exchange(tx: Tx, body: dict) -> dict:
+    """Trade an auth code and its verifier for a session; the flow state is used up."""
+    auth_code, verifier = field(body, "auth_code"), field(body, "code_verifier")
+    if not auth_code or not verifier:
+        raise bad_request("invalid request: both auth code and code verifier should be non-empty")
+    code = parse_uuid(auth_code)
+    flow = code and tx.one("SELECT * FROM flow_state WHERE auth_code = %(c)s AND user_id IS NOT NULL"
+                           " AND code_challenge IS NOT NULL FOR UPDATE", {"c": code})
+    if not flow:
+        raise ApiError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+    if is_expired(flow):
+        raise ApiError(422, "flow_state_expired", "invalid flow state, flow state has expired")
+    if not _challenge_matches(flow, verifier):
+        raise bad_request("code challenge does not match previously saved code verifier", "bad_code_verifier")
+    user = users.get(tx, flow["user_id"])
+    if user is None:
+        raise ApiError(404, "user_not_found", "User not found")
+    if users.is_banned(user):
+        raise ApiError(400, "user_banned", "User is banned")
+    tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+    return ctx().tokens.sign_in(tx, user, flow["authentication_method"],
+                                provider_token=flow["provider_access_token"])

@@ -1,0 +1,113 @@
+"""Who is calling: the gateway's `apikey` check, Bearer user tokens, and admin (service-role) tokens."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from flask import request
+
+from . import users
+from .context import ctx
+from .errors import ApiError, GatewayError
+from .inputs import parse_uuid
+from .store import Tx
+
+# Routes the gateway lets through without an apikey (paths below /auth/v1).
+OPEN_PATHS = {"/verify", "/callback", "/authorize", "/.well-known/jwks.json"}
+_BEARER = re.compile(r"^[Bb]earer (\S+)$")
+ADMIN_ROLES = {"service_role", "supabase_admin"}
+
+
+def _apikey() -> str:
+    return request.headers.get("apikey") or request.args.get("apikey") or ""
+
+
+def check_gateway(subpath: str) -> None:
+    """Kong's key-auth: every route except the open ones needs the anon or service-role key."""
+    if subpath in OPEN_PATHS:
+        return
+    key = _apikey()
+    if not key:
+        raise GatewayError("No API key found in request",
+                           "No `apikey` request header or url param was found.")
+    keys = ctx().keys
+    if key not in (keys.anon_key, keys.service_role_key):
+        raise GatewayError("Invalid API key", "Double check your Supabase `anon` or `service_role` API key.")
+
+
+def bearer_token() -> str:
+    """The Bearer token GoTrue sees; like the gateway, fall back to `apikey` when none was sent."""
+    header = request.headers.get("Authorization")
+    if header is None or header.startswith("Bearer sb_"):
+        header = f"Bearer {_apikey()}" if _apikey() else ""
+    match = _BEARER.match(header.strip())
+    if not match:
+        raise ApiError(401, "no_authorization", "This endpoint requires a valid Bearer token")
+    return match.group(1)
+
+
+def verified_claims(token: str) -> dict:
+    """The claims of a token we signed; 403 bad_jwt otherwise."""
+    prefix = "invalid JWT: unable to parse or verify signature, "
+    try:
+        return ctx().keys.decode(token)
+    except jwt.ExpiredSignatureError:
+        raise ApiError(403, "bad_jwt", prefix + "token has invalid claims: token is expired") from None
+    except jwt.InvalidSignatureError as error:
+        raise ApiError(403, "bad_jwt", prefix + f"token signature is invalid: {error}") from None
+    except jwt.PyJWTError as error:
+        raise ApiError(403, "bad_jwt", prefix + f"token is malformed: {error}") from None
+
+
+@dataclass
+class Caller:
+    """A signed-in user as seen through a Bearer access token."""
+
+    user: dict
+    session_id: uuid.UUID | None
+    claims: dict
+
+
+def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
+    """Resolve the Bearer token to a live user and session, with GoTrue's errors in its order."""
+    claims = verified_claims(bearer_token())
+    sub = claims.get("sub")
+    if not sub:
+        raise ApiError(403, "bad_jwt", "invalid claim: missing sub claim")
+    user_id = parse_uuid(sub) if isinstance(sub, str) else None
+    if user_id is None:
+        raise ApiError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
+    user = users.get(tx, user_id)
+    if user is None or user["deleted_at"] is not None:
+        raise ApiError(403, "user_not_found", "User from sub claim in JWT does not exist")
+    session_id = None
+    if claims.get("session_id"):
+        session_id = parse_uuid(str(claims["session_id"]))
+        if session_id is None:
+            raise ApiError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
+        if tx.one("SELECT id FROM sessions WHERE id = %(id)s AND user_id = %(uid)s",
+                  {"id": session_id, "uid": user_id}) is None:
+            raise ApiError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    if users.is_banned(user):
+        raise ApiError(403, "user_banned", "User is banned")
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    if check_audience and user["aud"] not in audiences:
+        raise ApiError(400, "validation_failed", "Token audience doesn't match request audience")
+    return Caller(user=user, session_id=session_id, claims=claims)
+
+
+def require_admin() -> dict:
+    """Claims of a Bearer JWT whose role is service_role or supabase_admin; 401/403 otherwise."""
+    claims = verified_claims(bearer_token())
+    if claims.get("role") not in ADMIN_ROLES:
+        raise ApiError(403, "not_admin", "User not allowed")
+    if claims.get("session_id"):
+        session_id = parse_uuid(str(claims["session_id"]))
+        with ctx().store.transaction() as tx:
+            if session_id is None or tx.one("SELECT id FROM sessions WHERE id = %(id)s",
+                                            {"id": session_id}) is None:
+                raise ApiError(403, "session_expired", "Session is no longer valid")
+    return claims

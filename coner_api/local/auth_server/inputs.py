@@ -1,0 +1,113 @@
+"""Request parsing as GoTrue does it: JSON bodies with Go-style type errors, e-mails, redirects, UUIDs."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, request
+
+from .errors import ApiError, bad_request
+
+EMAIL = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                   r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+_GO_TYPES = {str: "string", dict: "map[string]interface {}", bool: "bool", int: "int"}
+_JSON_TYPES = {str: "string", dict: "object", list: "array", bool: "bool", int: "number", float: "number"}
+
+
+def _bad_json(detail: str) -> ApiError:
+    return ApiError(400, "bad_json", f"Could not parse request body as JSON: {detail}")
+
+
+def json_body() -> dict:
+    """The request body as a JSON object ({} when empty); 400 bad_json when it is not one."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _bad_json(str(error)) from None
+    if "\x00" in text or "\\u0000" in text:
+        # Postgres text and jsonb cannot hold NUL; refuse it here rather than fail in the database.
+        raise bad_request("Invalid input: NUL characters are not allowed")
+    if not isinstance(body, dict):
+        raise _bad_json(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value")
+    return body
+
+
+def reject_nul_in_query() -> None:
+    """400 for NUL characters in the query string, which Postgres could not store or compare."""
+    if any("\x00" in value for values in request.args.listvalues() for value in values):
+        raise bad_request("Invalid input: NUL characters are not allowed")
+
+
+def field(body: dict, name: str, kind: type = str) -> Any:
+    """`body[name]` checked against `kind`; missing or null gives the Go zero value ("" / None / False)."""
+    value = body.get(name)
+    if value is None:
+        return "" if kind is str else False if kind is bool else None
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        got = _JSON_TYPES.get(type(value), "value")
+        raise _bad_json(f"json: cannot unmarshal {got} into Go struct field .{name}"
+                        f" of type {_GO_TYPES[kind]}")
+    return value
+
+
+def email_address(raw: str, message: str = "Unable to validate email address: invalid format",
+                  status: int = 400) -> str:
+    """The trimmed, lower-cased address, or 400 validation_failed."""
+    email = raw.strip().lower()
+    if len(email) > 255 or not EMAIL.match(email):
+        raise ApiError(status, "validation_failed", message)
+    return email
+
+
+def phone_number(raw: str) -> str:
+    """E.164 digits without '+', as GoTrue stores them."""
+    digits = re.sub(r"[\s()+-]", "", raw)
+    if not re.fullmatch(r"[1-9]\d{7,14}", digits):
+        raise bad_request("Invalid phone number format (E.164 required)")
+    return digits
+
+
+def parse_uuid(raw: str) -> uuid.UUID | None:
+    """The UUID in `raw`, or None when it is not one."""
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def _glob(pattern: str) -> re.Pattern:
+    # GoTrue matches allow-list entries as globs: '**' crosses separators, '*' stops at '.' and '/'.
+    parts = re.split(r"(\*\*|\*)", pattern)
+    regex = "".join(".*" if part == "**" else "[^./]*" if part == "*" else re.escape(part) for part in parts)
+    return re.compile(f"^{regex}$")
+
+
+def allowed_redirect(candidate: str) -> bool:
+    """True when `candidate` matches the Site URL's origin (any port on localhost) or the allow-list."""
+    settings = current_app.config["AUTH_SETTINGS"]
+    if not candidate:
+        return False
+    try:
+        target, site = urlsplit(candidate), urlsplit(settings.site_url)
+        target.port, site.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    if target.scheme in ("http", "https") and target.hostname:
+        local = {"localhost", "127.0.0.1", "::1"}
+        if target.scheme == site.scheme and target.hostname == site.hostname and (
+                target.port == site.port or target.hostname in local):
+            return True
+    return any(_glob(entry).match(candidate) for entry in settings.redirect_allowlist)
+
+
+def redirect_target(explicit: str | None = None) -> str:
+    """The `redirect_to` to use: the given or requested one when allowed, else the Site URL."""
+    candidate = explicit or request.args.get("redirect_to") or request.headers.get("redirect_to", "")
+    return candidate if allowed_redirect(candidate) else current_app.config["AUTH_SETTINGS"].site_url

@@ -1,0 +1,45 @@
+"""The redirect URLs GoTrue sends browsers to: tokens or errors in the fragment, `?code=` in the query."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import ApiError
+
+_ERROR_NAMES = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied", 500: "server_error"}
+
+
+def _encode(params: dict) -> str:
+    # Go's url.Values.Encode: keys sorted, spaces as '+'.
+    return urlencode(sorted(params.items()))
+
+
+def with_fragment(url: str, params: dict) -> str:
+    """`url` with its fragment replaced by `params`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(fragment=_encode(params)))
+
+
+def with_query(url: str, params: dict) -> str:
+    """`url` with `params` added to its query."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update(params)
+    return urlunsplit(parts._replace(query=_encode(query)))
+
+
+def session_fragment(url: str, session: dict, **extra: str) -> str:
+    """The implicit-flow redirect: session values (and `extra`) in the fragment, plus the empty `sb`."""
+    params = {key: str(session[key]) for key in ("access_token", "expires_at", "expires_in", "refresh_token",
+                                                "token_type", "provider_token", "provider_refresh_token")
+              if session.get(key)}
+    return with_fragment(url, {**params, "sb": "", **extra})
+
+
+def error_redirect(url: str, error: ApiError, in_query: bool) -> str:
+    """Errors in the fragment (and in the query too for PKCE and OAuth callbacks)."""
+    fallback = "server_error" if error.status >= 500 else "invalid_request"
+    params = {"error": _ERROR_NAMES.get(error.status, fallback), "error_code": error.code,
+              "error_description": error.message}
+    if in_query:
+        url = with_query(url, params)
+    return with_fragment(url, {**params, "sb": ""})

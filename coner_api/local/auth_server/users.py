@@ -1,0 +1,178 @@
+"""Users and identities: rows, their JSON form (§1.1, §1.2), metadata merging, confirmation, bans."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from .store import Tx
+
+USER_COLUMNS = {"aud", "role", "email", "encrypted_password", "email_confirmed_at", "invited_at", "phone",
+                "phone_confirmed_at", "confirmation_sent_at", "recovery_sent_at", "new_email",
+                "email_change_sent_at", "last_sign_in_at", "app_metadata", "user_metadata", "banned_until",
+                "deleted_at"}
+
+
+def now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """RFC 3339 with microseconds and 'Z', as GoTrue prints timestamps."""
+    if moment is None:
+        return None
+    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def merge(base: dict, updates: dict) -> dict:
+    """Merge `updates` into a copy of `base` key by key; a null value deletes the key."""
+    merged = dict(base)
+    for key, value in updates.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def is_banned(user: dict) -> bool:
+    """True while `banned_until` is in the future."""
+    return user["banned_until"] is not None and user["banned_until"] > now()
+
+
+def get(tx: Tx, user_id: uuid.UUID | str, lock: bool = False) -> dict | None:
+    """The user row by id (optionally locked for update), or None."""
+    query = "SELECT * FROM users WHERE id = %(id)s" + (" FOR UPDATE" if lock else "")
+    return tx.one(query, {"id": user_id})
+
+
+def by_email(tx: Tx, email: str) -> dict | None:
+    """The live (not soft-deleted) user with this lower-cased e-mail, or None."""
+    return tx.one("SELECT * FROM users WHERE email = %(email)s AND deleted_at IS NULL", {"email": email})
+
+
+def identities(tx: Tx, user_id: uuid.UUID) -> list[dict]:
+    """The user's identity rows, oldest first."""
+    return tx.all("SELECT * FROM identities WHERE user_id = %(id)s ORDER BY created_at", {"id": user_id})
+
+
+def update(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
+    """Set the given columns (a fixed whitelist) and updated_at; return the new row."""
+    unknown = set(values) - USER_COLUMNS
+    if unknown:
+        raise ValueError(f"not user columns: {unknown}")
+    params = {key: Jsonb(value) if isinstance(value, (dict, list)) else value
+              for key, value in values.items()}
+    assignments = [sql.SQL("{} = {}").format(sql.Identifier(key), sql.Placeholder(key)) for key in params]
+    assignments.append(sql.SQL("updated_at = now()"))
+    query = sql.SQL("UPDATE users SET {} WHERE id = {} RETURNING *").format(
+        sql.SQL(", ").join(assignments), sql.Placeholder("user_id"))
+    return tx.conn.execute(query, {**params, "user_id": user_id}).fetchone()
+
+
+def add_identity(tx: Tx, user_id: uuid.UUID, provider: str, provider_id: str, data: dict) -> dict:
+    """Insert an identity row and return it."""
+    return tx.one(
+        "INSERT INTO identities (id, provider_id, user_id, identity_data, provider, last_sign_in_at)"
+        " VALUES (%(id)s, %(pid)s, %(uid)s, %(data)s, %(provider)s, now()) RETURNING *",
+        {"id": uuid.uuid4(), "pid": provider_id, "uid": user_id, "data": Jsonb(data), "provider": provider})
+
+
+def create(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | None = None,
+           user_metadata: dict | None = None, app_metadata: dict | None = None, role: str = "authenticated",
+           aud: str = "authenticated", user_id: uuid.UUID | None = None, email_confirmed: bool = False,
+           phone_confirmed: bool = False, invited: bool = False, identity_extra: dict | None = None) -> dict:
+    """Insert a user with its email and/or phone identity; return the row."""
+    user_id = user_id or uuid.uuid4()
+    provider = "email" if email else "phone"
+    providers = [name for name, value in (("email", email), ("phone", phone)) if value]
+    app = merge({"provider": provider, "providers": providers}, app_metadata or {})
+    stamp = now()
+    user = tx.one(
+        "INSERT INTO users (id, aud, role, email, phone, encrypted_password, email_confirmed_at,"
+        " phone_confirmed_at, invited_at, app_metadata, user_metadata)"
+        " VALUES (%(id)s, %(aud)s, %(role)s, %(email)s, %(phone)s, %(pw)s, %(ec)s, %(pc)s, %(inv)s,"
+        " %(app)s, %(meta)s) RETURNING *",
+        {"id": user_id, "aud": aud, "role": role, "email": email, "phone": phone, "pw": password_hash,
+         "ec": stamp if email_confirmed else None, "pc": stamp if phone_confirmed else None,
+         "inv": stamp if invited else None, "app": Jsonb(app), "meta": Jsonb(user_metadata or {})})
+    if email:
+        data = {**email_identity_data(user_id, email, email_confirmed), **(identity_extra or {})}
+        add_identity(tx, user_id, "email", str(user_id), data)
+    if phone:
+        add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,
+                                                         "email_verified": False,
+                                                         "phone_verified": phone_confirmed})
+    return user
+
+
+def email_identity_data(user_id: uuid.UUID, email: str, verified: bool = False) -> dict:
+    """What GoTrue stores as an e-mail identity's identity_data (and copies into user_metadata at signup)."""
+    return {"sub": str(user_id), "email": email, "email_verified": verified, "phone_verified": False}
+
+
+def _set_identity_flag(tx: Tx, user_id: uuid.UUID, flag: str) -> None:
+    tx.run("UPDATE identities SET identity_data = identity_data || %(patch)s, updated_at = now()"
+           " WHERE user_id = %(id)s AND provider = 'email'", {"patch": Jsonb({flag: True}), "id": user_id})
+
+
+def confirm_email(tx: Tx, user: dict) -> dict:
+    """Mark the e-mail confirmed (and `email_verified` in metadata and identity); return the row."""
+    if user["email_confirmed_at"] is not None:
+        return user
+    _set_identity_flag(tx, user["id"], "email_verified")
+    return update(tx, user["id"], email_confirmed_at=now(),
+                  user_metadata=merge(user["user_metadata"], {"email_verified": True}))
+
+
+def identity_json(identity: dict) -> dict:
+    """The identity object of §1.2."""
+    data = identity["identity_data"]
+    body = {"identity_id": str(identity["id"]), "id": identity["provider_id"],
+            "user_id": str(identity["user_id"]), "identity_data": data, "provider": identity["provider"],
+            "last_sign_in_at": iso(identity["last_sign_in_at"]), "created_at": iso(identity["created_at"]),
+            "updated_at": iso(identity["updated_at"])}
+    if data.get("email"):
+        body["email"] = data["email"]
+    return body
+
+
+def user_json(user: dict, user_identities: list[dict] | None) -> dict:
+    """The bare user object in GoTrue's key order; `None` identities serialise as null (admin list)."""
+    confirmed = [moment for moment in (user["email_confirmed_at"], user["phone_confirmed_at"]) if moment]
+    body: dict[str, Any] = {"id": str(user["id"]), "aud": user["aud"], "role": user["role"],
+                            "email": user["email"] or ""}
+    _stamps(body, email_confirmed_at=user["email_confirmed_at"], invited_at=user["invited_at"])
+    body["phone"] = user["phone"] or ""
+    _stamps(body, phone_confirmed_at=user["phone_confirmed_at"],
+            confirmation_sent_at=user["confirmation_sent_at"], confirmed_at=min(confirmed, default=None),
+            recovery_sent_at=user["recovery_sent_at"])
+    if user["new_email"]:
+        body["new_email"] = user["new_email"]
+    _stamps(body, email_change_sent_at=user["email_change_sent_at"], last_sign_in_at=user["last_sign_in_at"])
+    body["app_metadata"] = user["app_metadata"]
+    body["user_metadata"] = user["user_metadata"]
+    body["identities"] = None if user_identities is None else [identity_json(i) for i in user_identities]
+    body["created_at"] = iso(user["created_at"])
+    body["updated_at"] = iso(user["updated_at"])
+    _stamps(body, banned_until=user["banned_until"], deleted_at=user["deleted_at"])
+    body["is_anonymous"] = user["is_anonymous"]
+    return body
+
+
+def _stamps(body: dict, **moments: dt.datetime | None) -> None:
+    # GoTrue leaves out timestamps that are null (`omitempty`).
+    body.update({key: iso(moment) for key, moment in moments.items() if moment is not None})
+
+
+def fake_user_json(email: str, data: dict) -> dict:
+    """The obfuscated user GoTrue returns when a confirmed e-mail signs up again with autoconfirm off."""
+    stamp = iso(now())
+    return {"id": str(uuid.uuid4()), "aud": "authenticated", "role": "", "email": email, "phone": "",
+            "confirmation_sent_at": stamp, "app_metadata": {"provider": "email", "providers": ["email"]},
+            "user_metadata": data, "identities": [], "created_at": stamp, "updated_at": stamp,
+            "is_anonymous": False}

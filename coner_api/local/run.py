@@ -1,0 +1,166 @@
+"""`make run`: the whole stack on one machine with nothing installed but Python.
+
+Starts the embedded Postgres (unless DATABASE_URL is set), applies the migrations, starts the local Supabase
+Auth stand-in (unless SUPABASE_URL is set) and serves the API with gunicorn in development mode. Ctrl-C or
+SIGTERM stops every child in reverse order. State lives in `.local/` of the checkout, so a second run keeps
+the data of the first.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from ..migrations import migrate
+from .embedded_pg import EmbeddedPostgres, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+# Where local state lives; the test of `make run` points it at a temporary folder.
+LOCAL = Path(os.environ.get("LOCAL_DIR") or REPO / ".local").resolve()
+DEFAULT_PG_PORT = 54322  # the Supabase CLI's database port
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def start_postgres() -> tuple[EmbeddedPostgres, str]:
+    server = EmbeddedPostgres(LOCAL / "pgdata")
+    if server.running_port() is None:
+        wanted = int(os.environ.get("LOCAL_PG_PORT", DEFAULT_PG_PORT))
+        server.port = wanted if _port_free(wanted) else free_port()
+    server.start()
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'coner'").fetchone() is None:
+            conn.execute("CREATE DATABASE coner")
+    return server, server.url("coner")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() and not name.startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def start_auth_server(database_url: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    env_file = LOCAL / "supabase.env"
+    env_file.unlink(missing_ok=True)  # wait for this run's values, not a previous run's
+    port = os.environ.get("LOCAL_AUTH_PORT", "54321")
+    env = {**os.environ, "LOCAL_AUTH_PORT": port, "LOCAL_AUTH_DATABASE_URL": database_url,
+           "LOCAL_AUTH_DATA_DIR": str(LOCAL)}
+    env.setdefault("LOCAL_AUTH_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
+    env.setdefault("LOCAL_AUTH_REDIRECT_ALLOWLIST", f"{env['LOCAL_AUTH_SITE_URL']}/auth/callback")
+    process = subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not env_file.exists():
+        if process.poll() is not None:
+            raise SystemExit(f"the Supabase Auth stand-in exited with status {process.returncode}")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise SystemExit("the Supabase Auth stand-in did not start within 60 s")
+        time.sleep(0.1)
+    return process, read_env_file(env_file)
+
+
+def start_api(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+                            env=env, cwd=REPO, start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None, name: str) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(25)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop in 25 s; killing it", flush=True)
+        process.kill()
+        process.wait()
+
+
+def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
+    lines = [
+        "",
+        "Coner API is running (APP_ENV=development)",
+        f"  API:               {api_url}   (docs: {api_url}/docs, health: {api_url}/health)",
+        f"  Database:          {env['DATABASE_URL']}" + ("   (embedded, data in .local/pgdata)" if embedded else ""),
+        f"  Supabase Auth:     {env['SUPABASE_URL']}/auth/v1",
+        f"  Anon key:          {env['SUPABASE_ANON_KEY']}",
+        f"  Service-role key:  {env['SUPABASE_SERVICE_ROLE_KEY']}",
+    ]
+    if env.get("SUPABASE_JWT_SECRET"):
+        lines.append(f"  JWT secret:        {env['SUPABASE_JWT_SECRET']}")
+    lines += [
+        f"  Mailbox (stand-in): {env['SUPABASE_URL']}/_local/mail?to=<email>",
+        f"  A test token:      curl -X POST {api_url}/dev/auth/token",
+        "Press Ctrl-C to stop.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    stopping = False
+
+    def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    LOCAL.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["APP_ENV"] = "development"
+    env.setdefault("PORT", "8080")
+    # One worker: without Redis each worker counts rate limits on its own (see README), and locally the
+    # configured limits should mean what they say. WEB_CONCURRENCY overrides it.
+    env.setdefault("WEB_CONCURRENCY", "1")
+    env["HOST"] = "127.0.0.1"
+    postgres = auth = api = None
+    try:
+        if not env.get("DATABASE_URL"):
+            postgres, env["DATABASE_URL"] = start_postgres()
+        applied = migrate(env["DATABASE_URL"], REPO / "sql")
+        print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
+        if not env.get("SUPABASE_URL"):
+            auth, values = start_auth_server(env["DATABASE_URL"])
+            env.update(values)
+        api = start_api(env)
+        api_url = f"http://127.0.0.1:{env['PORT']}"
+        print(banner(api_url, env, embedded=postgres is not None), flush=True)
+        while not stopping:
+            for process, name in ((api, "the API"), (auth, "the Supabase Auth stand-in")):
+                if process is not None and process.poll() is not None:
+                    print(f"{name} exited with status {process.returncode}; stopping", flush=True)
+                    return 1
+            time.sleep(0.2)
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        stop(api, "the API")
+        stop(auth, "the Supabase Auth stand-in")
+        if postgres is not None:
+            postgres.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+-- name: revocation_state
+-- The user's global-logout cutoff and whether this session was logged out, in one round trip.
+SELECT (SELECT logout_at FROM user_profiles WHERE user_id = %(user_id)s) AS logout_at,
+       EXISTS (SELECT 1 FROM revoked_sessions
+               WHERE session_id = %(session_id)s::uuid AND expires_at > now()) AS session_revoked
+
+-- name: revoke_session
+INSERT INTO revoked_sessions (session_id, user_id, expires_at)
+VALUES (%(session_id)s, %(user_id)s, %(expires_at)s)
+ON CONFLICT (session_id) DO UPDATE SET expires_at = GREATEST(revoked_sessions.expires_at, EXCLUDED.expires_at)
+
+-- name: purge_expired_revocations
+DELETE FROM revoked_sessions WHERE expires_at < now()

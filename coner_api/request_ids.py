@@ -1,0 +1,50 @@
+"""A request id on every request: echoed from `X-Request-ID` when the client sent a sane one, put on every
+response, and stamped on every log line written while the request runs."""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+
+HEADER = "X-Request-ID"
+# Echo only what is safe to put back into a header and a log line.
+_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HANDLER_NAME = "coner-request-id"
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every log record ("-" outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def _assign() -> None:
+    sent = request.headers.get(HEADER, "")
+    g.request_id = sent if _ACCEPTABLE.match(sent) else uuid.uuid4().hex
+
+
+def _stamp(response: Response) -> Response:
+    response.headers[HEADER] = g.get("request_id") or uuid.uuid4().hex
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_assign)
+    app.after_request(_stamp)
+    handler = logging.StreamHandler()
+    handler.set_name(_HANDLER_NAME)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    # flask-limiter's own logger only has a NullHandler: without ours its "storage unreachable" warnings
+    # would vanish. Its per-breach INFO lines stay out (one per 429 under attack).
+    for name, level in (("coner_api", logging.INFO), ("flask-limiter", logging.WARNING)):
+        logger = logging.getLogger(name)
+        if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):  # once per process
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False

@@ -1,0 +1,33 @@
+"""gunicorn's own error answers in the contract's JSON shape.
+
+gunicorn refuses some requests before the app sees them: a request line over `limit_request_line` (414), too
+many or too large headers (431), malformed HTTP (400). It writes those as a small HTML page through
+`gunicorn.util.write_error`; `install()` (called from gunicorn.conf.py) replaces that one function so that
+these answers, too, are `{"error", "code"}` JSON with an `X-Request-ID` and `nosniff`, like every other.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from .errors import http_error_body
+
+
+def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """Drop-in for `gunicorn.util.write_error(sock, status_int, reason, mesg)`; `mesg` (which may quote the
+    client's input) goes to gunicorn's log only, as gunicorn already logs it."""
+    from gunicorn import util
+
+    body = json.dumps(http_error_body(status_int, reason)).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nX-Request-ID: {uuid.uuid4().hex}\r\n"
+            "X-Content-Type-Options: nosniff\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def install() -> None:
+    """Make gunicorn write its error answers with `write_json_error` (workers look it up at call time)."""
+    from gunicorn import util
+
+    util.write_error = write_json_error

@@ -1,0 +1,360 @@
+"""The only module that talks to Supabase Auth, through the official client (`supabase_auth`, the auth half
+of the `supabase` package). Routes get plain values back and our own exceptions, never a Supabase payload.
+
+Every call builds a throw-away `SyncGoTrueClient` over one shared, pooled `httpx.Client`: the client keeps
+the signed-in session in its own memory, so a shared instance would leak one user's session into another
+request. Construction is cheap (no sockets, no TLS context); the pool is what is shared.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator, Mapping
+
+import httpx
+from flask import Flask, current_app
+from supabase_auth import SyncGoTrueClient, SyncMemoryStorage
+from supabase_auth.errors import (AuthApiError, AuthError, AuthRetryableError, AuthUnknownError,
+                                  AuthWeakPasswordError)
+from supabase_auth.types import UserList
+
+from .config import Config
+from .errors import (AccountSuspended, ApiError, AuthUnavailable, Conflict, EmailExists, EmailNotConfirmed,
+                     Forbidden, InternalError, InvalidCredentials, InvalidOtp, InvalidRefreshToken, NotFound,
+                     RateLimited, Unauthorized, ValidationFailed)
+
+log = logging.getLogger(__name__)
+
+# The client stores the PKCE verifier under "<storage key>-code-verifier" in the storage we hand it.
+_STORAGE_KEY = "coner"
+
+# Supabase Auth error code -> our answer. Codes not listed are upstream faults we cannot explain: logged, 500.
+ERROR_CODES: dict[str, type[ApiError]] = {
+    "invalid_credentials": InvalidCredentials,
+    "email_not_confirmed": EmailNotConfirmed,
+    "user_banned": AccountSuspended,
+    "user_already_exists": EmailExists,
+    "email_exists": EmailExists,
+    "refresh_token_not_found": InvalidRefreshToken,
+    "refresh_token_already_used": InvalidRefreshToken,
+    "session_expired": InvalidRefreshToken,
+    "session_not_found": InvalidRefreshToken,
+    "otp_expired": InvalidOtp,
+    "flow_state_not_found": InvalidOtp,
+    "flow_state_expired": InvalidOtp,
+    "bad_code_verifier": InvalidOtp,
+    "user_not_found": NotFound,
+    "bad_jwt": Unauthorized,
+    "no_authorization": Unauthorized,
+    "not_admin": Forbidden,
+    "signup_disabled": Forbidden,
+    "email_provider_disabled": Forbidden,
+    "over_request_rate_limit": RateLimited,
+    "over_email_send_rate_limit": RateLimited,
+    "conflict": Conflict,
+}
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """A session as our clients receive it."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    expires_at: int
+    user_id: str
+    email: str
+    token_type: str = "bearer"
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    id: str
+    email: str
+    email_confirmed: bool
+    created_at: str | None = None
+    last_sign_in_at: str | None = None
+    banned_until: str | None = None
+    app_metadata: Mapping[str, Any] = field(default_factory=dict)
+    user_metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Supabase answers a sign-up for an already confirmed e-mail (confirmations on) with a fake user that has
+    # no identities; that is the only way to tell, and 000 requires a 400 for it.
+    has_identities: bool = True
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        roles = self.app_metadata.get("roles") or ()
+        return tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()
+
+    @property
+    def is_active(self) -> bool:
+        """False while a ban is in force (`banned_until` in the future)."""
+        return not _in_future(self.banned_until)
+
+
+def _user(raw: Any) -> AuthUser:
+    return AuthUser(
+        id=str(raw.id), email=raw.email or "", email_confirmed=raw.email_confirmed_at is not None,
+        created_at=_iso(raw.created_at), last_sign_in_at=_iso(raw.last_sign_in_at),
+        banned_until=_iso(getattr(raw, "banned_until", None)),
+        app_metadata=dict(raw.app_metadata or {}), user_metadata=dict(raw.user_metadata or {}),
+        has_identities=bool(raw.identities) if raw.identities is not None else True)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
+
+
+def _in_future(timestamp: str | None) -> bool:
+    if not timestamp:
+        return False
+    # Go prints up to nanoseconds; Python reads at most microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", timestamp.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        log.error("unreadable banned_until %r: treated as banned", timestamp)
+        return True  # fail closed
+    return moment.replace(tzinfo=moment.tzinfo or timezone.utc) > datetime.now(timezone.utc)
+
+
+def _tokens(session: Any) -> TokenSet:
+    return TokenSet(access_token=session.access_token, refresh_token=session.refresh_token,
+                    expires_in=int(session.expires_in), expires_at=int(session.expires_at),
+                    user_id=str(session.user.id), email=session.user.email or "")
+
+
+class SupabaseAuth:
+    """Calls to one Supabase project's Auth server."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.base_url = config.issuer
+        # Bounded timeouts: an outage is a fast 503, never a hang.
+        timeout = httpx.Timeout(config.auth_timeout, connect=min(2.0, config.auth_timeout))
+        self.http = httpx.Client(timeout=timeout, follow_redirects=False,
+                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _client(self, key: str | None = None, flow_type: str = "implicit",
+                storage: SyncMemoryStorage | None = None) -> SyncGoTrueClient:
+        key = key or self.config.supabase_anon_key
+        return SyncGoTrueClient(url=self.base_url, headers={"apikey": key, "Authorization": f"Bearer {key}"},
+                                http_client=self.http, persist_session=False, auto_refresh_token=False,
+                                storage=storage or SyncMemoryStorage(), storage_key=_STORAGE_KEY,
+                                flow_type=flow_type)
+
+    def _admin(self):
+        return self._client(self.config.supabase_service_role_key).admin
+
+    @contextmanager
+    def _translated(self, overrides: Mapping[str, type[ApiError] | None] | None = None) -> Iterator[None]:
+        """Map the client's exceptions to ours. An override of None means "not an error here"."""
+        try:
+            yield
+        except AuthWeakPasswordError as exc:
+            raise ValidationFailed({"password": [exc.message]}) from exc
+        except AuthRetryableError as exc:
+            log.warning("Supabase Auth unreachable: %s", exc.message)
+            raise AuthUnavailable() from exc
+        except AuthApiError as exc:
+            table = {**ERROR_CODES, **(overrides or {})}
+            if exc.code in table:
+                error = table[exc.code]
+                if error is None:
+                    return
+                raise (error(headers={"Retry-After": "60"}) if error is RateLimited else error()) from exc
+            if exc.status >= 500 or exc.status == 0:
+                log.warning("Supabase Auth failed: %s %s", exc.status, exc.message)
+                raise AuthUnavailable() from exc
+            log.error("unmapped Supabase Auth error %s (%s): %s", exc.code, exc.status, exc.message)
+            raise InternalError() from exc
+        except AuthUnknownError as exc:
+            log.warning("Supabase Auth gave an unreadable answer: %s", exc.message)
+            raise AuthUnavailable() from exc
+        except (AuthError, httpx.HTTPError) as exc:
+            log.error("Supabase Auth client error: %s", exc)
+            raise AuthUnavailable() from exc
+
+    # ------------------------------------------------------------------------------ end-user calls
+    def sign_up(self, email: str, password: str, data: Mapping[str, Any]) -> AuthUser:
+        with self._translated({"validation_failed": _field_error("email")}):
+            response = self._client().sign_up({"email": email, "password": password,
+                                               "options": {"data": dict(data)}})
+        user = _user(response.user)
+        if not user.has_identities:
+            raise EmailExists()
+        return user
+
+    def sign_in(self, email: str, password: str) -> TokenSet:
+        with self._translated({"validation_failed": InvalidCredentials}):
+            return _tokens(self._client().sign_in_with_password({"email": email, "password": password}).session)
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        with self._translated({"validation_failed": InvalidRefreshToken, "user_banned": AccountSuspended}):
+            return _tokens(self._client().refresh_session(refresh_token).session)
+
+    def sign_out(self, access_token: str, scope: str) -> None:
+        """End the token's session (scope local) or every session (global). An already ended session or a
+        deleted user is not an error: the outcome the caller wants already holds."""
+        gone = {"session_not_found": None, "user_not_found": None, "bad_jwt": None, "user_banned": None}
+        with self._translated(gone):
+            self._client().admin.sign_out(access_token, scope)
+
+    def verify_email(self, email: str, token: str) -> str:
+        """Check an e-mail confirmation code; return the user's id."""
+        return self._verify_otp("email", email, token)
+
+    def resend_verification(self, email: str) -> None:
+        """Ask for a new confirmation e-mail. Answers the same whether or not the address is registered, so
+        per-address send limits are swallowed too (they only apply to real users)."""
+        with self._translated(_quiet_mail_errors()):
+            self._client().resend({"type": "signup", "email": email})
+
+    def send_password_recovery(self, email: str) -> None:
+        with self._translated(_quiet_mail_errors()):
+            self._client().reset_password_for_email(email)
+
+    def verify_recovery(self, email: str, token: str) -> str:
+        """Check a recovery code; return the user's id."""
+        return self._verify_otp("recovery", email, token)
+
+    def _verify_otp(self, kind: str, email: str, token: str) -> str:
+        with self._translated({"validation_failed": InvalidOtp}):
+            response = self._client().verify_otp({"type": kind, "email": email, "token": token})
+        # Verifying signs the user in; nobody holds that session, so end it rather than leave it dangling.
+        if response.session is not None:
+            try:
+                self.sign_out(response.session.access_token, "local")
+            except ApiError as exc:
+                log.warning("could not end the session created by verify: %s", exc.code)
+        return str(response.user.id)
+
+    def admin_set_password(self, user_id: str, password: str) -> None:
+        """Set a new password; Supabase ends every session of the user."""
+        self.admin_update_user(user_id, {"password": password})
+
+    def oauth_url(self, provider: str, redirect_to: str) -> tuple[str, str]:
+        """The provider sign-in URL (PKCE) and the code verifier the callback must present."""
+        storage = SyncMemoryStorage()
+        with self._translated():
+            response = self._client(flow_type="pkce", storage=storage).sign_in_with_oauth(
+                {"provider": provider, "options": {"redirect_to": redirect_to}})
+        return response.url, storage.get_item(f"{_STORAGE_KEY}-code-verifier")
+
+    def exchange_code(self, code: str, verifier: str, redirect_to: str) -> TokenSet:
+        with self._translated({"validation_failed": InvalidOtp}):
+            response = self._client(flow_type="pkce").exchange_code_for_session(
+                {"auth_code": code, "code_verifier": verifier, "redirect_to": redirect_to})
+        return _tokens(response.session)
+
+    # ---------------------------------------------------------------------------------- admin calls
+    def admin_create_user(self, email: str, password: str, *, user_metadata: Mapping[str, Any] | None = None,
+                          app_metadata: Mapping[str, Any] | None = None) -> AuthUser:
+        """A confirmed user (no e-mail is sent)."""
+        attributes: dict[str, Any] = {"email": email, "password": password, "email_confirm": True,
+                                      "user_metadata": dict(user_metadata or {})}
+        if app_metadata:
+            attributes["app_metadata"] = dict(app_metadata)
+        with self._translated({"validation_failed": _field_error("email")}):
+            return _user(self._admin().create_user(attributes).user)
+
+    def admin_get_user(self, user_id: str) -> AuthUser:
+        with self._translated({"validation_failed": NotFound}):
+            return _user(self._admin().get_user_by_id(user_id).user)
+
+    def admin_list_users(self, page: int, per_page: int, email_filter: str | None = None
+                         ) -> tuple[list[AuthUser], int]:
+        """One page of users (newest first) and the total. `list_users` drops GoTrue's `X-Total-Count`, so
+        this sends the same request through the client's own request path (`_request`: its headers, API
+        version and error handling) and reads the header too: page and total come from one answer."""
+        query = {"page": page, "per_page": per_page, **({"filter": email_filter} if email_filter else {})}
+        with self._translated():
+            response = self._admin()._request("GET", "admin/users", query=httpx.QueryParams(query))
+            users = UserList.model_validate_json(response.content).users
+        try:
+            total = int(response.headers["X-Total-Count"])
+        except (KeyError, ValueError):
+            log.error("Supabase Auth listed users without a usable X-Total-Count header")
+            raise InternalError() from None
+        return [_user(u) for u in users], total
+
+    def admin_find_user_by_email(self, email: str) -> AuthUser | None:
+        """The user with this e-mail (case-insensitive), or None. GoTrue's `filter` narrows the listing to
+        matching addresses; the pages are still walked, so a server that ignores it only costs time."""
+        wanted, page, per_page = email.strip().lower(), 1, 100
+        while True:
+            users, total = self.admin_list_users(page, per_page, wanted)
+            match = next((user for user in users if user.email.lower() == wanted), None)
+            if match is not None or not users or page * per_page >= total:
+                return match
+            page += 1
+
+    def admin_end_sessions(self, user: AuthUser) -> None:
+        """End every Supabase session of `user`, so no refresh token outlives a suspension.
+
+        The admin API has no such call (a ban only blocks refreshes while it lasts; logout needs one of the
+        user's own tokens), so this gets one: a magic-link token made by `generate_link` (nothing is sent)
+        is verified, and the session it opens is signed out with scope global, which ends them all. Skipped
+        where it cannot apply or would change the account: no e-mail, an unconfirmed one (verifying would
+        confirm it), a ban in force (verification is refused). Side effects: `last_sign_in_at` and the
+        Supabase audit log show the sign-in, and a pending recovery code is replaced."""
+        if not user.email or not user.email_confirmed or not user.is_active:
+            return
+        with self._translated():
+            link = self._admin().generate_link({"type": "magiclink", "email": user.email})
+            response = self._client().verify_otp({"type": "magiclink",
+                                                  "token_hash": link.properties.hashed_token})
+        if response.session is not None:
+            self.sign_out(response.session.access_token, "global")
+
+    def admin_update_user(self, user_id: str, attributes: Mapping[str, Any]) -> AuthUser:
+        with self._translated({"validation_failed": NotFound}):
+            return _user(self._admin().update_user_by_id(user_id, dict(attributes)).user)
+
+    def admin_delete_user(self, user_id: str) -> None:
+        with self._translated({"validation_failed": NotFound}):
+            self._admin().delete_user(user_id)
+
+    def health(self) -> None:
+        """Raise AuthUnavailable unless the Auth server's `/health` answers 200. The official client has no
+        health call, so this one request uses the shared HTTP pool directly, with the client's headers."""
+        try:
+            response = self.http.get(f"{self.base_url}/health", headers={"apikey": self.config.supabase_anon_key})
+        except httpx.HTTPError as exc:
+            raise AuthUnavailable() from exc
+        if response.status_code != 200:
+            raise AuthUnavailable(f"Authentication service answered {response.status_code}")
+
+
+def _field_error(field_name: str) -> type[ApiError]:
+    """Supabase's own input check failed (say, an address it finds invalid that ours let through)."""
+
+    class UpstreamValidation(ValidationFailed):
+        def __init__(self, **_: Any) -> None:
+            super().__init__({field_name: ["Rejected by the authentication service"]})
+
+    return UpstreamValidation
+
+
+def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:
+    return {"over_email_send_rate_limit": None, "user_not_found": None, "email_not_confirmed": None,
+            "validation_failed": _field_error("email")}
+
+
+def init_app(app: Flask, config: Config) -> SupabaseAuth:
+    auth = SupabaseAuth(config)
+    app.extensions["coner.supabase_auth"] = auth
+    return auth
+
+
+def get_supabase_auth() -> SupabaseAuth:
+    return current_app.extensions["coner.supabase_auth"]

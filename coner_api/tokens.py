@@ -1,0 +1,284 @@
+"""Verification of Supabase access tokens, with a bounded in-process cache of verified tokens.
+
+Key selection follows GoTrue's own verifier (`internal/api/auth.go`): a token with a `kid` is checked against
+that key from the JWKS; a token without one against the legacy HS256 secret, and only when that secret is
+configured. An HS256 token that carries a kid is refused: Supabase only omits the kid on tokens signed with
+the bare legacy secret, and the JWKS never lists symmetric keys. Each key verifies with exactly one
+algorithm, taken from the key (RFC 8725 §3.1); the header's `alg` must merely equal it.
+
+Verified tokens are cached by the SHA-256 of the whole token until `min(exp, verified + cache_ttl)`, so a hit
+costs a hash and a dict lookup, never an `exp` overrun, and a key withdrawn from the JWKS stops vouching for
+cached tokens within `cache_ttl`. Refusals are not cached: a kid unknown now may be published a moment later.
+
+Revocation (logout cutoffs, revoked sessions) and the Flask decorator are built on `TokenVerifier` elsewhere.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jwt
+
+from .errors import ApiError, TokenExpired, Unauthorized
+from .jwks import MAX_KID_LENGTH, JwksCache
+
+log = logging.getLogger(__name__)
+
+AUDIENCE = "authenticated"
+USER_ROLE = "authenticated"
+MAX_TOKEN_LENGTH = 8192  # Supabase tokens are ~1 KB; the cap bounds what an unauthenticated request costs
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token (the scheme is case-insensitive).
+_BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+# Headers that fetch or embed keys (SSRF, CVE-2018-0114), demand extensions (CVE-2026-32597), or belong to
+# JWE/RFC 7797 forms we never accept.
+_FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc", "epk", "p2s", "p2c"})
+_ASYMMETRIC_ALGS = frozenset({"ES256", "RS256"})
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A verified user access token. Instances are shared through the cache: treat the dicts as read-only."""
+
+    user_id: str  # canonical lower-case UUID
+    email: str | None
+    role: str
+    session_id: str | None
+    iat: int
+    exp: int
+    app_metadata: dict[str, Any]
+    roles: tuple[str, ...]  # the strings in app_metadata.roles
+    is_anonymous: bool
+    aal: str | None
+    raw: dict[str, Any]
+
+
+def bearer_token(header_value: str | None) -> str:
+    """The token in an `Authorization: Bearer <token>` header value; raises `Unauthorized` otherwise.
+
+    The scheme is case-insensitive and may be followed by one or more spaces (RFC 6750); surrounding blanks
+    are ignored. Other schemes, an empty or non-ASCII value and more than one token are refused.
+    """
+    if not isinstance(header_value, str) or not header_value.isascii():
+        raise Unauthorized()
+    match = _BEARER.fullmatch(header_value.strip(" \t"))
+    if match is None:
+        raise Unauthorized()
+    return match.group(1)
+
+
+class _Reject(Exception):
+    """An internal "this token is not acceptable" with the reason, for debug logs; becomes `Unauthorized`."""
+
+
+def _b64_json(segment: str, what: str) -> Any:
+    """Strict base64url (no padding) -> strict UTF-8 (RFC 8725 §3.7) -> JSON without duplicate members."""
+    if not _SEGMENT.fullmatch(segment) or len(segment) % 4 == 1:
+        raise _Reject(f"{what} is not base64url")
+    try:
+        text = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise _Reject(f"{what} is not UTF-8 JSON: {error}") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on duplicate members (last wins here, first elsewhere): refuse the ambiguity.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("duplicate member")
+    return result
+
+
+def _optional(payload: dict[str, Any], name: str, kind: type) -> Any:
+    value = payload.get(name)
+    if value is not None and type(value) is not kind:
+        raise _Reject(f"{name} is not a {kind.__name__}")
+    return value
+
+
+class TokenVerifier:
+    """Checks Supabase user access tokens and returns their `Claims`. Thread-safe; one per process."""
+
+    def __init__(
+        self,
+        issuer: str,
+        jwks: JwksCache,
+        hs256_secret: str | None = None,
+        leeway_iat: int = 30,
+        cache_size: int = 10_000,
+        *,
+        cache_ttl: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not issuer:
+            raise ValueError("issuer is required")
+        if hs256_secret is not None and len(hs256_secret.encode()) < 32:
+            raise ValueError("the HS256 secret must be at least 32 bytes (RFC 7518 §3.2)")
+        if cache_size < 0 or cache_ttl < 0 or not 0 <= leeway_iat <= 300:
+            raise ValueError("cache_size and cache_ttl must be >= 0, leeway_iat in [0, 300]")
+        self.issuer = issuer
+        self._jwks = jwks
+        self._secret = hs256_secret.encode() if hs256_secret is not None else None
+        self.leeway_iat = leeway_iat
+        self.cache_size = cache_size
+        # Caps how long a cached token outlives a key being withdrawn from the JWKS.
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        self._cache: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def verify(self, token: str) -> Claims:
+        """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid
+        token, `AuthUnavailable` when no JWKS can be had, and `Unauthorized` for anything else."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise Unauthorized()
+        cache_key = hashlib.sha256(token.encode("ascii")).digest()
+        now = self._clock()
+        claims = self._cached(cache_key, now)
+        if claims is not None:
+            return claims
+        try:
+            claims = self._verify_uncached(token, now)
+        except ApiError:
+            raise
+        except _Reject as reason:
+            log.debug("token refused: %s", reason)
+            raise Unauthorized() from None
+        except Exception as error:  # the contract: a bad token is a 401, never a 500
+            log.warning("token refused by an unexpected %s", type(error).__name__)
+            raise Unauthorized() from None
+        self._remember(cache_key, claims, now)
+        return claims
+
+    def clear_cache(self) -> None:
+        """Forget every verified token (e.g. when keys are known to be compromised)."""
+        with self._cache_lock:
+            self._cache.clear()
+
+    # ------------------------------------------------------------------ verification
+    def _verify_uncached(self, token: str, now: float) -> Claims:
+        segments = token.split(".")
+        if len(segments) != 3:  # compact JWS only; JWE has five (RFC 8725 §3.3)
+            raise _Reject(f"{len(segments)} segments")
+        header = _b64_json(segments[0], "header")
+        if not isinstance(header, dict):
+            raise _Reject("header is not a JSON object")
+        # PyJWT would also take UTF-16/32 JSON; we insist on UTF-8 and a JSON object.
+        if not isinstance(_b64_json(segments[1], "payload"), dict):
+            raise _Reject("payload is not a JSON object")
+        if not segments[2]:
+            raise _Reject("empty signature")
+        forbidden = _FORBIDDEN_HEADERS.intersection(header)
+        if forbidden:
+            raise _Reject(f"header {sorted(forbidden)}")
+        key, algorithm = self._resolve_key(header)
+        if header.get("alg") != algorithm:
+            raise _Reject("alg differs from the key's algorithm")
+        try:
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                audience=AUDIENCE,
+                options={
+                    "require": _REQUIRED_CLAIMS,
+                    "strict_aud": True,
+                    "enforce_minimum_key_length": True,
+                    # Times are checked below, against our clock and with integer-only claims.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.PyJWTError as error:
+            raise _Reject(f"{type(error).__name__}: {error}") from None
+        return self._claims(payload, now)
+
+    def _resolve_key(self, header: dict[str, Any]) -> tuple[Any, str]:
+        """The verification key and its one algorithm, chosen by the kid (never by the header's alg)."""
+        if "kid" not in header:
+            if self._secret is None:
+                raise _Reject("no kid and no HS256 secret configured")
+            return self._secret, "HS256"
+        kid = header["kid"]
+        if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+            raise _Reject("kid is not a short string")
+        # Only an asymmetric alg can ever match a JWKS key: don't let `none` or HS256 cost a refetch.
+        if header.get("alg") not in _ASYMMETRIC_ALGS:
+            raise _Reject("alg not usable with a kid")
+        jwk = self._jwks.get_key(kid)
+        if jwk is None:
+            raise _Reject("unknown kid")
+        return jwk, jwk.algorithm_name
+
+    def _claims(self, payload: dict[str, Any], now: float) -> Claims:
+        sub, role, exp, iat = payload["sub"], payload["role"], payload["exp"], payload["iat"]
+        if not isinstance(sub, str) or not _UUID.fullmatch(sub):
+            raise _Reject("sub is not a UUID")
+        if role != USER_ROLE:  # anon / service_role API keys are JWTs too (security notes §0.3)
+            raise _Reject("role is not authenticated")
+        # PyJWT coerces with int(): "9999999999", 1.5 and true would pass. Only real integers do here.
+        if type(exp) is not int or type(iat) is not int:
+            raise _Reject("exp/iat are not integers")
+        if iat > now + self.leeway_iat or iat > exp:
+            raise _Reject("iat in the future")
+        nbf = _optional(payload, "nbf", int)
+        if nbf is not None and nbf > now + self.leeway_iat:
+            raise _Reject("nbf in the future")
+        session_id = _optional(payload, "session_id", str)
+        if session_id is not None and not _UUID.fullmatch(session_id):
+            raise _Reject("session_id is not a UUID")
+        app_metadata = _optional(payload, "app_metadata", dict) or {}
+        roles = app_metadata.get("roles")
+        claims = Claims(
+            user_id=sub.lower(),
+            email=_optional(payload, "email", str),
+            role=role,
+            session_id=session_id.lower() if session_id else None,
+            iat=iat,
+            exp=exp,
+            app_metadata=app_metadata,
+            roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+            is_anonymous=bool(_optional(payload, "is_anonymous", bool)),
+            aal=_optional(payload, "aal", str),
+            raw=payload,
+        )
+        # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
+        if exp <= now:
+            raise TokenExpired()
+        return claims
+
+    # ------------------------------------------------------------------ cache
+    def _cached(self, cache_key: bytes, now: float) -> Claims | None:
+        with self._cache_lock:
+            entry = self._cache.get(cache_key)
+            if entry is None:
+                return None
+            if now >= entry[0]:
+                del self._cache[cache_key]
+                return None
+            self._cache.move_to_end(cache_key)
+            return entry[1]
+
+    def _remember(self, cache_key: bytes, claims: Claims, now: float) -> None:
+        if self.cache_size == 0:
+            return
+        expires_at = min(claims.exp, now + self.cache_ttl)  # no float(): exp may be a huge int
+        with self._cache_lock:
+            self._cache[cache_key] = (expires_at, claims)
+            self._cache.move_to_end(cache_key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)

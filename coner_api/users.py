@@ -1,0 +1,99 @@
+"""The /users routes (000): the legacy profile, first-time setup and later partial updates.
+
+Every route runs 000's chain `requireAuth -> ensureProfile -> handler` and acts only on the row of the
+verified token's `sub`; no body or path can name another user.
+"""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any, Callable
+
+from . import profiles
+from .guard import auth_required, current_user
+from .json_body import Blueprint
+from .profile_schemas import (FirstTimeSetupSchema, LegacyProfileSchema, LegacyProfileUpdateSchema,
+                              ProfilePatchSchema, ProfileSchema)
+from .schemas import ErrorSchema
+
+blp = Blueprint("users", __name__, url_prefix="/users", description="The signed-in user's profile")
+
+BEARER = [{"bearerAuth": []}]
+
+
+def profile_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`auth_required`, then make sure the caller's profile row exists (000's ensureProfile).
+
+    Sits above `@blp.arguments` so that a request without a valid token is a 401 whatever its body."""
+
+    @wraps(view)
+    def with_profile(*args: Any, **kwargs: Any) -> Any:
+        user = current_user()
+        profiles.ensure_profile(user.user_id, user.email)
+        return view(*args, **kwargs)
+
+    # Both wrappers use functools.wraps, which carries flask-smorest's `_apidoc` up to the route.
+    return auth_required(with_profile)
+
+
+def _documented(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The answers every /users route can give besides its own."""
+    view = blp.alt_response(401, schema=ErrorSchema, description="Missing, invalid, expired or revoked token")(view)
+    return blp.doc(security=BEARER)(view)
+
+
+@blp.route("/me", methods=["GET"])
+@profile_required
+@blp.response(200, LegacyProfileSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
+@_documented
+def get_me():
+    """Get the legacy profile."""
+    return profiles.get_legacy_profile(current_user().user_id)
+
+
+@blp.route("/me", methods=["PUT"])
+@profile_required
+@blp.arguments(LegacyProfileUpdateSchema)
+@blp.response(200, LegacyProfileSchema)
+@blp.alt_response(400, schema=ErrorSchema, description="Validation error (VALIDATION_FAILED)")
+@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
+@_documented
+def put_me(changes: dict[str, Any]):
+    """Update display_name and/or avatar_url of the legacy profile."""
+    return profiles.update_legacy_profile(current_user().user_id, changes)
+
+
+@blp.route("/profile", methods=["GET"])
+@profile_required
+@blp.response(200, ProfileSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
+@_documented
+def get_profile():
+    """Get the profile's seven fields (null when unset)."""
+    return profiles.get_profile(current_user().user_id)
+
+
+@blp.route("/profile-first", methods=["PUT"])
+@profile_required
+@blp.arguments(FirstTimeSetupSchema)
+@blp.response(200, ProfileSchema)
+@blp.alt_response(400, schema=ErrorSchema,
+                  description="Validation error (VALIDATION_FAILED) or PROFILE_ALREADY_INITIALIZED")
+@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
+@_documented
+def put_profile_first(fields: dict[str, Any]):
+    """First-time setup: every field required; succeeds once per user."""
+    return profiles.first_time_setup(current_user().user_id, fields)
+
+
+@blp.route("/profile", methods=["PATCH"])
+@profile_required
+@blp.arguments(ProfilePatchSchema)
+@blp.response(200, ProfileSchema)
+@blp.alt_response(400, schema=ErrorSchema,
+                  description="VALIDATION_FAILED, LOCKED_FIELD (full_name, sex) or PROFILE_NOT_INITIALIZED")
+@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
+@_documented
+def patch_profile(changes: dict[str, Any]):
+    """Update some of dob, phone_number, address, school, major after first-time setup."""
+    return profiles.patch_profile(current_user().user_id, changes)

@@ -1,0 +1,28 @@
+-- The profile table exactly as the reference contract (seed 000) gives it.
+CREATE TABLE user_profiles (
+  user_id           uuid PRIMARY KEY,
+  display_name      varchar(100),
+  profession        varchar(200),
+  company           varchar(200),
+  bio               text,
+  skills            text[],
+  work_style        varchar(50),
+  avatar_url        text,
+  linkedin_url      text,
+  portfolio_url     text,
+  years_experience  integer,
+  email             varchar(255),
+  is_email_verified boolean NOT NULL DEFAULT false,
+  full_name         varchar(255),
+  dob               date,
+  sex               varchar(10),
+  phone_number      varchar(15),
+  address           varchar(500),
+  school            varchar(255),
+  major             varchar(255),
+  logout_at         timestamptz,
+  created_at        timestamptz NOT NULL DEFAULT now(),
+  updated_at        timestamptz NOT NULL DEFAULT now(),
+  last_seen_at      timestamptz NOT NULL DEFAULT now(),
+  is_deleted        boolean NOT NULL DEFAULT false
+);

@@ -1,0 +1,102 @@
+"""`make run` end to end: the orchestrator brings up Postgres, the stand-in and the API from nothing, the
+official client completes a session against it, Ctrl-C stops every child, and a second run keeps the data."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from supabase import create_client
+from supabase_auth.errors import AuthApiError
+
+from coner_api.local.embedded_pg import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def start_stack(local_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL")}
+    env.update(LOCAL_DIR=str(local_dir), PORT=str(ports["api"]), LOCAL_AUTH_PORT=str(ports["auth"]),
+               LOCAL_PG_PORT=str(ports["pg"]), WEB_CONCURRENCY="1")
+    log = open(local_dir.parent / "run.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "coner_api.local.run"], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(api: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-3000:]
+        try:
+            response = httpx.get(f"{api}/health", timeout=2)
+            if response.status_code == 200:
+                return response.json()
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no healthy API within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def stop_stack(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    return process.wait(60)
+
+
+def port_closed(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return False
+    except httpx.ConnectError:
+        return True
+
+
+def test_make_run_serves_a_full_session_and_keeps_data(tmp_path):
+    local_dir = tmp_path / "local"
+    ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    api, auth_url = f"http://127.0.0.1:{ports['api']}", f"http://127.0.0.1:{ports['auth']}"
+    log = tmp_path / "run.log"
+
+    process = start_stack(local_dir, ports)
+    try:
+        assert wait_healthy(api, process, log) == {"status": "ok", "db": True, "redis": "disabled"}
+        jwks = httpx.get(f"{auth_url}/auth/v1/.well-known/jwks.json", timeout=5).json()
+        assert any(key["alg"] == "ES256" and key["kty"] == "EC" for key in jwks["keys"])
+        values = read_env(local_dir / "supabase.env")
+        assert values["SUPABASE_URL"] == auth_url
+
+        # The official client alone: sign up, sign in, refresh (rotation), read the user, log out locally.
+        email, password = f"run-{uuid.uuid4().hex[:8]}@example.com", "correct-horse-42"
+        client = create_client(auth_url, values["SUPABASE_ANON_KEY"])
+        client.auth.sign_up({"email": email, "password": password})
+        session = client.auth.sign_in_with_password({"email": email, "password": password}).session
+        refreshed = client.auth.refresh_session(session.refresh_token).session
+        assert refreshed.refresh_token != session.refresh_token
+        assert client.auth.get_user(refreshed.access_token).user.email == email
+        client.auth.sign_out({"scope": "local"})
+        with pytest.raises(AuthApiError):
+            create_client(auth_url, values["SUPABASE_ANON_KEY"]).auth.refresh_session(refreshed.refresh_token)
+    finally:
+        code = stop_stack(process)
+    assert code == 0, log.read_text()[-3000:]
+    assert all(port_closed(p) for p in ports.values())
+
+    # A second run finds the first run's user.
+    process = start_stack(local_dir, ports)
+    try:
+        wait_healthy(api, process, log)
+        values = read_env(local_dir / "supabase.env")
+        again = create_client(auth_url, values["SUPABASE_ANON_KEY"])
+        assert again.auth.sign_in_with_password({"email": email, "password": password}).session.access_token
+    finally:
+        assert stop_stack(process) == 0

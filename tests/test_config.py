@@ -1,0 +1,86 @@
+"""Config: read once from the environment; a missing or malformed variable stops start-up, by name."""
+from __future__ import annotations
+
+import pytest
+
+from coner_api import create_app
+from coner_api.config import Config, ConfigError
+
+BASE = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+    "SUPABASE_URL": "https://abc.supabase.co",
+    "SUPABASE_ANON_KEY": "anon",
+    "SUPABASE_SERVICE_ROLE_KEY": "service",
+}
+
+
+def test_defaults_from_a_minimal_environment():
+    config = Config.from_env(BASE)
+    assert config.app_env == "production"
+    assert config.port == 8080
+    assert config.rate_limit_auth == "5/minute"
+    assert config.rate_limit_user == "100/minute"
+    assert config.redis_url is None
+    assert config.supabase_jwt_secret is None
+    assert config.trusted_proxies == 0
+    assert config.issuer == "https://abc.supabase.co/auth/v1"
+    assert config.jwks_url == "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
+    assert config.oauth_redirect_allowlist == (config.oauth_redirect_url,)
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY"])
+def test_missing_required_variable_is_named(name):
+    env = {k: v for k, v in BASE.items() if k != name}
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env(env)
+
+
+def test_every_missing_variable_is_named_at_once():
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env({"APP_ENV": "production"})
+    for name in BASE:
+        assert name in str(raised.value)
+
+
+def test_blank_counts_as_missing():
+    with pytest.raises(ConfigError, match="SUPABASE_ANON_KEY"):
+        Config.from_env({**BASE, "SUPABASE_ANON_KEY": "   "})
+
+
+def test_production_app_refuses_to_start_without_required_variables():
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        create_app({"APP_ENV": "production", "SUPABASE_URL": "https://x.supabase.co",
+                    "SUPABASE_ANON_KEY": "a", "SUPABASE_SERVICE_ROLE_KEY": "s"})
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"APP_ENV": "staging"}, "APP_ENV"),
+    ({"SUPABASE_URL": "ftp://x"}, "SUPABASE_URL"),
+    ({"SUPABASE_URL": "http://abc.supabase.co"}, "https"),
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
+    ({"RATE_LIMIT_AUTH": "lots"}, "RATE_LIMIT_AUTH"),
+    ({"RATE_LIMIT_USER": "5 per fortnight"}, "RATE_LIMIT_USER"),
+    ({"SUPABASE_JWT_SECRET": "short"}, "SUPABASE_JWT_SECRET"),
+    ({"DB_POOL_MIN": "5", "DB_POOL_MAX": "2"}, "DB_POOL_MIN"),
+])
+def test_malformed_values_are_refused_by_name(overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        Config.from_env({**BASE, **overrides})
+
+
+def test_plain_http_is_fine_for_a_loopback_auth_server_and_outside_production():
+    assert Config.from_env({**BASE, "SUPABASE_URL": "http://127.0.0.1:54321"}).supabase_url == "http://127.0.0.1:54321"
+    assert Config.from_env({**BASE, "APP_ENV": "development", "SUPABASE_URL": "http://auth.internal"}).is_development
+
+
+def test_values_are_parsed():
+    config = Config.from_env({**BASE, "APP_ENV": "test", "PORT": "9000", "TRUSTED_PROXIES": "1",
+                              "REDIS_URL": "redis://127.0.0.1:6379/0", "RATE_LIMIT_AUTH": "10/minute;100/hour",
+                              "OAUTH_REDIRECT_ALLOWLIST": "https://a.example/cb, https://b.example/cb",
+                              "SUPABASE_URL": "https://abc.supabase.co/"})
+    assert (config.port, config.trusted_proxies, config.redis_url) == (9000, 1, "redis://127.0.0.1:6379/0")
+    assert config.rate_limit_auth == "10/minute;100/hour"
+    assert config.oauth_redirect_allowlist == ("https://a.example/cb", "https://b.example/cb")
+    assert config.supabase_url == "https://abc.supabase.co"

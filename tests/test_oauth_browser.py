@@ -1,0 +1,100 @@
+"""Google sign-in in a real headless Chromium: the URL from /auth/google/url, the stand-in's consent page,
+our callback page under its CSP, and the token read off the page working on /auth/me."""
+from __future__ import annotations
+
+import shutil
+import uuid
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from coner_api.local.embedded_pg import free_port
+from tests.conftest import app_settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium is not installed here (apt-get install chromium chromium-driver); .ci/run installs it")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def api(api_server, migrated_database, auth_server):
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/auth/callback"
+    return api_server(app_settings(migrated_database, auth_server, OAUTH_REDIRECT_URL=callback), workers=1, port=port)
+
+
+def consent(browser, email: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.ID, "email")
+    field.clear()
+    field.send_keys(email)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+
+def token_on_page(browser) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 15).until(expected_conditions.visibility_of_element_located((By.ID, "access-token")))
+    return browser.find_element(By.ID, "access-token").get_attribute("value")
+
+
+def test_google_pkce_sign_in_lands_on_the_callback_with_a_working_token(browser, api):
+    email = f"google-{uuid.uuid4().hex[:8]}@gmail.com"
+    url = httpx.get(f"{api.url}/auth/google/url", timeout=10).json()["url"]
+    assert "provider=google" in url and "code_challenge=" in url
+    browser.get(url)
+    consent(browser, email)
+    assert browser.current_url.startswith(f"{api.url}/auth/callback")
+    token = token_on_page(browser)
+    me = httpx.get(f"{api.url}/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["user"]["email"] == email
+    # The page kept no token in the address bar, and the code cannot be used twice.
+    browser.refresh()
+    assert "Sign-in failed" in browser.page_source or "invalid" in browser.page_source.lower()
+
+
+def test_implicit_fragment_is_read_by_the_page_script_under_the_csp(browser, api, auth_server):
+    email = f"implicit-{uuid.uuid4().hex[:8]}@gmail.com"
+    query = urlencode({"provider": "google", "redirect_to": f"{api.url}/auth/callback"})
+    browser.get(f"{auth_server.url}/auth/v1/authorize?{query}")
+    consent(browser, email)
+    token = token_on_page(browser)
+    assert "#" not in browser.current_url  # the script removed the tokens from the address
+    me = httpx.get(f"{api.url}/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["user"]["email"] == email
+
+
+def test_callback_page_sends_a_strict_csp(api):
+    response = httpx.get(f"{api.url}/auth/callback", timeout=10)
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'nonce-" in policy and "unsafe-inline" not in policy and "default-src 'none'" in policy
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_disallowed_redirect_is_refused(api):
+    response = httpx.get(f"{api.url}/auth/google/url", params={"redirect_to": "https://evil.example/cb"}, timeout=10)
+    assert response.status_code == 400 and response.json()["code"] == "VALIDATION_FAILED"

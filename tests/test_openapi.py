@@ -1,0 +1,192 @@
+"""The OpenAPI document (valid, complete, secured where it must be), the offline /docs page, the Postman export."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from coner_api.postman import collection
+from tests.conftest import REPO, app_settings
+
+ERROR_REF = {"$ref": "#/components/schemas/ApiError"}
+HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def dev_app(make_app, migrated_database, auth_server):
+    return make_app(app_settings(migrated_database, auth_server, APP_ENV="development"))
+
+
+@pytest.fixture(scope="module", params=["production", "development"])
+def spec(request, app, dev_app) -> dict:
+    """The document as served, without and with the /dev routes."""
+    served_by = dev_app if request.param == "development" else app
+    response = served_by.test_client().get("/openapi.json")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    return response.get_json()
+
+
+def operations(spec: dict):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def test_the_document_passes_an_openapi_validator(spec):
+    from openapi_spec_validator import validate
+
+    assert spec["openapi"].startswith("3.")
+    validate(spec)
+
+
+def test_every_route_of_the_app_is_documented(spec, app, dev_app):
+    served_by = dev_app if "/dev/auth/token" in spec["paths"] else app
+    documented = {(path, method.upper()) for path, method, _ in operations(spec)}
+    for rule in served_by.url_map.iter_rules():
+        if rule.endpoint in ("static", "api-docs.openapi_json") or rule.endpoint.startswith("docs."):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert (path, method) in documented, f"{method} {path} is not in the OpenAPI document"
+    for path in ("/auth/signup", "/auth/signin", "/auth/refresh", "/auth/logout", "/auth/logout-all", "/auth/me",
+                 "/auth/bootstrap", "/auth/verify-email", "/auth/resend-verification", "/auth/password/forgot",
+                 "/auth/password/reset", "/auth/google/url", "/auth/callback", "/users/me", "/users/profile",
+                 "/users/profile-first", "/health", "/ready", "/auth/health"):
+        assert path in spec["paths"], path
+
+
+def test_protected_operations_declare_bearer_and_401_public_ones_no_security(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert "security" not in spec, "no global security: public routes must stay public"
+    protected_prefixes = ("/users/", "/admin/")
+    protected_auth = {"/auth/me", "/auth/logout", "/auth/logout-all", "/auth/bootstrap"}
+    for path, method, operation in operations(spec):
+        if path.startswith(protected_prefixes) or path in protected_auth:
+            assert operation.get("security") == [{"bearerAuth": []}], (method, path)
+            assert operation["responses"]["401"]["content"]["application/json"]["schema"] == ERROR_REF, path
+        else:
+            assert "security" not in operation, (method, path)
+
+
+def test_every_operation_documents_its_answers_in_the_error_shape(spec):
+    assert spec["components"]["responses"]["DEFAULT_ERROR"]["content"]["application/json"]["schema"] == ERROR_REF
+    assert set(spec["components"]["schemas"]["ApiError"]["required"]) == {"error", "code"}
+    assert "Error" not in spec["components"]["schemas"], "flask-smorest's own error schema is not ours"
+    for path, method, operation in operations(spec):
+        responses = operation["responses"]
+        assert operation.get("summary"), (method, path)
+        assert any(status.startswith("2") for status in responses), (method, path)
+        assert responses["default"] == {"$ref": "#/components/responses/DEFAULT_ERROR"}, (method, path)
+        assert "422" not in responses, (method, path)  # validation answers 400
+        if "requestBody" in operation:
+            assert {"400", "413"} <= set(responses), (method, path)
+        for status, response in responses.items():
+            if status.startswith(("4", "5")) and path not in ("/health", "/ready"):
+                assert response["content"]["application/json"]["schema"] == ERROR_REF, (method, path, status)
+        if path not in ("/health", "/ready", "/auth/health"):
+            assert "429" in responses, (method, path)
+            assert {"Retry-After", "X-RateLimit-Limit"} <= set(responses["429"]["headers"])
+
+
+def test_request_bodies_come_from_the_validating_schemas(spec):
+    schemas = spec["components"]["schemas"]
+    signup = schemas["SignUp"]
+    assert set(signup["required"]) == {"email", "password"} and "displayName" in signup["properties"]
+    assert signup.get("additionalProperties") is False
+    signin = next(op for path, method, op in operations(spec) if path == "/auth/signin")
+    assert signin["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/SignIn"}
+
+
+# --------------------------------------------------------------------------------------------------- /docs
+def test_docs_page_loads_every_asset_from_this_app(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "connect-src 'self'" in csp and "unsafe-eval" not in csp
+    html = page.get_data(as_text=True)
+    assert "<script>" not in html, "no inline script"
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "nothing from another origin"
+    assets = re.findall(r"""(?:src|href)="([^"]+)\"""", html)
+    assert {f"/docs/assets/{name}" for name in ("swagger-ui-bundle.js", "swagger-ui.css", "docs-init.js")} <= set(assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        assert len(response.data) > 100, asset
+    init = client.get("/docs/assets/docs-init.js").get_data(as_text=True)
+    assert "validatorUrl: null" in init  # Swagger UI would otherwise call validator.swagger.io
+    assert 'data-spec-url="/openapi.json"' in html
+
+
+def test_docs_assets_are_an_allow_list(client):
+    for name in ("index.html", "LICENSE", "..%2F__init__.py", "swagger-ui.js.map"):
+        assert client.get(f"/docs/assets/{name}").status_code == 404
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_docs_render_in_a_browser_without_the_internet(api_server, migrated_database, auth_server):
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.skip("Chromium is not installed here (apt-get install chromium chromium-driver); .ci/run installs it")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = api_server(app_settings(migrated_database, auth_server), workers=1)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        options.add_argument(flag)
+    # Every host but 127.0.0.1 resolves nowhere: a CDN reference would fail to load.
+    options.add_argument("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(f"{server.url}/docs")
+        WebDriverWait(driver, 20).until(expected_conditions.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, ".swagger-ui .info .title"), "Coner API"))
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        paths = {e.text.replace("\u200b", "") for e in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+        assert {"/auth/signin", "/users/profile"} <= paths
+        problems = [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not problems, problems
+    finally:
+        driver.quit()
+
+
+# ------------------------------------------------------------------------------------------------ Postman
+def test_postman_collection_has_every_operation(spec):
+    exported = collection(spec, "http://api.example")
+    assert exported["info"]["schema"].endswith("/v2.1.0/collection.json")
+    requests = [item for folder in exported["item"] for item in folder["item"]]
+    assert len(requests) == sum(1 for _ in operations(spec))
+    by_name = {(i["request"]["method"], i["request"]["url"]["raw"]): i for i in requests}
+    signin = by_name[("POST", "{{baseUrl}}/auth/signin")]
+    assert json.loads(signin["request"]["body"]["raw"]).keys() == {"email", "password"}
+    assert "accessToken" in "".join(signin["event"][0]["script"]["exec"])
+    assert by_name[("GET", "{{baseUrl}}/auth/me")]["request"]["auth"]["type"] == "bearer"
+    assert by_name[("POST", "{{baseUrl}}/auth/signup")]["request"]["auth"]["type"] == "noauth"
+    if "/admin/users/{user_id}" in spec["paths"]:
+        assert ("GET", "{{baseUrl}}/admin/users/:user_id") in by_name
+    assert {"key": "baseUrl", "value": "http://api.example"} in exported["variable"]
+
+
+@pytest.mark.slow
+def test_postman_export_is_one_command():
+    result = subprocess.run([sys.executable, "-m", "coner_api.postman", "--base-url", "https://coner.example"],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    exported = json.loads(result.stdout)
+    names = {folder["name"] for folder in exported["item"]}
+    assert {"auth", "users", "health", "dev"} <= names
+    assert result.stderr == ""

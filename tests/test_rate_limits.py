@@ -1,0 +1,308 @@
+"""Rate limits: per client IP on the credential routes, per verified user on the protected ones, shared by
+every gunicorn worker through Redis, and never a failed or slow request when Redis dies or hangs."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import jwt
+import pytest
+
+from coner_api.local.embedded_pg import free_port
+from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
+from tests.conftest import app_settings
+
+REDIS_SERVER = shutil.which("redis-server")
+INVALID_SIGNIN = {"email": "not-an-email"}  # refused by validation: counted, but no call to Supabase
+
+
+@pytest.fixture
+def limited_app(make_app, migrated_database, auth_server):
+    """Factory: an app with small limits (and any other settings)."""
+    def make(auth: str = "3/minute", user: str = "3/minute", **overrides: str):
+        return make_app(app_settings(migrated_database, auth_server, RATE_LIMIT_AUTH=auth, RATE_LIMIT_USER=user,
+                                     **overrides))
+    return make
+
+
+def from_ip(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def assert_rate_limited(response) -> None:
+    assert response.status_code == 429, response.get_data(as_text=True)
+    assert response.get_json() == {"error": "Too many requests", "code": "RATE_LIMITED"}
+    assert response.headers["Content-Type"].startswith("application/json")
+    retry_after = response.headers["Retry-After"]
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= 60
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert int(response.headers["X-RateLimit-Reset"]) >= time.time()
+    assert response.headers["X-Request-ID"]
+
+
+# ---------------------------------------------------------------------------------------- per client IP
+def test_credential_routes_share_one_budget_per_client_ip(limited_app):
+    client = limited_app(auth="3/minute").test_client()
+    answers = [client.post("/auth/signin", json=INVALID_SIGNIN) for _ in range(3)]
+    assert [a.status_code for a in answers] == [400, 400, 400]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert all(a.headers["X-RateLimit-Limit"] == "3" for a in answers)
+    assert all("Retry-After" not in a.headers for a in answers)  # only a 429 tells the client to wait
+
+    assert_rate_limited(client.post("/auth/signin", json=INVALID_SIGNIN))
+    # One budget for every credential route: rotating between them does not buy more attempts.
+    for path in ("/auth/signup", "/auth/refresh", "/auth/password/forgot", "/auth/password/reset",
+                 "/auth/verify-email", "/auth/resend-verification"):
+        assert_rate_limited(client.post(path, json={}))
+    # Another address has its own budget; the user limit and the unlimited routes are untouched.
+    assert client.post("/auth/signin", json=INVALID_SIGNIN, **from_ip("10.0.0.2")).status_code == 400
+    assert client.get("/auth/me").status_code == 401
+    assert client.get("/auth/health").status_code == 200
+
+
+def test_the_development_token_routes_are_limited_per_ip(limited_app):
+    client = limited_app(auth="2/minute", APP_ENV="development").test_client()
+    for _ in range(2):
+        assert client.post("/dev/auth/tokens/batch", json={"count": 0}).status_code == 400
+    assert_rate_limited(client.post("/dev/auth/token", json={"email": "nope"}))
+
+
+def test_unlimited_routes_carry_no_limit(limited_app):
+    client = limited_app(auth="1/minute", user="1/minute").test_client()
+    for _ in range(3):
+        for path in ("/health", "/ready", "/auth/health", "/openapi.json", "/docs", "/docs/assets/docs-init.js"):
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert "X-RateLimit-Limit" not in response.headers
+
+
+def test_a_preflight_does_not_spend_the_budget(limited_app):
+    client = limited_app(auth="1/minute").test_client()
+    for _ in range(3):
+        assert client.options("/auth/signin").status_code == 200
+    assert client.post("/auth/signin", json=INVALID_SIGNIN).status_code == 400
+
+
+def test_public_routes_get_the_generous_limit_per_ip(limited_app):
+    client = limited_app(auth="1/minute", user="2/minute").test_client()
+    assert client.get("/auth/callback").headers["X-RateLimit-Limit"] == "2"
+    client.get("/auth/callback")
+    assert_rate_limited(client.get("/auth/callback"))
+
+
+# ------------------------------------------------------------------------------------------- per user
+def forged_token(sub: str) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "aud": "authenticated", "iat": now, "exp": now + 600, "role": "authenticated"},
+                      "not-the-real-secret-" * 3, algorithm="HS256")
+
+
+def test_protected_routes_share_one_budget_per_verified_user(limited_app, new_user):
+    client = limited_app(user="3/minute").test_client()
+    alice, bob = new_user(), new_user()
+    answers = [client.get("/auth/me", headers=alice.headers) for _ in range(2)]
+    answers.append(client.get("/users/profile", headers=alice.headers))
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["2", "1", "0"]
+    assert_rate_limited(client.get("/auth/me", headers=alice.headers))
+    assert_rate_limited(client.post("/auth/bootstrap", headers=alice.headers))
+    # Same address, another user: the budget is the user's, not the address's.
+    assert client.get("/auth/me", headers=bob.headers).status_code == 200
+    # Alice from elsewhere is still Alice.
+    assert_rate_limited(client.get("/auth/me", headers=alice.headers, **from_ip("10.0.0.3")))
+
+
+def test_an_unverified_token_is_counted_against_its_ip_not_its_sub(limited_app, new_user):
+    client = limited_app(user="3/minute").test_client()
+    victim = new_user()
+    forged = {"Authorization": f"Bearer {forged_token(victim.id)}"}
+    statuses = [client.get("/auth/me", headers=forged, **from_ip("10.6.6.6")).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    # The victim's own budget is whole.
+    answers = [client.get("/auth/me", headers=victim.headers, **from_ip("10.0.0.4")) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+
+
+def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user, monkeypatch):
+    """Telling users apart needs the signature only: the revocation check (a query when its cache cannot be
+    trusted, e.g. while Postgres is down) still happens once per request, in the route's guard."""
+    app = limited_app()
+    revocations, lookups = app.extensions["coner.revocations"], []
+    check = revocations.check
+    monkeypatch.setattr(revocations, "check", lambda claims: (lookups.append(claims), check(claims))[1])
+    user = new_user()
+    response = app.test_client().get("/auth/me", headers=user.headers)
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "2"
+    assert len(lookups) == 1
+
+
+def test_every_route_is_in_a_group_and_protected_means_bearer(app):
+    """The central table covers every route, including ones added later (they default to protected)."""
+    spec = app.test_client().get("/openapi.json").get_json()
+    documented = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            documented[(path, method.upper())] = operation
+    for rule in app.url_map.iter_rules():
+        group = group_of(rule.endpoint)
+        assert group is not None
+        path = rule.rule.replace("<", "{").replace(">", "}")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            operation = documented.get((path, method))
+            if operation is None:  # /openapi.json, /docs and static are not operations of the API
+                assert group == UNLIMITED, rule
+                continue
+            secured = operation.get("security") == [{"bearerAuth": []}]
+            assert secured == (group == PROTECTED), (rule, group)
+            assert ("429" in operation["responses"]) == (group != UNLIMITED), rule
+    assert group_of("auth.signin") == CREDENTIALS
+
+
+# ------------------------------------------------------------------------------------ X-Forwarded-For
+def test_forwarded_for_is_ignored_without_trusted_proxies(limited_app):
+    client = limited_app(auth="2/minute", TRUSTED_PROXIES="0").test_client()
+    statuses = [client.post("/auth/signin", json=INVALID_SIGNIN,
+                            headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code for n in range(3)]
+    assert statuses == [400, 400, 429]
+
+
+def test_only_the_trusted_hop_of_forwarded_for_is_used(limited_app):
+    client = limited_app(auth="2/minute", TRUSTED_PROXIES="1").test_client()
+
+    def signin(forwarded_for: str) -> int:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return client.post("/auth/signin", json=INVALID_SIGNIN, headers=headers).status_code
+
+    # The client can prepend anything; the proxy appends the address it saw, and only that one counts.
+    assert [signin(f"203.0.113.{n}, 192.0.2.10") for n in range(3)] == [400, 400, 429]
+    assert signin("192.0.2.11") == 400  # another real client
+    assert signin("192.0.2.10") == 429
+
+
+# ------------------------------------------------------------------------------ Redis: shared and failing
+@dataclass
+class RedisServer:
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server on a free port (skips, saying why, where redis-server is not installed)."""
+    if not REDIS_SERVER:
+        pytest.skip("redis-server is not installed (apt-get install redis-server): the shared-limit and "
+                    "Redis-failure tests cannot run")
+    import redis
+
+    port = free_port()
+    process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)],
+                               stdout=open(tmp_path / "redis.log", "ab"), stderr=subprocess.STDOUT)
+    server = RedisServer(process, port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis(port=port, socket_timeout=0.5).ping()
+            break
+        except redis.RedisError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                server.stop()
+                raise RuntimeError("redis-server did not start: " + (tmp_path / "redis.log").read_text())
+            time.sleep(0.05)
+    yield server
+    server.stop()
+
+
+def timed(send) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = send()
+    return response, time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_workers_share_the_count_through_redis(redis_server, api_server, migrated_database, auth_server, new_user):
+    server = api_server(app_settings(migrated_database, auth_server, REDIS_URL=redis_server.url,
+                                     RATE_LIMIT_AUTH="6/minute"), workers=3)
+    statuses, remaining = [], []
+    for _ in range(12):
+        # A new connection each time, so the requests spread over the three worker processes.
+        response = httpx.post(f"{server.url}/auth/signin", json=INVALID_SIGNIN, timeout=10)
+        statuses.append(response.status_code)
+        remaining.append(response.headers["X-RateLimit-Remaining"])
+    assert statuses == [400] * 6 + [429] * 6
+    assert remaining[:6] == ["5", "4", "3", "2", "1", "0"]
+    import redis
+
+    assert redis.Redis(port=redis_server.port).keys("*coner*"), "the counts live in Redis"
+    user = new_user()
+    me = httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10)
+    assert me.status_code == 200 and me.headers["X-RateLimit-Limit"] == "10000"
+
+
+@pytest.mark.slow
+def test_redis_killed_mid_run_requests_are_still_served_quickly(redis_server, api_server, migrated_database,
+                                                                  auth_server, new_user):
+    server = api_server(app_settings(migrated_database, auth_server, REDIS_URL=redis_server.url), workers=3)
+    user = new_user()
+    assert httpx.get(f"{server.url}/health", timeout=10).json()["redis"] == "ok"
+    assert httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10).status_code == 200
+
+    redis_server.stop()
+    for _ in range(9):
+        me, seconds = timed(lambda: httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10))
+        assert me.status_code == 200 and seconds < 1.5, (me.status_code, seconds)
+        signin, seconds = timed(lambda: httpx.post(f"{server.url}/auth/signin", json=INVALID_SIGNIN, timeout=10))
+        assert signin.status_code == 400 and seconds < 1.5, (signin.status_code, seconds)
+        assert "X-RateLimit-Limit" in signin.headers  # still limited, in each worker's memory
+    health, seconds = timed(lambda: httpx.get(f"{server.url}/health", timeout=10))
+    assert health.status_code == 200 and health.json()["redis"] == "error" and seconds < 1.5
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.slow
+def test_a_hanging_redis_costs_a_bounded_wait(redis_server, api_server, migrated_database, auth_server, new_user):
+    server = api_server(app_settings(migrated_database, auth_server, REDIS_URL=redis_server.url), workers=2)
+    user = new_user()
+    assert httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10).status_code == 200
+
+    os.kill(redis_server.process.pid, signal.SIGSTOP)  # accepts connections, never answers
+    try:
+        for _ in range(8):
+            me, seconds = timed(lambda: httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10))
+            assert me.status_code == 200 and seconds < 2, (me.status_code, seconds)
+        health, seconds = timed(lambda: httpx.get(f"{server.url}/health", timeout=10))
+        assert health.status_code == 200 and health.json()["redis"] == "error" and seconds < 2
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{server.url}/health", timeout=10).json()["redis"] != "ok":
+        assert time.monotonic() < deadline, "health never saw Redis come back"
+        time.sleep(0.2)
+    assert httpx.get(f"{server.url}/auth/me", headers=user.headers, timeout=10).status_code == 200
+
+
+def test_unreachable_redis_falls_back_to_memory_limits(limited_app):
+    app = limited_app(auth="2/minute", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    client = app.test_client()
+    answers = [timed(lambda: client.post("/auth/signin", json=INVALID_SIGNIN)) for _ in range(3)]
+    assert [r.status_code for r, _ in answers] == [400, 400, 429]
+    assert all(seconds < 1.5 for _, seconds in answers)
+    health = client.get("/health").get_json()
+    assert health["redis"] == "error"
