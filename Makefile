@@ -26,6 +26,10 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The production server settings under load (wrk), one table of results: see README, "Performance".
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m bench.run
+
 # The OpenAPI document as a Postman collection (see README, "API documentation").
 postman: $(VENV)/.installed-run
 	$(BIN)/python -m coner_api.postman > coner.postman_collection.json

@@ -96,7 +96,7 @@ class Config:
             try:
                 parse_many(raw)
             except ValueError:
-                problems.append(f"{name} is not a rate limit in flask-limiter notation (e.g. 5/minute)")
+                problems.append(f"{name} is not a rate limit such as 5/minute (or several: 5/minute;50/hour)")
             return raw
 
         oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or 8080}/auth/callback"

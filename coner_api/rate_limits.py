@@ -1,4 +1,4 @@
-"""Rate limits (flask-limiter), applied centrally by endpoint so that route modules carry none.
+"""Rate limits, applied centrally by endpoint so that route modules carry none.
 
 Every endpoint falls in one group; each group is ONE shared bucket per client:
 - credentials: routes that take credentials or send mail (and the development token routes):
@@ -12,24 +12,40 @@ Every endpoint falls in one group; each group is ONE shared bucket per client:
   verifies. A request whose token does not verify is refused by the route anyway; it is counted against its
   IP meanwhile, so a flood of forged tokens cannot spend another user's budget.
 
-Storage is Redis when REDIS_URL is set (one count across every worker and dyno), memory otherwise. Redis
-failing or hanging never fails a request: the client has 0.3 s socket timeouts and no retries, the
-limiter falls back to per-process memory counts (still limited, though per worker) and re-probes Redis
-with a backoff, and any other storage error is swallowed (logged). `/health` reports `"redis": "error"`.
+Counting is a moving window (a hard "N in any 60 s": no double burst at a window edge, an exact Retry-After):
+the `limits` library's over Redis when REDIS_URL is set (one count across every worker and dyno), else
+`MemoryWindows` below. Two parts are ours, for speed (README, Performance): the Flask glue, because
+flask-limiter's per-request rule resolution (re-parsing the limit strings, merging rule sets, evaluating
+exemptions) cost more than the rest of a cached /auth/me together; and the memory windows, because `limits`'
+MemoryStorage keeps one garbage-collected object per hit and copies every key's list from a timer thread
+100 times a second, which under load made the collector's pauses the largest cost of a request.
+
+Redis failing or hanging never fails a request: the client has 0.3 s socket timeouts and no retries; on an
+error the process counts in its own memory (still limited, though per worker) and tries Redis again after a
+back-off (1 s, doubling to 30 s). `/health` reports `"redis": "error"` meanwhile.
 """
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
-from typing import Any
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from flask import Flask, Response, current_app, request
-from flask_limiter import Limit, Limiter
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, WindowStats, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Config
+from .errors import RateLimited
 from .guard import verified_claims
+
+log = logging.getLogger(__name__)
 
 CREDENTIALS, PUBLIC, PROTECTED, UNLIMITED = "credentials", "public", "protected", "unlimited"
 
@@ -41,6 +57,7 @@ CREDENTIAL_BLUEPRINTS = frozenset({"dev"})  # test tokens are sign-ins; test use
 PUBLIC_ENDPOINTS = frozenset({"auth.google_url", "auth.callback"})
 UNLIMITED_ENDPOINTS = frozenset({"health.health", "health.ready", "health.auth_health", "static"})
 UNLIMITED_BLUEPRINTS = frozenset({"api-docs", "docs"})
+KEY_PREFIX = "coner"
 
 # Redis client settings shared by the limiter's storage and the health check: a dead or hung Redis must
 # cost a request at most one short timeout (redis-py otherwise retries 3 times with seconds of backoff).
@@ -49,6 +66,7 @@ REDIS_CLIENT_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 0.3,
     "retry": Retry(NoBackoff(), 0),
 }
+REDIS_RETRY_FIRST, REDIS_RETRY_MAX = 1.0, 30.0
 
 
 def group_of(endpoint: str | None) -> str | None:
@@ -86,61 +104,159 @@ def user_or_ip() -> str:
     try:
         return "user:" + verified_claims().user_id
     except Exception:  # noqa: BLE001 - any failure: the route refuses the request itself (401/503)
-        # An exception escaping a key function would make flask-limiter think its storage died.
         return "ip:" + client_ip()
 
 
-def _outside(group: str):
-    """`exempt_when` of a group's limit: the request's route belongs to another group."""
-    return lambda: group_of(request.endpoint) != group
+def _ip_key() -> str:
+    return "ip:" + client_ip()
 
 
-# Each limited group: its bucket (the scope, shared by all its routes) and how a client is told apart.
-_KEYS = ((CREDENTIALS, client_ip), (PUBLIC, client_ip), (PROTECTED, user_or_ip))
+class MemoryWindows:
+    """Moving windows in this process's memory, with the semantics of `limits`' moving window: a hit is
+    allowed while fewer than `amount` hits fall in the last `expiry` seconds; the window resets when its
+    oldest hit leaves it. Per key, a deque of hit times (floats: nothing for the garbage collector to scan),
+    trimmed as it is used; the least recently used keys go beyond `max_keys`. Thread-safe."""
+
+    def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.time) -> None:
+        self.max_keys = max_keys
+        self._clock = clock
+        self._windows: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def hit(self, key: str, amount: int, expiry: int) -> tuple[bool, WindowStats]:
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = deque()
+                if len(self._windows) > self.max_keys:
+                    self._windows.popitem(last=False)
+            else:
+                self._windows.move_to_end(key)
+            while window and window[0] <= now - expiry:
+                window.popleft()
+            allowed = len(window) < amount
+            if allowed:
+                window.append(now)
+            return allowed, WindowStats((window[0] if window else now) + expiry, amount - len(window))
 
 
-def init_app(app: Flask, config: Config) -> Limiter:
-    """Trust exactly TRUSTED_PROXIES proxy hops, then install the limiter and its header clean-up."""
+@dataclass(frozen=True)
+class Rule:
+    """A group's limits (RATE_LIMIT_* may hold several, e.g. "5/minute;50/hour") and how clients are told apart."""
+
+    group: str
+    items: tuple[RateLimitItem, ...]
+    key: Callable[[], str]
+
+
+class RateLimiter:
+    """Counts requests per group and client; thread-safe, one per process (gunicorn worker)."""
+
+    def __init__(self, config: Config) -> None:
+        keys = {CREDENTIALS: _ip_key, PUBLIC: _ip_key, PROTECTED: user_or_ip}
+        self.rules = {group: Rule(group, tuple(sorted(parse_many(limit_for(group, config) or ""))), key)
+                      for group, key in keys.items()}
+        self.memory = MemoryWindows()
+        self.shared = (MovingWindowRateLimiter(storage_from_string(config.redis_url, **REDIS_CLIENT_OPTIONS))
+                       if config.redis_url else None)
+        self._lock = threading.Lock()
+        self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
+        self._redis_backoff = REDIS_RETRY_FIRST
+
+    def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
+        """Count one request of `rule`'s client; return whether it is allowed, and the limit to report
+        (the one refused, else the one with the least left) with its window."""
+        identifiers = (KEY_PREFIX, rule.group, rule.key())
+        if self.shared is not None and time.monotonic() >= self._redis_retry_at:
+            try:
+                answer = self._hit(self._redis_hit, rule, identifiers)
+                self._redis_recovered()
+                return answer
+            except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
+                self._redis_failed(exc)
+        return self._hit(self._memory_hit, rule, identifiers)
+
+    def _redis_hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[bool, WindowStats]:
+        assert self.shared is not None
+        return self.shared.hit(item, *identifiers), self.shared.get_window_stats(item, *identifiers)
+
+    def _memory_hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[bool, WindowStats]:
+        return self.memory.hit(item.key_for(*identifiers), item.amount, item.get_expiry())
+
+    @staticmethod
+    def _hit(count: Callable[[RateLimitItem, tuple[str, ...]], tuple[bool, WindowStats]], rule: Rule,
+             identifiers: tuple[str, ...]) -> tuple[bool, RateLimitItem, WindowStats]:
+        reported: tuple[RateLimitItem, WindowStats] | None = None
+        for item in rule.items:  # strictest first: a refused request spends nothing on the looser limits
+            allowed, stats = count(item, identifiers)
+            if not allowed:
+                return False, item, stats
+            if reported is None or stats.remaining < reported[1].remaining:
+                reported = (item, stats)
+        assert reported is not None  # Config refuses an empty limit
+        return True, *reported
+
+    def _redis_failed(self, exc: Exception) -> None:
+        with self._lock:
+            if self._redis_retry_at == 0.0:
+                log.warning("rate-limit storage unreachable (%s: %s); counting in this process's memory",
+                            type(exc).__name__, exc)
+            self._redis_retry_at = time.monotonic() + self._redis_backoff
+            self._redis_backoff = min(self._redis_backoff * 2, REDIS_RETRY_MAX)
+
+    def _redis_recovered(self) -> None:
+        if self._redis_retry_at == 0.0:
+            return
+        with self._lock:
+            if self._redis_retry_at != 0.0:
+                log.warning("rate-limit storage reachable again")
+            self._redis_retry_at, self._redis_backoff = 0.0, REDIS_RETRY_FIRST
+
+
+def _limiter() -> RateLimiter:
+    return current_app.extensions["coner.limiter"]
+
+
+def check_request() -> None:
+    """before_request: count the request against its group's limit; 429 when the budget is spent."""
+    if request.method == "OPTIONS":  # a CORS preflight does no work; it must not spend the budget
+        return
+    limiter = _limiter()
+    rule = limiter.rules.get(group_of(request.endpoint) or UNLIMITED)
+    if rule is None:
+        return
+    allowed, item, stats = limiter.hit(rule)
+    g.rate_limit = (item, stats)
+    if not allowed:
+        raise RateLimited()
+
+
+def add_headers(response: Response) -> Response:
+    """after_request: the X-RateLimit-* headers on every limited answer; Retry-After only on a 429, as whole
+    seconds until the window frees a slot, at least 1 (a client retrying after 0 s would be refused)."""
+    limited = g.get("rate_limit")
+    if limited is None:
+        return response
+    item, stats = limited
+    reset_at = math.ceil(stats.reset_time)
+    response.headers["X-RateLimit-Limit"] = str(item.amount)
+    response.headers["X-RateLimit-Remaining"] = str(max(0, stats.remaining))
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, math.ceil(stats.reset_time - time.time())))
+    return response
+
+
+def init_app(app: Flask, config: Config) -> RateLimiter:
+    """Trust exactly TRUSTED_PROXIES proxy hops, then count every request before its route runs."""
     if config.trusted_proxies > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
                                 x_proto=config.trusted_proxies)
-    app.config.update(
-        RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
-        RATELIMIT_STORAGE_OPTIONS=dict(REDIS_CLIENT_OPTIONS) if config.redis_url else {},
-        # Moving window: a hard "N in any 60 s", no double burst at a window edge; exact Retry-After.
-        RATELIMIT_STRATEGY="moving-window",
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
-        RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_HEADERS_ENABLED=True,
-        RATELIMIT_KEY_PREFIX="coner",
-    )
-    # Flask runs after_request hooks last-registered first: registered before the limiter's, this one
-    # sees the headers the limiter added.
-    app.after_request(_tidy_retry_after)
-    limiter = Limiter(key_func=client_ip, default_limits=[
-        Limit(limit_for(group, config), key_function=key, scope=group, shared=True, exempt_when=_outside(group))
-        for group, key in _KEYS])
-    # A CORS preflight does no work; it must not spend the budget of the request it announces.
-    limiter.request_filter(lambda: request.method == "OPTIONS")
-    limiter.init_app(app)
+    limiter = RateLimiter(config)
     app.extensions["coner.limiter"] = limiter
+    app.before_request(check_request)
+    app.after_request(add_headers)
     return limiter
-
-
-def _tidy_retry_after(response: Response) -> Response:
-    """flask-limiter puts `Retry-After` on every limited response, rounded oddly. Keep it only on a 429, as
-    whole seconds until the window frees a slot, at least 1 (a client retrying after 0 s would be refused)."""
-    if "X-RateLimit-Reset" not in response.headers:
-        return response
-    if response.status_code != 429:
-        response.headers.pop("Retry-After", None)
-        return response
-    try:
-        # The window was read for the headers already (cached on the limit): no further storage call.
-        reset_at = current_app.extensions["coner.limiter"].current_limit.window[0]
-    except Exception:  # noqa: BLE001 - storage trouble: the header's (rounded up) reset time will do
-        reset_at = int(response.headers["X-RateLimit-Reset"])
-    response.headers["Retry-After"] = str(max(1, math.ceil(reset_at - time.time())))
-    return response

@@ -40,11 +40,8 @@ def init_app(app: Flask) -> None:
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    # flask-limiter's own logger only has a NullHandler: without ours its "storage unreachable" warnings
-    # would vanish. Its per-breach INFO lines stay out (one per 429 under attack).
-    for name, level in (("coner_api", logging.INFO), ("flask-limiter", logging.WARNING)):
-        logger = logging.getLogger(name)
-        if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):  # once per process
-            logger.addHandler(handler)
-            logger.setLevel(level)
-            logger.propagate = False
+    logger = logging.getLogger("coner_api")
+    if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):  # once per process
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -306,3 +306,47 @@ def test_unreachable_redis_falls_back_to_memory_limits(limited_app):
     assert all(seconds < 1.5 for _, seconds in answers)
     health = client.get("/health").get_json()
     assert health["redis"] == "error"
+
+
+# ------------------------------------------------------------------------------ the in-memory moving window
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_memory_windows_allow_n_in_any_window_and_reset_when_the_oldest_hit_leaves():
+    from coner_api.rate_limits import MemoryWindows
+
+    clock = FakeClock()
+    windows = MemoryWindows(clock=clock)
+    answers = []
+    for _ in range(3):
+        answers.append(windows.hit("k", 3, 60))
+        clock.now += 10
+    assert [allowed for allowed, _ in answers] == [True, True, True]
+    assert [stats.remaining for _, stats in answers] == [2, 1, 0]
+    allowed, stats = windows.hit("k", 3, 60)  # t = 30: three hits in the last 60 s
+    assert not allowed and stats.remaining == 0 and stats.reset_time == 1_000_060.0
+    clock.now = 1_000_060.0  # the first hit (t = 0) leaves the window exactly now
+    allowed, stats = windows.hit("k", 3, 60)
+    assert allowed and stats.remaining == 0 and stats.reset_time == 1_000_070.0
+    assert windows.hit("other", 3, 60)[0]  # keys count apart
+
+
+def test_memory_windows_refusals_spend_nothing_and_keys_are_bounded():
+    from coner_api.rate_limits import MemoryWindows
+
+    clock = FakeClock()
+    windows = MemoryWindows(max_keys=2, clock=clock)
+    assert windows.hit("a", 1, 60)[0]
+    for _ in range(5):
+        assert not windows.hit("a", 1, 60)[0]
+    clock.now += 60  # only the one allowed hit was recorded
+    assert windows.hit("a", 1, 60)[0]
+    windows.hit("b", 1, 60)
+    windows.hit("c", 1, 60)  # "a" is the least recently used: forgotten
+    assert windows.hit("a", 1, 60)[0]
+    assert len(windows._windows) == 2

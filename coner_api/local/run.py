@@ -36,10 +36,11 @@ def _port_free(port: int) -> bool:
             return False
 
 
-def start_postgres() -> tuple[EmbeddedPostgres, str]:
-    server = EmbeddedPostgres(LOCAL / "pgdata")
+def start_postgres(local: Path = LOCAL, port: int | None = None) -> tuple[EmbeddedPostgres, str]:
+    """The embedded Postgres with its data in `local`/pgdata, and the URL of its `coner` database."""
+    server = EmbeddedPostgres(local / "pgdata")
     if server.running_port() is None:
-        wanted = int(os.environ.get("LOCAL_PG_PORT", DEFAULT_PG_PORT))
+        wanted = port or int(os.environ.get("LOCAL_PG_PORT", DEFAULT_PG_PORT))
         server.port = wanted if _port_free(wanted) else free_port()
     server.start()
     with psycopg.connect(server.url(), autocommit=True) as conn:
@@ -57,16 +58,21 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def start_auth_server(database_url: str) -> tuple[subprocess.Popen, dict[str, str]]:
-    env_file = LOCAL / "supabase.env"
+def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None = None,
+                      log: Path | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
+    """The Supabase Auth stand-in, keeping its keys in `local` (its output in `log`, if given, else ours);
+    returns it and its SUPABASE_* settings."""
+    env_file = local / "supabase.env"
     env_file.unlink(missing_ok=True)  # wait for this run's values, not a previous run's
-    port = os.environ.get("LOCAL_AUTH_PORT", "54321")
+    port = str(port or os.environ.get("LOCAL_AUTH_PORT", "54321"))
     env = {**os.environ, "LOCAL_AUTH_PORT": port, "LOCAL_AUTH_DATABASE_URL": database_url,
-           "LOCAL_AUTH_DATA_DIR": str(LOCAL)}
+           "LOCAL_AUTH_DATA_DIR": str(local)}
     env.setdefault("LOCAL_AUTH_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     env.setdefault("LOCAL_AUTH_REDIRECT_ALLOWLIST", f"{env['LOCAL_AUTH_SITE_URL']}/auth/callback")
-    process = subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
-                               start_new_session=True)
+    with open(log, "w") if log else open(os.devnull) as output:
+        process = subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
+                                   stdout=output if log else None, stderr=subprocess.STDOUT if log else None,
+                                   start_new_session=True)
     deadline = time.monotonic() + 60
     while not env_file.exists():
         if process.poll() is not None:
