@@ -38,8 +38,9 @@ USER_ROLE = "authenticated"
 MAX_TOKEN_LENGTH = 8192  # Supabase tokens are ~1 KB; the cap bounds what an unauthenticated request costs
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token (the scheme is case-insensitive).
-_BEARER = re.compile(r"bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+# RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token (the scheme is case-insensitive; compared apart, because
+# a case-insensitive pattern over a ~1 KB token costs five times as much on every request).
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Headers that fetch or embed keys (SSRF, CVE-2018-0114), demand extensions (CVE-2026-32597), or belong to
 # JWE/RFC 7797 forms we never accept.
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc", "epk", "p2s", "p2c"})
@@ -72,10 +73,11 @@ def bearer_token(header_value: str | None) -> str:
     """
     if not isinstance(header_value, str) or not header_value.isascii():
         raise Unauthorized()
-    match = _BEARER.fullmatch(header_value.strip(" \t"))
-    if match is None:
+    scheme, _, rest = header_value.strip(" \t").partition(" ")
+    token = rest.lstrip(" ")
+    if scheme.lower() != "bearer" or not _B64TOKEN.fullmatch(token):
         raise Unauthorized()
-    return match.group(1)
+    return token
 
 
 class _Reject(Exception):
