@@ -17,6 +17,7 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 preload_app = False
+reuse_port = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'

@@ -36,7 +36,7 @@ def verified_claims() -> Claims:
     and the route's guard both ask."""
     if "verified" not in g:
         try:
-            token = bearer_token(request.headers.get("Authorization"))
+            token = bearer_token(request.environ.get("HTTP_AUTHORIZATION"))
             g.verified = (token, get_verifier().verify(token))
         except ApiError as refusal:  # remembered too: an outage must not cost its timeout twice
             g.verified = (None, refusal)

@@ -149,6 +149,11 @@ class Rule:
     items: tuple[RateLimitItem, ...]
     key: Callable[[], str]
 
+    @property
+    def memory_keys(self) -> tuple[str, ...]:
+        """Per limit, the prefix of its memory window keys (the client's key completes them)."""
+        return tuple(f"{self.group}/{item.amount}/{item.multiples}/{item.GRANULARITY.name}/" for item in self.items)
+
 
 class RateLimiter:
     """Counts requests per group and client; thread-safe, one per process (gunicorn worker)."""
@@ -157,6 +162,8 @@ class RateLimiter:
         keys = {CREDENTIALS: _ip_key, PUBLIC: _ip_key, PROTECTED: user_or_ip}
         self.rules = {group: Rule(group, tuple(sorted(parse_many(limit_for(group, config) or ""))), key)
                       for group, key in keys.items()}
+        self._memory_keys = {rule.group: rule.memory_keys for rule in self.rules.values()}
+        self._rule_of_endpoint: dict[str | None, Rule | None] = {}
         self.memory = MemoryWindows()
         self.shared = (MovingWindowRateLimiter(storage_from_string(config.redis_url, **REDIS_CLIENT_OPTIONS))
                        if config.redis_url else None)
@@ -164,38 +171,46 @@ class RateLimiter:
         self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
         self._redis_backoff = REDIS_RETRY_FIRST
 
+    def rule_for(self, endpoint: str | None) -> Rule | None:
+        """The rule of a Flask endpoint (None: unlimited), remembered per endpoint."""
+        try:
+            return self._rule_of_endpoint[endpoint]
+        except KeyError:
+            rule = self._rule_of_endpoint[endpoint] = self.rules.get(group_of(endpoint) or UNLIMITED)
+            return rule
+
     def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
         """Count one request of `rule`'s client; return whether it is allowed, and the limit to report
         (the one refused, else the one with the least left) with its window."""
-        identifiers = (KEY_PREFIX, rule.group, rule.key())
+        client = rule.key()
         if self.shared is not None and time.monotonic() >= self._redis_retry_at:
             try:
-                answer = self._hit(self._redis_hit, rule, identifiers)
+                answer = self._hit_redis(self.shared, rule, client)
                 self._redis_recovered()
                 return answer
             except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
                 self._redis_failed(exc)
-        return self._hit(self._memory_hit, rule, identifiers)
-
-    def _redis_hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[bool, WindowStats]:
-        assert self.shared is not None
-        return self.shared.hit(item, *identifiers), self.shared.get_window_stats(item, *identifiers)
-
-    def _memory_hit(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> tuple[bool, WindowStats]:
-        return self.memory.hit(item.key_for(*identifiers), item.amount, item.get_expiry())
+        return self._hit_memory(rule, client)
 
     @staticmethod
-    def _hit(count: Callable[[RateLimitItem, tuple[str, ...]], tuple[bool, WindowStats]], rule: Rule,
-             identifiers: tuple[str, ...]) -> tuple[bool, RateLimitItem, WindowStats]:
-        reported: tuple[RateLimitItem, WindowStats] | None = None
+    def _hit_redis(shared: MovingWindowRateLimiter, rule: Rule,
+                   client: str) -> tuple[bool, RateLimitItem, WindowStats]:
+        answers = []
         for item in rule.items:  # strictest first: a refused request spends nothing on the looser limits
-            allowed, stats = count(item, identifiers)
+            allowed = shared.hit(item, KEY_PREFIX, rule.group, client)
+            answers.append((allowed, item, shared.get_window_stats(item, KEY_PREFIX, rule.group, client)))
             if not allowed:
-                return False, item, stats
-            if reported is None or stats.remaining < reported[1].remaining:
-                reported = (item, stats)
-        assert reported is not None  # Config refuses an empty limit
-        return True, *reported
+                break
+        return _verdict(answers)
+
+    def _hit_memory(self, rule: Rule, client: str) -> tuple[bool, RateLimitItem, WindowStats]:
+        answers = []
+        for item, prefix in zip(rule.items, self._memory_keys[rule.group]):
+            allowed, stats = self.memory.hit(prefix + client, item.amount, item.get_expiry())
+            answers.append((allowed, item, stats))
+            if not allowed:
+                break
+        return _verdict(answers)
 
     def _redis_failed(self, exc: Exception) -> None:
         with self._lock:
@@ -214,6 +229,13 @@ class RateLimiter:
             self._redis_retry_at, self._redis_backoff = 0.0, REDIS_RETRY_FIRST
 
 
+def _verdict(answers: list[tuple[bool, RateLimitItem, WindowStats]]) -> tuple[bool, RateLimitItem, WindowStats]:
+    """The refused limit (always the last one counted), else the limit with the least left."""
+    if not answers[-1][0]:
+        return answers[-1]
+    return min(answers, key=lambda answer: answer[2].remaining)
+
+
 def _limiter() -> RateLimiter:
     return current_app.extensions["coner.limiter"]
 
@@ -223,7 +245,7 @@ def check_request() -> None:
     if request.method == "OPTIONS":  # a CORS preflight does no work; it must not spend the budget
         return
     limiter = _limiter()
-    rule = limiter.rules.get(group_of(request.endpoint) or UNLIMITED)
+    rule = limiter.rule_for(request.endpoint)
     if rule is None:
         return
     allowed, item, stats = limiter.hit(rule)
