@@ -1,8 +1,21 @@
-"""gunicorn settings for every environment (Procfile, `make run`, the benchmark).
+"""gunicorn settings for every environment (Procfile, `make run`, `make bench`).
 
 Workers are processes, each with its own database pool opened by `create_app()` after the fork (no
-`preload_app`: a pool's sockets and threads do not survive fork). gthread workers let one process serve
-several requests while others wait on Postgres or Supabase Auth.
+`preload_app`: a pool's sockets and threads do not survive fork).
+
+Chosen from `make bench` on a 2-core machine (README, Performance):
+- gthread: a worker keeps serving while some of its threads wait on Postgres or on Supabase Auth (sign-in,
+  refresh and logout wait up to AUTH_TIMEOUT), and it keeps connections alive. Sync workers would tie a whole
+  process to each such wait.
+- 2 workers (one per core; WEB_CONCURRENCY): the hot path is CPU-bound Python, so one process per core. One
+  worker of 8 threads served less than half as much (threads queue on the GIL); 3 or 4 workers of 2 threads
+  did no better than 2 x 4 and cost ~90 MB each.
+- 4 threads (GUNICORN_THREADS): within the noise of 2 on the hot path, and more room for requests that wait
+  on Supabase Auth.
+- reuse_port: each worker binds its own SO_REUSEPORT socket and the kernel spreads new connections over the
+  workers. With the one socket shared by all, whichever worker woke first took the connections, and since
+  keep-alive connections stay where they landed, 64 benchmark connections sometimes all ended on one worker
+  and throughput halved.
 """
 import os
 
@@ -12,12 +25,15 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+reuse_port = True
 # Heroku's router gives up after 30 s; finish or fail well before that.
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
 preload_app = False
-reuse_port = True
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
+# instance on the machine (tests, `make run`, the benchmark's two servers) would fight over; nothing uses it.
+control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
