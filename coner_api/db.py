@@ -52,15 +52,6 @@ CHECK_BYPASS_SECONDS = 1.0
 _USED_AT = "_coner_used_at"
 
 
-def check_connection(conn: Connection) -> None:
-    """The pool's check on checkout: a round trip unless the connection was just used and is quiet."""
-    used_at = getattr(conn, _USED_AT, None)
-    if (used_at is not None and time.monotonic() - used_at < CHECK_BYPASS_SECONDS
-            and conn.pgconn.status == ConnStatus.OK and not _readable(conn.pgconn.socket)):
-        return
-    ConnectionPool.check_connection(conn)
-
-
 def _readable(fd: int) -> bool:
     """Whether an idle connection's socket has something to read: an error, EOF or a stray notification."""
     poller = select.poll()
@@ -94,6 +85,7 @@ class Database:
     """The process's pool plus helpers that run named queries."""
 
     def __init__(self, config: Config) -> None:
+        self.check_bypass_seconds = CHECK_BYPASS_SECONDS
         connection_kwargs = {
             "row_factory": dict_row,
             "autocommit": True,
@@ -108,7 +100,7 @@ class Database:
             max_size=config.db_pool_max,
             open=False,
             # A connection that died while idle (Postgres restarted) is replaced, not handed out.
-            check=check_connection,
+            check=self._check_connection,
             timeout=config.db_checkout_timeout,
             # No cap on the queue of waiting requests: gunicorn's threads already bound the live waiters of
             # a process, and psycopg-pool (3.3) leaves every waiter that timed out in its queue until a
@@ -123,6 +115,14 @@ class Database:
             reconnect_timeout=5,
             name="coner",
         )
+
+    def _check_connection(self, conn: Connection) -> None:
+        """The pool's check on checkout: a round trip unless the connection was just used and is quiet."""
+        used_at = getattr(conn, _USED_AT, None)
+        if (used_at is not None and time.monotonic() - used_at < self.check_bypass_seconds
+                and conn.pgconn.status == ConnStatus.OK and not _readable(conn.pgconn.socket)):
+            return
+        ConnectionPool.check_connection(conn)
 
     def open(self) -> None:
         """Start the pool without waiting: the app boots (and reports 503s) while Postgres is down."""

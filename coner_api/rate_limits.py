@@ -104,18 +104,18 @@ def user_or_ip() -> str:
     try:
         return "user:" + verified_claims().user_id
     except Exception:  # noqa: BLE001 - any failure: the route refuses the request itself (401/503)
-        return "ip:" + client_ip()
+        return ip_key()
 
 
-def _ip_key() -> str:
+def ip_key() -> str:
     return "ip:" + client_ip()
 
 
 class MemoryWindows:
     """Moving windows in this process's memory, with the semantics of `limits`' moving window: a hit is
-    allowed while fewer than `amount` hits fall in the last `expiry` seconds; the window resets when its
-    oldest hit leaves it. Per key, a deque of hit times (floats: nothing for the garbage collector to scan),
-    trimmed as it is used; the least recently used keys go beyond `max_keys`. Thread-safe."""
+    allowed while fewer than `item.amount` hits fall in the item's period; the window resets when its oldest
+    hit leaves it. Per key, a deque of hit times (floats: nothing for the garbage collector to scan), trimmed
+    as it is used; the least recently used keys go beyond `max_keys`. Thread-safe."""
 
     def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.time) -> None:
         self.max_keys = max_keys
@@ -123,8 +123,9 @@ class MemoryWindows:
         self._windows: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def hit(self, key: str, amount: int, expiry: int) -> tuple[bool, WindowStats]:
-        now = self._clock()
+    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
+        """Count a hit if the window has room; whether it did, and the window as it now stands."""
+        amount, expiry, now = item.amount, item.get_expiry(), self._clock()
         with self._lock:
             window = self._windows.get(key)
             if window is None:
@@ -141,76 +142,67 @@ class MemoryWindows:
             return allowed, WindowStats((window[0] if window else now) + expiry, amount - len(window))
 
 
+class RedisWindows:
+    """`limits`' moving window over Redis, behind MemoryWindows' interface."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._strategy = MovingWindowRateLimiter(storage_from_string(redis_url, **REDIS_CLIENT_OPTIONS))
+
+    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
+        return self._strategy.hit(item, key), self._strategy.get_window_stats(item, key)
+
+
+Windows = MemoryWindows | RedisWindows
+
+
 @dataclass(frozen=True)
 class Rule:
-    """A group's limits (RATE_LIMIT_* may hold several, e.g. "5/minute;50/hour") and how clients are told apart."""
+    """A group's limits (RATE_LIMIT_* may hold several, e.g. "5/minute;50/hour"), strictest first, and how
+    clients are told apart."""
 
     group: str
     items: tuple[RateLimitItem, ...]
-    key: Callable[[], str]
+    client_key: Callable[[], str]
 
-    @property
-    def memory_keys(self) -> tuple[str, ...]:
-        """Per limit, the prefix of its memory window keys (the client's key completes them)."""
-        return tuple(f"{self.group}/{item.amount}/{item.multiples}/{item.GRANULARITY.name}/" for item in self.items)
+    @classmethod
+    def parse(cls, group: str, limits: str, client_key: Callable[[], str]) -> "Rule":
+        return cls(group, tuple(sorted(parse_many(limits))), client_key)
+
+    def count(self, windows: Windows, client: str) -> tuple[bool, RateLimitItem, WindowStats]:
+        """Count one request of `client`: whether it is allowed, and the limit to report (the one that
+        refused it, else the one with the least left) with its window."""
+        answers = []
+        for item in self.items:  # strictest first: a refused request spends nothing on the looser limits
+            allowed, stats = windows.hit(item, f"{KEY_PREFIX}/{self.group}/{item}/{client}")
+            if not allowed:
+                return False, item, stats
+            answers.append((True, item, stats))
+        return min(answers, key=lambda answer: answer[2].remaining)
 
 
 class RateLimiter:
     """Counts requests per group and client; thread-safe, one per process (gunicorn worker)."""
 
     def __init__(self, config: Config) -> None:
-        keys = {CREDENTIALS: _ip_key, PUBLIC: _ip_key, PROTECTED: user_or_ip}
-        self.rules = {group: Rule(group, tuple(sorted(parse_many(limit_for(group, config) or ""))), key)
-                      for group, key in keys.items()}
-        self._memory_keys = {rule.group: rule.memory_keys for rule in self.rules.values()}
-        self._rule_of_endpoint: dict[str | None, Rule | None] = {}
+        keys = {CREDENTIALS: ip_key, PUBLIC: ip_key, PROTECTED: user_or_ip}
+        self.rules = {group: Rule.parse(group, limit_for(group, config) or "", key) for group, key in keys.items()}
         self.memory = MemoryWindows()
-        self.shared = (MovingWindowRateLimiter(storage_from_string(config.redis_url, **REDIS_CLIENT_OPTIONS))
-                       if config.redis_url else None)
+        self.shared = RedisWindows(config.redis_url) if config.redis_url else None
         self._lock = threading.Lock()
         self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
         self._redis_backoff = REDIS_RETRY_FIRST
 
-    def rule_for(self, endpoint: str | None) -> Rule | None:
-        """The rule of a Flask endpoint (None: unlimited), remembered per endpoint."""
-        try:
-            return self._rule_of_endpoint[endpoint]
-        except KeyError:
-            rule = self._rule_of_endpoint[endpoint] = self.rules.get(group_of(endpoint) or UNLIMITED)
-            return rule
-
     def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
-        """Count one request of `rule`'s client; return whether it is allowed, and the limit to report
-        (the one refused, else the one with the least left) with its window."""
-        client = rule.key()
+        """Count one request against `rule` in Redis, or in memory while Redis is failing (or not set)."""
+        client = rule.client_key()
         if self.shared is not None and time.monotonic() >= self._redis_retry_at:
             try:
-                answer = self._hit_redis(self.shared, rule, client)
+                answer = rule.count(self.shared, client)
                 self._redis_recovered()
                 return answer
             except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
                 self._redis_failed(exc)
-        return self._hit_memory(rule, client)
-
-    @staticmethod
-    def _hit_redis(shared: MovingWindowRateLimiter, rule: Rule,
-                   client: str) -> tuple[bool, RateLimitItem, WindowStats]:
-        answers = []
-        for item in rule.items:  # strictest first: a refused request spends nothing on the looser limits
-            allowed = shared.hit(item, KEY_PREFIX, rule.group, client)
-            answers.append((allowed, item, shared.get_window_stats(item, KEY_PREFIX, rule.group, client)))
-            if not allowed:
-                break
-        return _verdict(answers)
-
-    def _hit_memory(self, rule: Rule, client: str) -> tuple[bool, RateLimitItem, WindowStats]:
-        answers = []
-        for item, prefix in zip(rule.items, self._memory_keys[rule.group]):
-            allowed, stats = self.memory.hit(prefix + client, item.amount, item.get_expiry())
-            answers.append((allowed, item, stats))
-            if not allowed:
-                break
-        return _verdict(answers)
+        return rule.count(self.memory, client)
 
     def _redis_failed(self, exc: Exception) -> None:
         with self._lock:
@@ -229,13 +221,6 @@ class RateLimiter:
             self._redis_retry_at, self._redis_backoff = 0.0, REDIS_RETRY_FIRST
 
 
-def _verdict(answers: list[tuple[bool, RateLimitItem, WindowStats]]) -> tuple[bool, RateLimitItem, WindowStats]:
-    """The refused limit (always the last one counted), else the limit with the least left."""
-    if not answers[-1][0]:
-        return answers[-1]
-    return min(answers, key=lambda answer: answer[2].remaining)
-
-
 def _limiter() -> RateLimiter:
     return current_app.extensions["coner.limiter"]
 
@@ -245,7 +230,7 @@ def check_request() -> None:
     if request.method == "OPTIONS":  # a CORS preflight does no work; it must not spend the budget
         return
     limiter = _limiter()
-    rule = limiter.rule_for(request.endpoint)
+    rule = limiter.rules.get(group_of(request.endpoint) or UNLIMITED)
     if rule is None:
         return
     allowed, item, stats = limiter.hit(rule)

@@ -18,6 +18,7 @@ import pytest
 from coner_api.local.embedded_pg import free_port
 from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
 from tests.conftest import app_settings
+from tests.jwks_support import FakeClock
 
 REDIS_SERVER = shutil.which("redis-server")
 INVALID_SIGNIN = {"email": "not-an-email"}  # refused by validation: counted, but no call to Supabase
@@ -130,17 +131,18 @@ def test_an_unverified_token_is_counted_against_its_ip_not_its_sub(limited_app, 
     assert [a.status_code for a in answers] == [200, 200, 200]
 
 
-def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user, monkeypatch):
+def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user):
     """Telling users apart needs the signature only: the revocation check (a query when its cache cannot be
-    trusted, e.g. while Postgres is down) still happens once per request, in the route's guard."""
+    trusted, e.g. while Postgres is down) still happens once per request, in the route's guard. Counted on the
+    app's real pool: with this process's cache listener stopped, every revocation check is one checkout."""
     app = limited_app()
-    revocations, lookups = app.extensions["coner.revocations"], []
-    check = revocations.check
-    monkeypatch.setattr(revocations, "check", lambda claims: (lookups.append(claims), check(claims))[1])
+    app.extensions["coner.revocations"].listener.stop()
+    pool = app.extensions["coner.db"].pool
     user = new_user()
+    before = pool.get_stats().get("requests_num", 0)
     response = app.test_client().get("/auth/me", headers=user.headers)
     assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "2"
-    assert len(lookups) == 1
+    assert pool.get_stats().get("requests_num", 0) - before == 1
 
 
 def test_every_route_is_in_a_group_and_protected_means_bearer(app):
@@ -309,44 +311,42 @@ def test_unreachable_redis_falls_back_to_memory_limits(limited_app):
 
 
 # ------------------------------------------------------------------------------ the in-memory moving window
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_memory_windows_allow_n_in_any_window_and_reset_when_the_oldest_hit_leaves():
+    from limits import parse
+
     from coner_api.rate_limits import MemoryWindows
 
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     windows = MemoryWindows(clock=clock)
+    three = parse("3/minute")
     answers = []
     for _ in range(3):
-        answers.append(windows.hit("k", 3, 60))
+        answers.append(windows.hit(three, "k"))
         clock.now += 10
     assert [allowed for allowed, _ in answers] == [True, True, True]
     assert [stats.remaining for _, stats in answers] == [2, 1, 0]
-    allowed, stats = windows.hit("k", 3, 60)  # t = 30: three hits in the last 60 s
+    allowed, stats = windows.hit(three, "k")  # t = 30: three hits in the last 60 s
     assert not allowed and stats.remaining == 0 and stats.reset_time == 1_000_060.0
     clock.now = 1_000_060.0  # the first hit (t = 0) leaves the window exactly now
-    allowed, stats = windows.hit("k", 3, 60)
+    allowed, stats = windows.hit(three, "k")
     assert allowed and stats.remaining == 0 and stats.reset_time == 1_000_070.0
-    assert windows.hit("other", 3, 60)[0]  # keys count apart
+    assert windows.hit(three, "other")[0]  # keys count apart
 
 
 def test_memory_windows_refusals_spend_nothing_and_keys_are_bounded():
+    from limits import parse
+
     from coner_api.rate_limits import MemoryWindows
 
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     windows = MemoryWindows(max_keys=2, clock=clock)
-    assert windows.hit("a", 1, 60)[0]
+    one = parse("1/minute")
+    assert windows.hit(one, "a")[0]
     for _ in range(5):
-        assert not windows.hit("a", 1, 60)[0]
+        assert not windows.hit(one, "a")[0]
     clock.now += 60  # only the one allowed hit was recorded
-    assert windows.hit("a", 1, 60)[0]
-    windows.hit("b", 1, 60)
-    windows.hit("c", 1, 60)  # "a" is the least recently used: forgotten
-    assert windows.hit("a", 1, 60)[0]
+    assert windows.hit(one, "a")[0]
+    windows.hit(one, "b")
+    windows.hit(one, "c")  # "a" is the least recently used: forgotten
+    assert windows.hit(one, "a")[0]
     assert len(windows._windows) == 2

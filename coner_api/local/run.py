@@ -7,6 +7,7 @@ the data of the first.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -69,9 +70,9 @@ def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None =
            "LOCAL_AUTH_DATA_DIR": str(local)}
     env.setdefault("LOCAL_AUTH_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     env.setdefault("LOCAL_AUTH_REDIRECT_ALLOWLIST", f"{env['LOCAL_AUTH_SITE_URL']}/auth/callback")
-    with open(log, "w") if log else open(os.devnull) as output:
+    with open(log, "w") if log else contextlib.nullcontext() as output:
         process = subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
-                                   stdout=output if log else None, stderr=subprocess.STDOUT if log else None,
+                                   stdout=output, stderr=subprocess.STDOUT if log else None,
                                    start_new_session=True)
     deadline = time.monotonic() + 60
     while not env_file.exists():
