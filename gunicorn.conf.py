@@ -12,10 +12,13 @@ Chosen from `make bench` on a 2-core machine (README, Performance):
   did no better than 2 x 4 and cost ~90 MB each.
 - 4 threads (GUNICORN_THREADS): within the noise of 2 on the hot path, and more room for requests that wait
   on Supabase Auth.
-- reuse_port: each worker binds its own SO_REUSEPORT socket and the kernel spreads new connections over the
-  workers. With the one socket shared by all, whichever worker woke first took the connections, and since
-  keep-alive connections stay where they landed, 64 benchmark connections sometimes all ended on one worker
-  and throughput halved.
+- One listening socket shared by the workers (no reuse_port). Keep-alive connections stay with the worker
+  that accepted them, and whichever worker wakes first accepts: in about one benchmark run in four, all 64
+  connections landed on one worker and throughput halved. `reuse_port` (one SO_REUSEPORT socket per worker,
+  spread by the kernel) fixed that, but each worker binds its socket before it has loaded the app, so
+  connections hashed to a booting or restarting worker wait for it (8 s and a 503 in a test under load) or
+  are reset when it exits; the shared socket never strands a connection. `make bench` copes with the skew
+  by pairing and taking medians over rounds.
 """
 import os
 
@@ -25,7 +28,6 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-reuse_port = True
 # Heroku's router gives up after 30 s; finish or fail well before that.
 timeout = 30
 graceful_timeout = 20
