@@ -3,30 +3,29 @@
 Workers are processes, each with its own database pool opened by `create_app()` after the fork (no
 `preload_app`: a pool's sockets and threads do not survive fork).
 
-Chosen from `make bench` on a 2-core machine (README, Performance):
+Chosen from `make bench` on a 2-core machine (README, Performance); worker CPU per request measured at the
+same load with each setting, on balanced sockets (/auth/health, /users/profile):
 - gthread: a worker keeps serving while some of its threads wait on Postgres or on Supabase Auth (sign-in,
-  refresh and logout wait up to AUTH_TIMEOUT), and it keeps connections alive. Sync workers would tie a whole
-  process to each such wait.
-- 2 workers (one per core; WEB_CONCURRENCY): the hot path is CPU-bound Python, so one process per core. One
-  worker of 8 threads served less than half as much (threads queue on the GIL); 3 or 4 workers of 2 threads
-  did no better than 2 x 4 and cost ~90 MB each.
-- 4 threads (GUNICORN_THREADS): within the noise of 2 on the hot path, and more room for requests that wait
-  on Supabase Auth.
-- One listening socket shared by the workers (no reuse_port). Keep-alive connections stay with the worker
-  that accepted them, and whichever worker wakes first accepts: in about one benchmark run in four, all 64
-  connections landed on one worker and throughput halved. `reuse_port` (one SO_REUSEPORT socket per worker,
-  spread by the kernel) fixed that, but each worker binds its socket before it has loaded the app, so
-  connections hashed to a booting or restarting worker wait for it (8 s and a 503 in a test under load) or
-  are reset when it exits; the shared socket never strands a connection. `make bench` copes with the skew
-  by pairing and taking medians over rounds.
+  refresh and logout wait up to AUTH_TIMEOUT), and it keeps connections alive. Sync workers (3 of them) cost
+  the same per request on the hot path, but tie a whole process to each such wait.
+- 2 workers (one per core; WEB_CONCURRENCY) x 4 threads (GUNICORN_THREADS): 2 x 4 spent 191-206 / 387-395 µs
+  of worker CPU per request, 2 x 2 211-224 / 379-404, 2 x 1 230 / 429-445, 3 x 1 227-236 / 437-444. One
+  worker of 8 threads served less than half as much (threads queue on the GIL). Each worker costs ~92 MB.
+- A listening socket per worker (SO_REUSEPORT, Linux): the kernel spreads new connections over the workers.
+  On one shared socket whichever worker woke first accepted, and keep-alive connections stay where they land:
+  in about a third of the benchmark runs all 64 connections sat on one worker and throughput halved. Each
+  worker listens only while it can serve (from app load to the start of a stop); `coner_api.gunicorn_worker`
+  says how, and what is left.
 """
 import os
 
 from coner_api import server_errors
+from coner_api.gunicorn_worker import BALANCED_LISTENERS, refuse_taken_address
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+worker_class = "coner_api.gunicorn_worker.BalancedThreadWorker"  # gthread, balanced (see above)
+reuse_port = BALANCED_LISTENERS
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Heroku's router gives up after 30 s; finish or fail well before that.
 timeout = 30
@@ -43,6 +42,11 @@ errorlog = "-"
 
 # gunicorn's own refusals (request line or headers too long, malformed HTTP) answer in the API's JSON shape.
 server_errors.install()
+
+
+def on_starting(server):
+    if reuse_port:
+        refuse_taken_address(server)
 
 
 def when_ready(server):

@@ -125,21 +125,37 @@ def gunicorn_argv(app_module: str) -> list[str]:
     return argv
 
 
-def serve(app_module: str, env: dict[str, str], port: int, probe: str, log: Path) -> subprocess.Popen:
+def wait_for(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def serve(app_module: str, env: dict[str, str], port: int, probe: str, log: Path,
+          listeners: int) -> subprocess.Popen:
+    """gunicorn serving `app_module`, once `probe` answers 200 and `listeners` workers have logged that they
+    listen (each takes connections only once its app has loaded; 0 with a shared socket)."""
     with log.open("w") as out:
         process = subprocess.Popen(gunicorn_argv(app_module), env={**env, "PORT": str(port), "HOST": "127.0.0.1"},
                                    cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise SystemExit(f"{app_module} exited; see {log}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200:
-                return process
+            answered = httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process, app_module)
-            raise SystemExit(f"{app_module} did not start; see {log}")
-        time.sleep(0.2)
+            return False
+        return answered and log.read_text().count("listening at") >= listeners
+
+    try:
+        wait_for(ready, f"{app_module} to start; see {log}")
+    except SystemExit:
+        stop(process, app_module)
+        raise
+    return process
 
 
 def worker_pids(master: int) -> list[int]:
@@ -257,7 +273,8 @@ def main() -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     conf = runpy.run_path(str(REPO / "gunicorn.conf.py"))
-    server = f"gunicorn {conf['worker_class']}, {conf['workers']} workers × {conf['threads']} threads"
+    worker = conf["worker_class"].rpartition(".")[2] + (", a listening socket per worker" if conf.get("reuse_port") else "")
+    server = f"gunicorn {worker}, {conf['workers']} workers × {conf['threads']} threads"
     postgres = auth = api = naive = None
     try:
         postgres, database_url = start_postgres(WORK, port=free_port())
@@ -267,8 +284,9 @@ def main() -> int:
                "RATE_LIMIT_AUTH": "100000000/minute", "RATE_LIMIT_USER": "100000000/minute"}
         env.pop("REDIS_URL", None)
         api_port, naive_port = free_port(), free_port()
-        api = serve("wsgi:app", env, api_port, "/auth/health", WORK / "api.log")
-        naive = serve("bench.naive_app:app", env, naive_port, "/health", WORK / "naive.log")
+        listeners = conf["workers"] if conf.get("reuse_port") else 0
+        api = serve("wsgi:app", env, api_port, "/auth/health", WORK / "api.log", listeners)
+        naive = serve("bench.naive_app:app", env, naive_port, "/health", WORK / "naive.log", listeners)
         api_url, naive_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{naive_port}"
         print(f"servers up ({server}); creating {USERS} users", flush=True)
 

@@ -22,7 +22,7 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from . import admin_users
 from .guard import ROLES, current_user, roles_required
-from .json_body import Blueprint
+from .blueprint import Blueprint
 from .profile_schemas import Body, LegacyProfileSchema, NonEmptyBody, ProfileSchema, UtcDateTime
 from .schemas import EmailField, _password_rules, error_responses
 

@@ -8,7 +8,7 @@ from flask import jsonify, make_response, redirect, render_template, request
 from . import accounts, oauth
 from .errors import ApiError
 from .guard import auth_required, current_token, current_user
-from .json_body import Blueprint
+from .blueprint import Blueprint
 from .schemas import (EmailOnlySchema, GoogleUrlQuerySchema, MeSchema, MessageSchema, OkSchema,
                       PasswordResetSchema, RefreshSchema, SignInSchema, SignUpResponseSchema, SignUpSchema,
                       TokenResponseSchema, UrlSchema, VerifyEmailSchema, error_responses)
@@ -76,7 +76,7 @@ def logout_all():
 
 @blp.route("/me")
 @blp.doc(security=BEARER)
-@blp.response(200, MeSchema)
+@blp.built_response(200, MeSchema)
 @error_responses(blp, 401, 503)
 @auth_required
 def me():

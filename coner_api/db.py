@@ -9,17 +9,18 @@ import logging
 import re
 import select
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from importlib import resources
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import psycopg
-from flask import Flask, current_app
+from flask import Flask
 from psycopg.pq import ConnStatus
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 
 from .config import Config
+from .context import extension
 from .errors import DbUnavailable, InternalError
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,13 @@ def load_queries() -> dict[str, str]:
 
 QUERIES = load_queries()
 
-# A connection used less than this long ago, whose socket is quiet, is handed out without the check's round
-# trip (HikariCP's "alive bypass window" does the same, with 500 ms). A server that restarted or killed the
-# backend has written an error or closed the socket, which makes it readable; a connection idle for longer
-# gets the full check, for the failures that leave a socket quiet (a dead network path).
+# A connection handed out less than this long ago, whose socket is quiet, is handed out again without the
+# check's round trip (HikariCP's "alive bypass window" does the same, with 500 ms). A server that restarted or
+# killed the backend has written an error or closed the socket, which makes it readable; a connection idle
+# for longer gets the full check, for the failures that leave a socket quiet (a dead network path). Timed
+# from the checkout (stamped by the check itself), which is never later than the last use.
 CHECK_BYPASS_SECONDS = 1.0
-_USED_AT = "_coner_used_at"
+_CHECKED_OUT_AT = "_coner_checked_out_at"
 
 
 def _readable(fd: int) -> bool:
@@ -59,19 +61,27 @@ def _readable(fd: int) -> bool:
     return bool(poller.poll(0))
 
 
+def translated(exc: Exception) -> Exception:
+    """The API's error for a driver or pool error: outages are 503 DB_UNAVAILABLE, the rest a logged 500."""
+    if isinstance(exc, (PoolTimeout, TooManyRequests)):
+        return DbUnavailable()
+    if isinstance(exc, psycopg.OperationalError):  # connection lost, server down, statement timeout
+        log.warning("database unavailable: %s", exc)
+        return DbUnavailable()
+    log.error("database error: %s", exc)
+    return InternalError()
+
+
+_DRIVER_ERRORS = (PoolTimeout, TooManyRequests, psycopg.Error)
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Turn driver and pool errors into the API's: outages are 503 DB_UNAVAILABLE, the rest a logged 500."""
+    """Raise driver and pool errors as the API's (see `translated`)."""
     try:
         yield
-    except (PoolTimeout, TooManyRequests) as exc:
-        raise DbUnavailable() from exc
-    except psycopg.OperationalError as exc:  # connection lost, server down, statement timeout
-        log.warning("database unavailable: %s", exc)
-        raise DbUnavailable() from exc
-    except psycopg.Error as exc:
-        log.error("database error: %s", exc)
-        raise InternalError() from exc
+    except _DRIVER_ERRORS as exc:
+        raise translated(exc) from exc
 
 
 def connect(database_url: str, **kwargs: Any) -> Connection:
@@ -117,12 +127,13 @@ class Database:
         )
 
     def _check_connection(self, conn: Connection) -> None:
-        """The pool's check on checkout: a round trip unless the connection was just used and is quiet."""
-        used_at = getattr(conn, _USED_AT, None)
-        if (used_at is not None and time.monotonic() - used_at < self.check_bypass_seconds
+        """The pool's check on checkout: a round trip unless the connection was just in use and is quiet."""
+        now = time.monotonic()
+        last = getattr(conn, _CHECKED_OUT_AT, None)
+        if not (last is not None and now - last < self.check_bypass_seconds
                 and conn.pgconn.status == ConnStatus.OK and not _readable(conn.pgconn.socket)):
-            return
-        ConnectionPool.check_connection(conn)
+            ConnectionPool.check_connection(conn)
+        setattr(conn, _CHECKED_OUT_AT, now)
 
     def open(self) -> None:
         """Start the pool without waiting: the app boots (and reports 503s) while Postgres is down."""
@@ -134,10 +145,7 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         with translated_errors(), self.pool.connection() as conn:
-            try:
-                yield conn
-            finally:
-                setattr(conn, _USED_AT, time.monotonic())
+            yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -147,29 +155,29 @@ class Database:
 
     def fetch_one(self, query: str, params: Mapping[str, Any] | None = None,
                   conn: Connection | None = None) -> dict[str, Any] | None:
-        with self._cursor(query, params, conn) as cursor:
-            return cursor.fetchone()
+        return self._run(query, params, conn, psycopg.Cursor.fetchone)
 
     def fetch_all(self, query: str, params: Mapping[str, Any] | None = None,
                   conn: Connection | None = None) -> list[dict[str, Any]]:
-        with self._cursor(query, params, conn) as cursor:
-            return cursor.fetchall()
+        return self._run(query, params, conn, psycopg.Cursor.fetchall)
 
     def execute(self, query: str, params: Mapping[str, Any] | None = None,
                 conn: Connection | None = None) -> int:
         """Run a statement; return the number of rows it touched."""
-        with self._cursor(query, params, conn) as cursor:
-            return cursor.rowcount
+        return self._run(query, params, conn, _rowcount)
 
-    @contextmanager
-    def _cursor(self, query: str, params: Mapping[str, Any] | None, conn: Connection | None):
+    def _run(self, query: str, params: Mapping[str, Any] | None, conn: Connection | None,
+             result: Callable[[psycopg.Cursor], Any]) -> Any:
+        """Run a named query on `conn`, or on a pooled connection for this one statement, and return
+        `result(cursor)`. Written out rather than composed from `connection()` and `translated_errors()`:
+        every query of every request runs this, and each generator-based `with` costs about a microsecond."""
         sql = QUERIES[query]
-        if conn is not None:
-            with translated_errors(), conn.execute(sql, params or {}) as cursor:
-                yield cursor
-            return
-        with self.connection() as own, translated_errors(), own.execute(sql, params or {}) as cursor:
-            yield cursor
+        try:
+            with (self.pool.connection() if conn is None else nullcontext(conn)) as used, \
+                    used.execute(sql, params or {}) as cursor:
+                return result(cursor)
+        except _DRIVER_ERRORS as exc:
+            raise translated(exc) from exc
 
     def ping(self) -> None:
         """Raise DbUnavailable unless a pooled connection answers."""
@@ -183,5 +191,9 @@ def init_app(app: Flask, config: Config) -> Database:
     return database
 
 
+def _rowcount(cursor: psycopg.Cursor) -> int:
+    return cursor.rowcount
+
+
 def get_db() -> Database:
-    return current_app.extensions["coner.db"]
+    return extension("coner.db")

@@ -18,7 +18,7 @@ from marshmallow import Schema, fields, validate
 
 from .auth import NO_STORE
 from .errors import EmailExists, InvalidCredentials, NotFound
-from .json_body import Blueprint
+from .blueprint import Blueprint
 from .profile_schemas import Body
 from .schemas import ErrorSchema, TokenResponseSchema
 from .supabase_auth import get_supabase_auth

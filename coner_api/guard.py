@@ -8,9 +8,10 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask
 
 from .config import Config
+from .context import current_request, extension, request_globals
 from .errors import ApiError, Forbidden
 from .jwks import JwksCache
 from .revocation import get_revocations
@@ -27,29 +28,32 @@ def init_app(app: Flask, config: Config) -> TokenVerifier:
 
 
 def get_verifier() -> TokenVerifier:
-    return current_app.extensions["coner.verifier"]
+    return extension("coner.verifier")
 
 
 def verified_claims() -> Claims:
     """The claims of the request's Bearer token once signature, expiry, issuer and audience check out;
     raises a 401 (or 503) ApiError otherwise. Verified once per request: the rate limiter's key function
     and the route's guard both ask."""
-    if "verified" not in g:
+    state = request_globals()
+    verified = state.get("verified")  # (token, claims) or (None, the refusal)
+    if verified is None:
         try:
-            token = bearer_token(request.environ.get("HTTP_AUTHORIZATION"))
-            g.verified = (token, get_verifier().verify(token))
+            token = bearer_token(current_request().environ.get("HTTP_AUTHORIZATION"))
+            verified = (token, get_verifier().verify(token))
         except ApiError as refusal:  # remembered too: an outage must not cost its timeout twice
-            g.verified = (None, refusal)
-    if isinstance(g.verified[1], ApiError):
-        raise g.verified[1]
-    return g.verified[1]
+            verified = (None, refusal)
+        state.verified = verified
+    if isinstance(verified[1], ApiError):
+        raise verified[1]
+    return verified[1]
 
 
 def authenticate() -> Claims:
     """The current request's verified, unrevoked claims; raises a 401 (or 503) ApiError otherwise."""
     claims = verified_claims()
     get_revocations().check(claims)
-    g.current_user, g.access_token = claims, g.verified[0]
+    request_globals().current_user = claims
     return claims
 
 
@@ -66,12 +70,12 @@ def auth_required(view: View) -> View:
 
 def current_user() -> Claims:
     """The claims `auth_required` verified for this request."""
-    return g.current_user
+    return request_globals().current_user
 
 
 def current_token() -> str:
     """The raw access token of this request (to forward to Supabase Auth on logout)."""
-    return g.access_token
+    return request_globals().verified[0]
 
 
 # ------------------------------------------------------------------------------------------------ roles

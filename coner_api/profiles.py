@@ -10,8 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Mapping
 
-from flask import current_app
-
+from .context import current_flask_app
 from .db import get_db
 from .errors import NotFound, ProfileAlreadyInitialized, ProfileNotInitialized
 
@@ -56,9 +55,10 @@ class RecentTouches:
 
 def _touches() -> RecentTouches:
     # Per app (not a module global): each app, and each gunicorn worker, has its own.
-    touches = current_app.extensions.get("coner.profile_touches")
+    extensions = current_flask_app().extensions
+    touches = extensions.get("coner.profile_touches")
     if touches is None:
-        touches = current_app.extensions.setdefault("coner.profile_touches", RecentTouches())
+        touches = extensions.setdefault("coner.profile_touches", RecentTouches())
     return touches
 
 

@@ -31,10 +31,10 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response
 from limits import RateLimitItem, WindowStats, parse_many
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -42,6 +42,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .config import Config
+from .context import current_request, extension, request_globals
 from .errors import RateLimited
 from .guard import verified_claims
 
@@ -92,7 +93,7 @@ def limit_for(group: str | None, config: Config) -> str | None:
 def client_ip() -> str:
     """The client's address. `X-Forwarded-For` counts only through TRUSTED_PROXIES hops: ProxyFix (installed
     by `init_app`) rewrites `remote_addr` from exactly that many entries, so a client cannot spoof it."""
-    return request.remote_addr or "unknown"
+    return current_request().remote_addr or "unknown"
 
 
 def user_or_ip() -> str:
@@ -163,6 +164,11 @@ class Rule:
     group: str
     items: tuple[RateLimitItem, ...]
     client_key: Callable[[], str]
+    # Each item's storage key up to the client ("coner/protected/100 per 1 minute/"), built once.
+    key_prefixes: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_prefixes", tuple(f"{KEY_PREFIX}/{self.group}/{item}/" for item in self.items))
 
     @classmethod
     def parse(cls, group: str, limits: str, client_key: Callable[[], str]) -> "Rule":
@@ -172,8 +178,8 @@ class Rule:
         """Count one request of `client`: whether it is allowed, and the limit to report (the one that
         refused it, else the one with the least left) with its window."""
         answers = []
-        for item in self.items:  # strictest first: a refused request spends nothing on the looser limits
-            allowed, stats = windows.hit(item, f"{KEY_PREFIX}/{self.group}/{item}/{client}")
+        for item, prefix in zip(self.items, self.key_prefixes):  # strictest first: a refused request
+            allowed, stats = windows.hit(item, prefix + client)  # spends nothing on the looser limits
             if not allowed:
                 return False, item, stats
             answers.append((True, item, stats))
@@ -186,11 +192,20 @@ class RateLimiter:
     def __init__(self, config: Config) -> None:
         keys = {CREDENTIALS: ip_key, PUBLIC: ip_key, PROTECTED: user_or_ip}
         self.rules = {group: Rule.parse(group, limit_for(group, config) or "", key) for group, key in keys.items()}
+        self._endpoint_rules: dict[str | None, Rule | None] = {}  # group_of() once per endpoint, not per request
         self.memory = MemoryWindows()
         self.shared = RedisWindows(config.redis_url) if config.redis_url else None
         self._lock = threading.Lock()
         self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
         self._redis_backoff = REDIS_RETRY_FIRST
+
+    def rule_for(self, endpoint: str | None) -> Rule | None:
+        """The rule of a Flask endpoint (None: unlimited)."""
+        try:
+            return self._endpoint_rules[endpoint]
+        except KeyError:
+            rule = self._endpoint_rules[endpoint] = self.rules.get(group_of(endpoint) or UNLIMITED)
+            return rule
 
     def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
         """Count one request against `rule` in Redis, or in memory while Redis is failing (or not set)."""
@@ -222,19 +237,20 @@ class RateLimiter:
 
 
 def _limiter() -> RateLimiter:
-    return current_app.extensions["coner.limiter"]
+    return extension("coner.limiter")
 
 
 def check_request() -> None:
     """before_request: count the request against its group's limit; 429 when the budget is spent."""
-    if request.method == "OPTIONS":  # a CORS preflight does no work; it must not spend the budget
+    req = current_request()
+    if req.method == "OPTIONS":  # a CORS preflight does no work; it must not spend the budget
         return
     limiter = _limiter()
-    rule = limiter.rules.get(group_of(request.endpoint) or UNLIMITED)
+    rule = limiter.rule_for(req.endpoint)
     if rule is None:
         return
     allowed, item, stats = limiter.hit(rule)
-    g.rate_limit = (item, stats)
+    request_globals().rate_limit = (item, stats)
     if not allowed:
         raise RateLimited()
 
@@ -242,16 +258,16 @@ def check_request() -> None:
 def add_headers(response: Response) -> Response:
     """after_request: the X-RateLimit-* headers on every limited answer; Retry-After only on a 429, as whole
     seconds until the window frees a slot, at least 1 (a client retrying after 0 s would be refused)."""
-    limited = g.get("rate_limit")
+    limited = request_globals().get("rate_limit")
     if limited is None:
         return response
     item, stats = limited
-    reset_at = math.ceil(stats.reset_time)
-    response.headers["X-RateLimit-Limit"] = str(item.amount)
-    response.headers["X-RateLimit-Remaining"] = str(max(0, stats.remaining))
-    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    headers = response.headers  # add, not set: nothing else writes these, and set scans for an old value
+    headers.add("X-RateLimit-Limit", str(item.amount))
+    headers.add("X-RateLimit-Remaining", str(max(0, stats.remaining)))
+    headers.add("X-RateLimit-Reset", str(math.ceil(stats.reset_time)))
     if response.status_code == 429:
-        response.headers["Retry-After"] = str(max(1, math.ceil(stats.reset_time - time.time())))
+        headers.add("Retry-After", str(max(1, math.ceil(stats.reset_time - time.time()))))
     return response
 
 

@@ -6,7 +6,9 @@ import logging
 import re
 import uuid
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context
+
+from .context import current_request, request_globals
 
 HEADER = "X-Request-ID"
 # Echo only what is safe to put back into a header and a log line.
@@ -25,13 +27,13 @@ class RequestIdFilter(logging.Filter):
 def _assign() -> None:
     # From the WSGI environ, not `request.headers`: werkzeug answers a missing header by raising (and
     # catching) an HTTPException, which costs more than the rest of this hook on every request.
-    sent = request.environ.get("HTTP_X_REQUEST_ID", "")
-    g.request_id = sent if _ACCEPTABLE.match(sent) else uuid.uuid4().hex
+    sent = current_request().environ.get("HTTP_X_REQUEST_ID", "")
+    request_globals().request_id = sent if _ACCEPTABLE.match(sent) else uuid.uuid4().hex
 
 
 def _stamp(response: Response) -> Response:
     headers = response.headers
-    headers[HEADER] = g.get("request_id") or uuid.uuid4().hex
+    headers[HEADER] = request_globals().get("request_id") or uuid.uuid4().hex
     headers["X-Content-Type-Options"] = "nosniff"  # set, not setdefault: the same raise-and-catch
     return response
 

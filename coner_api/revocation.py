@@ -12,10 +12,11 @@ from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from .broadcast import Listener, broadcast
 from .config import Config
+from .context import extension
 from .db import Database
 from .errors import SessionRevoked
 from .tokens import Claims
@@ -153,4 +154,4 @@ def init_app(app: Flask, config: Config, db: Database) -> Revocations:
 
 
 def get_revocations() -> Revocations:
-    return current_app.extensions["coner.revocations"]
+    return extension("coner.revocations")

@@ -12,7 +12,7 @@ from flask import Response, jsonify
 
 from . import profiles
 from .guard import auth_required, current_user
-from .json_body import Blueprint
+from .blueprint import Blueprint
 from .profile_schemas import (FirstTimeSetupSchema, LegacyProfileSchema, LegacyProfileUpdateSchema,
                               ProfilePatchSchema, ProfileSchema)
 from .schemas import ErrorSchema
@@ -74,7 +74,7 @@ def put_me(changes: dict[str, Any]):
 
 @blp.route("/profile", methods=["GET"])
 @profile_required
-@blp.response(200, ProfileSchema)
+@blp.built_response(200, ProfileSchema)
 @blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
 @_documented
 def get_profile():
@@ -85,7 +85,7 @@ def get_profile():
 @blp.route("/profile-first", methods=["PUT"])
 @profile_required
 @blp.arguments(FirstTimeSetupSchema)
-@blp.response(200, ProfileSchema)
+@blp.built_response(200, ProfileSchema)
 @blp.alt_response(400, schema=ErrorSchema,
                   description="Validation error (VALIDATION_FAILED) or PROFILE_ALREADY_INITIALIZED")
 @blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
@@ -98,7 +98,7 @@ def put_profile_first(fields: dict[str, Any]):
 @blp.route("/profile", methods=["PATCH"])
 @profile_required
 @blp.arguments(ProfilePatchSchema)
-@blp.response(200, ProfileSchema)
+@blp.built_response(200, ProfileSchema)
 @blp.alt_response(400, schema=ErrorSchema,
                   description="VALIDATION_FAILED, LOCKED_FIELD (full_name, sex) or PROFILE_NOT_INITIALIZED")
 @blp.alt_response(404, schema=ErrorSchema, description="Profile not found")

@@ -6,7 +6,7 @@ import uuid
 import httpx
 import pytest
 
-from coner_api.json_body import NOT_JSON_MESSAGE
+from coner_api.blueprint import NOT_JSON_MESSAGE
 from coner_api.local.embedded_pg import free_port
 from tests.conftest import app_settings
 

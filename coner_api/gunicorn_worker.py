@@ -1,0 +1,96 @@
+"""The gunicorn worker: gthread, listening on a socket of its own, and only while it can serve.
+
+With one listening socket shared by the workers, whichever worker wakes first accepts, and a keep-alive
+connection stays with the worker that accepted it. A client that opens many connections at once (a proxy, a
+load generator) often finds them all on one worker: on a 2-core machine all 64 connections of a benchmark
+run landed on one worker in a third of the runs, and throughput halved. With SO_REUSEPORT (gunicorn's
+`reuse_port`) every worker binds a socket of its own and the kernel spreads new connections over them by a
+hash of their addresses, whichever process happens to be running. gunicorn binds that socket right after the
+fork, though, before the app has loaded, and closes it only at the end of a graceful stop; connections the
+kernel hands it in between wait for a worker that is not serving, or are reset when it exits. So here a
+worker's socket is in the kernel's group only while the worker serves:
+
+- after the fork, `shutdown(SHUT_RD)` takes it out of the group (the address stays bound, so the port is
+  still ours) and `listen()` puts it back once the app has loaded;
+- on SIGTERM (a graceful stop) the worker accepts what the kernel has already queued for it, leaves the
+  group, and finishes its requests while the other workers take the new connections.
+
+A worker killed outright (SIGKILL, or SIGABRT after `timeout`) still drops the connections queued on its own
+socket, which a shared socket would have kept for the others (Linux's `net.ipv4.tcp_migrate_req = 1` hands
+them to the other workers instead). SO_REUSEPORT also lets a second server of the same user bind the same
+port and share its traffic unnoticed, so `refuse_taken_address` checks that the port is free at start-up.
+
+Linux only: elsewhere (macOS's SO_REUSEPORT does not spread connections) `reuse_port` stays off and this is
+gthread unchanged, on the shared socket.
+"""
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import sys
+from typing import Any
+
+from gunicorn.workers.gthread import ThreadWorker
+
+# gunicorn.conf.py sets `reuse_port` from this.
+BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def _has_queued_connection(listener: Any) -> bool:
+    poller = select.poll()
+    poller.register(listener, select.POLLIN)
+    return any(events & select.POLLIN for _, events in poller.poll(0))
+
+
+class BalancedThreadWorker(ThreadWorker):
+    """gthread, whose own SO_REUSEPORT socket listens only between app load and the start of a stop."""
+
+    def init_process(self) -> None:
+        if self.cfg.reuse_port:
+            for listener in self.sockets:
+                listener.shutdown(socket.SHUT_RD)
+        super().init_process()  # loads the app (load_wsgi below), then runs until told to stop
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        if self.cfg.reuse_port:
+            for listener in self.sockets:
+                listener.listen(self.cfg.backlog)
+                self.log.info("Worker %s listening at %s", self.pid, listener)
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """SIGTERM: leave the kernel's group first, so that no new connection waits on a stopping worker."""
+        if self.alive and self.cfg.reuse_port:
+            self.set_accept_enabled(False)
+            for listener in self.sockets:
+                while _has_queued_connection(listener):
+                    self.accept(listener)
+                listener.shutdown(socket.SHUT_RD)
+        super().handle_exit(sig, frame)
+
+    def accept(self, listener: Any) -> None:
+        try:
+            super().accept(listener)
+        except OSError as error:
+            # The poll loop may still hold a readiness event of the socket handle_exit just shut down.
+            if error.errno != errno.EINVAL or self.alive:
+                raise
+
+
+def refuse_taken_address(server: Any) -> None:
+    """Exit unless every address gunicorn is to bind is free (gunicorn's `on_starting` hook).
+
+    Without reuse_port gunicorn's own bind fails on a taken port; with it, a second server of the same user
+    would silently share the port with the first."""
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):  # a unix socket path: gunicorn checks those itself
+            continue
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no owner
+            try:
+                probe.bind(address)
+            except OSError as error:
+                server.log.error("Cannot listen at %s:%s: %s", address[0], address[1], error.strerror)
+                sys.exit(1)
