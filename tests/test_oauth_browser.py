@@ -44,12 +44,21 @@ def api(api_server, migrated_database, auth_server):
 
 
 def consent(browser, email: str) -> None:
-    from selenium.webdriver.common.by import By
+    """Submit the stand-in's consent form and wait until the browser has left that page.
 
+    A click returns once the event is dispatched, not when the form's navigation (and its redirects) is done."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    consent_page = browser.current_url
     field = browser.find_element(By.ID, "email")
     field.clear()
     field.send_keys(email)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    # The address changes when the next document commits, after the form's redirects. (Waiting for the field to
+    # go stale instead races ChromeDriver: "Node with given id does not belong to the document".)
+    WebDriverWait(browser, 15).until(expected_conditions.url_changes(consent_page))
 
 
 def token_on_page(browser) -> str:
