@@ -50,7 +50,11 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """Say so when rate limits cannot be exact: memory storage is per process."""
+    """Say where workers will listen (gunicorn's "Listening at:" line is empty when each worker binds its own
+    socket), and say so when rate limits cannot be exact: memory storage is per process."""
+    if reuse_port:
+        addresses = ", ".join(f"http://{address}" for address in server.cfg.bind)
+        server.log.info("Each worker serves %s on a socket of its own once its app has loaded", addresses)
     if workers > 1 and not os.environ.get("REDIS_URL", "").strip():
         server.log.warning("REDIS_URL is not set: each of the %d workers keeps its own rate-limit counts, "
                            "so a client may get up to %d x the configured limits", workers, workers)

@@ -40,6 +40,11 @@ def connections_held(pid: int, port: int) -> int:
                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port)
 
 
+def test_the_master_log_says_where_the_workers_serve(two_workers):
+    """gunicorn's own "Listening at:" line is empty when each worker binds its own socket."""
+    assert f"Each worker serves http://127.0.0.1:{port_of(two_workers)} on a socket of its own" in two_workers.log()
+
+
 def test_connections_opened_together_spread_over_the_workers(two_workers):
     """The load a proxy or a load generator makes: many keep-alive connections at once. On one shared socket
     the first worker to wake could take them all; the kernel now deals them out by a hash of the addresses."""
