@@ -15,8 +15,8 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     the process environment. Opens this process's database pool, so call it after gunicorn forks."""
     # Imported here, not at module level: `coner_api.local` (the Auth stand-in, the `make run` tooling)
     # lives in this package and should not pay for loading the whole product at start-up.
-    from . import (api_docs, auth, db, dev, errors, guard, health, rate_limits, request_ids, revocation,
-                   supabase_auth, users)
+    from . import (api_docs, auth, db, dev, errors, guard, health, profiles, rate_limits, request_ids,
+                   revocation, supabase_auth, users)
     from . import admin, admin_cli
 
     if config is None:
@@ -46,6 +46,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     supabase_auth.init_app(app, config)
     _init_redis(app, config)
     rate_limits.init_app(app, config)
+    profiles.init_app(app)
     app.register_blueprint(api_docs.docs)
     api.register_blueprint(health.blp)
     api.register_blueprint(auth.blp)

@@ -10,7 +10,9 @@ import time
 from collections import OrderedDict
 from typing import Any, Mapping
 
-from .context import current_flask_app
+from flask import Flask
+
+from .context import extension
 from .db import get_db
 from .errors import NotFound, ProfileAlreadyInitialized, ProfileNotInitialized
 
@@ -53,13 +55,13 @@ class RecentTouches:
                 self._seen.popitem(last=False)
 
 
-def _touches() -> RecentTouches:
+def init_app(app: Flask) -> None:
     # Per app (not a module global): each app, and each gunicorn worker, has its own.
-    extensions = current_flask_app().extensions
-    touches = extensions.get("coner.profile_touches")
-    if touches is None:
-        touches = extensions.setdefault("coner.profile_touches", RecentTouches())
-    return touches
+    app.extensions["coner.profile_touches"] = RecentTouches()
+
+
+def _touches() -> RecentTouches:
+    return extension("coner.profile_touches")
 
 
 def ensure_profile(user_id: str, email: str | None) -> None:

@@ -31,7 +31,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Flask, Response
@@ -158,27 +158,22 @@ Windows = MemoryWindows | RedisWindows
 
 @dataclass(frozen=True)
 class Rule:
-    """A group's limits (RATE_LIMIT_* may hold several, e.g. "5/minute;50/hour"), strictest first, and how
-    clients are told apart."""
+    """A group's limits (RATE_LIMIT_* may hold several, e.g. "5/minute;50/hour"), strictest first, each with
+    its storage key up to the client ("coner/protected/100 per 1 minute/"), and how clients are told apart."""
 
-    group: str
-    items: tuple[RateLimitItem, ...]
+    limits: tuple[tuple[RateLimitItem, str], ...]
     client_key: Callable[[], str]
-    # Each item's storage key up to the client ("coner/protected/100 per 1 minute/"), built once.
-    key_prefixes: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key_prefixes", tuple(f"{KEY_PREFIX}/{self.group}/{item}/" for item in self.items))
 
     @classmethod
     def parse(cls, group: str, limits: str, client_key: Callable[[], str]) -> "Rule":
-        return cls(group, tuple(sorted(parse_many(limits))), client_key)
+        items = sorted(parse_many(limits))
+        return cls(tuple((item, f"{KEY_PREFIX}/{group}/{item}/") for item in items), client_key)
 
     def count(self, windows: Windows, client: str) -> tuple[bool, RateLimitItem, WindowStats]:
         """Count one request of `client`: whether it is allowed, and the limit to report (the one that
         refused it, else the one with the least left) with its window."""
         answers = []
-        for item, prefix in zip(self.items, self.key_prefixes):  # strictest first: a refused request
+        for item, prefix in self.limits:  # strictest first: a refused request
             allowed, stats = windows.hit(item, prefix + client)  # spends nothing on the looser limits
             if not allowed:
                 return False, item, stats

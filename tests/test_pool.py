@@ -3,11 +3,10 @@ closed meanwhile is never handed out. Observed on the real server: `pg_stat_acti
 statement each backend ran, and psycopg-pool's full check runs the empty statement."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.conftest import app_settings
+from tests.reliability_support import wait_until
 
 
 @pytest.fixture
@@ -47,9 +46,7 @@ def test_a_backend_the_server_terminated_just_after_use_is_not_handed_out(databa
     The check sees it, the pool discards the connection and hands out a fresh one: no error reaches us."""
     pid = backend_pid(database)
     assert db_conn.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
-    deadline = time.monotonic() + 5
-    while db_conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
-        assert time.monotonic() < deadline, "the backend did not exit"
-        time.sleep(0.01)
+    wait_until(lambda: not db_conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone(),
+               timeout=5, what="the backend to exit")
     replacement = backend_pid(database)
     assert replacement != pid
