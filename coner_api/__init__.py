@@ -1,23 +1,40 @@
-"""The Coner API: a Flask service in front of Supabase Auth, with user profiles in Postgres."""
+"""The Coner API: a Flask service in front of Supabase Auth, with user profiles in Postgres.
+
+`create_app` wires the platform modules (config, db, errors, request ids, rate limits, API docs, the Supabase
+client) and the features (accounts, sessions, profiles, admin, dev, health); docs/architecture.md draws the
+map.
+"""
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from flask import Flask
 
 from .config import Config
 
-__all__ = ["create_app", "Config"]
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["create_app", "close_app", "Config"]
+
+# A dead or hung Redis must cost a request at most one short timeout (redis-py otherwise retries 3 times with
+# seconds of backoff); the rate limiter and the health check share this one client.
+REDIS_TIMEOUT_SECONDS = 0.3
 
 
 def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     """Build the app. `config` is a Config, a mapping of environment-style names (tests), or None to read
     the process environment. Opens this process's database pool, so call it after gunicorn forks."""
-    # Imported here, not at module level: `coner_api.local` (the Auth stand-in, the `make run` tooling)
-    # lives in this package and should not pay for loading the whole product at start-up.
-    from . import (api_docs, auth, db, dev, errors, guard, health, profiles, rate_limits, request_ids,
-                   revocation, supabase_auth, users)
-    from . import admin, admin_cli
+    # Imported here rather than at module level: tools that only need the Config (migrations, the admin CLI's
+    # option parsing) should not pay for loading the whole product.
+    from . import api_docs, db, errors, profiles, rate_limits, request_ids, sessions, supabase_auth
+    from .accounts.routes import blp as accounts_routes
+    from .admin import cli as admin_cli
+    from .admin.routes import blp as admin_routes
+    from .dev.routes import blp as dev_routes
+    from .health.routes import blp as health_routes
+    from .profiles.routes import blp as profile_routes
+    from .sessions.guard import verified_user_id
 
     if config is None:
         config = Config.from_env()
@@ -34,39 +51,50 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
     )
     app.extensions["coner.config"] = config
-    app.json.sort_keys = False  # answer in the schemas' field order, as 000 shows its bodies
+    app.json.sort_keys = False  # answer in the schemas' field order, as the contract shows its bodies
+    _trust_proxies(app, config)
 
     request_ids.init_app(app)
     api = api_docs.make_api(app, config)
     app.extensions["coner.api"] = api
     errors.init_app(app)
     database = db.init_app(app, config)
-    revocation.init_app(app, config, database)
-    guard.init_app(app, config)
+    sessions.init_app(app, config, database)
     supabase_auth.init_app(app, config)
-    _init_redis(app, config)
-    rate_limits.init_app(app, config)
+    redis_client = _redis_client(config)
+    if redis_client is not None:
+        app.extensions["coner.redis"] = redis_client
+    rate_limits.init_app(app, config, verified_user_id, redis_client)
     profiles.init_app(app)
     app.register_blueprint(api_docs.docs)
-    api.register_blueprint(health.blp)
-    api.register_blueprint(auth.blp)
-    api.register_blueprint(users.blp)
-    api.register_blueprint(admin.blp)
+    for blueprint in (health_routes, accounts_routes, profile_routes, admin_routes):
+        api.register_blueprint(blueprint)
     admin_cli.init_app(app)
-    if config.is_development:  # 000: the /dev routes do not exist outside development
-        api.register_blueprint(dev.blp)
+    if config.is_development:  # the /dev routes do not exist outside development (docs/api.md)
+        api.register_blueprint(dev_routes)
     return app
 
 
-def _init_redis(app: Flask, config: Config) -> None:
-    """A Redis client with short timeouts, only when REDIS_URL is set (health reporting; rate limits)."""
+def _trust_proxies(app: Flask, config: Config) -> None:
+    """Read the client's address and scheme through exactly TRUSTED_PROXIES proxy hops (Heroku: 1), so that a
+    client cannot spoof them with its own X-Forwarded-For (the rate limits key on that address)."""
+    if config.trusted_proxies > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
+                                x_proto=config.trusted_proxies)
+
+
+def _redis_client(config: Config) -> "redis.Redis | None":
+    """A Redis client with short timeouts and no retries, only when REDIS_URL is set."""
     if not config.redis_url:
-        return
+        return None
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    from . import rate_limits
-
-    app.extensions["coner.redis"] = redis.Redis.from_url(config.redis_url, **rate_limits.REDIS_CLIENT_OPTIONS)
+    return redis.Redis.from_url(config.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                socket_connect_timeout=REDIS_TIMEOUT_SECONDS, retry=Retry(NoBackoff(), 0))
 
 
 def close_app(app: Flask) -> None:
@@ -74,3 +102,6 @@ def close_app(app: Flask) -> None:
     app.extensions["coner.revocations"].stop()
     app.extensions["coner.db"].close()
     app.extensions["coner.supabase_auth"].close()
+    redis_client = app.extensions.get("coner.redis")
+    if redis_client is not None:
+        redis_client.close()

@@ -2,7 +2,7 @@
 
 - `ConerApi` makes flask-smorest document its default error answer in OUR error shape ("ApiError").
 - `CommonResponses` adds, to every operation, the answers that come from the app rather than the route:
-  429 where a rate limit applies (rate_limits.py decides where) and 413 where a body is read.
+  429 where a rate limit applies (each route's group, see rate_limits.py) and 413 where a body is read.
 - `/docs` is Swagger UI served entirely from this app: the assets ship inside the `flask-swagger-ui`
   wheel (only its files are used, not its blueprint), so the page works with no internet. Its CSP allows
   scripts from this origin only; the start-up script is a file, not inline code.
@@ -57,12 +57,13 @@ class ConerApi(Api):
 class CommonResponses(BasePlugin):
     """apispec plugin: the 429 and 413 answers every limited or body-reading operation can give."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, app: Flask, config: Config) -> None:
+        self.app = app
         self.config = config
 
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         rule = kwargs.get("rule")
-        group = rate_limits.group_of(rule.endpoint if rule is not None else None)
+        group = rate_limits.group_of(self.app, rule.endpoint if rule is not None else None)
         limit = rate_limits.limit_for(group, self.config)
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
@@ -79,7 +80,7 @@ class CommonResponses(BasePlugin):
 
 def make_api(app: Flask, config: Config) -> ConerApi:
     """The Api with our error schema, the common responses and the bearer security scheme."""
-    api = ConerApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [CommonResponses(config)]})
+    api = ConerApi(app, spec_kwargs={"servers": [{"url": "/"}], "extra_plugins": [CommonResponses(app, config)]})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api
 

@@ -1,5 +1,6 @@
-"""The API's flask-smorest Blueprint: strict about the media type of JSON bodies, and documentation
-decorators that document without adding a call to every request.
+"""The API's flask-smorest Blueprint: strict about the media type of JSON bodies; the one way to document a
+route's error answers (`@blp.errors`) and to declare its rate-limit group (`@blp.rate_limited`); and
+documentation decorators that document without adding a call to every request.
 
 webargs treats a body sent with a non-JSON Content-Type as absent, so `{"display_name": "x"}` posted as
 text/plain would be parsed as `{}`: a confusing "field required", or worse, a silent no-op or defaults on a
@@ -15,7 +16,24 @@ import flask_smorest
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
+from .rate_limits import GROUP_ATTRIBUTE
+from .schemas import ErrorSchema
+
 NOT_JSON_MESSAGE = "Request body must be JSON (Content-Type: application/json)"
+# The OpenAPI security requirement of routes behind `auth_required`.
+BEARER = [{"bearerAuth": []}]
+# RFC 6749 §5.1: answers carrying tokens must not be stored by any cache.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# What each error status means, unless a route says more precisely.
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (VALIDATION_FAILED with details) or a rule of the operation refused it",
+    401: "Missing, invalid, expired or revoked token (UNAUTHORIZED, TOKEN_EXPIRED, SESSION_REVOKED, ...)",
+    403: "Not allowed (FORBIDDEN, EMAIL_NOT_CONFIRMED, ACCOUNT_SUSPENDED)",
+    404: "Not found (NOT_FOUND)",
+    409: "Conflict with the current state (CONFLICT)",
+    429: "Rate limit reached (RATE_LIMITED); see Retry-After",
+    503: "Supabase Auth or Postgres unavailable (AUTH_UNAVAILABLE, DB_UNAVAILABLE)",
+}
 
 
 class JsonBodyParser(FlaskParser):
@@ -47,9 +65,37 @@ def _doc_only(decorate: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 class Blueprint(flask_smorest.Blueprint):
     """flask_smorest.Blueprint with `JsonBodyParser` for `@blp.arguments(..., location="json")`; `doc`,
-    `alt_response` and `built_response` add nothing to a request."""
+    `alt_response`, `built_response`, `errors` and `rate_limited` add nothing to a request.
+
+    `rate_limit` is the rate-limit group of the blueprint's routes that declare none (None: protected)."""
 
     ARGUMENTS_PARSER = JsonBodyParser()
+
+    def __init__(self, *args: Any, rate_limit: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        setattr(self, GROUP_ATTRIBUTE, rate_limit)
+
+    @staticmethod
+    def rate_limited(group: str) -> Callable[[Any], Any]:
+        """Put the route in rate-limit `group` (coner_api.rate_limits); place it right under `@blp.route`."""
+
+        def mark(func: Any) -> Any:
+            setattr(func, GROUP_ATTRIBUTE, group)
+            return func
+
+        return mark
+
+    def errors(self, *answers: int | tuple[int, str]) -> Callable[[Any], Any]:
+        """Document the error answers a route can give, all in the one error shape: a status (with its usual
+        description) or a (status, description) pair."""
+
+        def decorate(view: Any) -> Any:
+            for answer in answers:
+                status, description = answer if isinstance(answer, tuple) else (answer, ERROR_DESCRIPTIONS[answer])
+                view = self.alt_response(status, schema=ErrorSchema, description=description)(view)
+            return view
+
+        return decorate
 
     @staticmethod
     def doc(**kwargs: Any) -> Callable[[Any], Any]:

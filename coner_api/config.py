@@ -53,10 +53,6 @@ class Config:
         """The `iss` Supabase Auth puts in access tokens."""
         return f"{self.supabase_url}/auth/v1"
 
-    @property
-    def jwks_url(self) -> str:
-        return f"{self.issuer}/.well-known/jwks.json"
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Config":
         """Read and check the settings; raise ConfigError naming every missing or malformed variable."""

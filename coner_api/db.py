@@ -1,7 +1,8 @@
 """Postgres access: one connection pool per process, named queries, driver errors translated in one place.
 
-The only product module that imports psycopg. Queries live in `coner_api/queries/*.sql` as blocks headed
-`-- name: <query_name>`, with `%(param)s` placeholders; callers name the query and pass a dict.
+The only product module that imports psycopg. Queries live beside the feature that runs them, in `.sql` files
+of blocks headed `-- name: <query_name>` with `%(param)s` placeholders (`profiles/user_profiles.sql`,
+`sessions/revocation.sql`, ...); callers name the query and pass a dict.
 """
 from __future__ import annotations
 
@@ -29,17 +30,21 @@ Connection = psycopg.Connection
 
 
 def load_queries() -> dict[str, str]:
-    """Read every `-- name:` block of the package's queries folder."""
+    """Read every `-- name:` block of every `.sql` file in the package (names are unique package-wide)."""
     queries: dict[str, str] = {}
-    for resource in sorted(resources.files("coner_api.queries").iterdir(), key=lambda r: r.name):
-        if not resource.name.endswith(".sql"):
-            continue
-        for block in re.split(r"^-- name: ", resource.read_text(), flags=re.M)[1:]:
-            name, _, body = block.partition("\n")
-            name = name.strip()
-            if name in queries:
-                raise RuntimeError(f"query {name!r} is defined twice")
-            queries[name] = body.strip()
+    pending = [resources.files(__package__)]
+    while pending:
+        folder = pending.pop()
+        for resource in sorted(folder.iterdir(), key=lambda r: r.name):
+            if resource.is_dir():
+                pending.append(resource)
+            elif resource.name.endswith(".sql"):
+                for block in re.split(r"^-- name: ", resource.read_text(), flags=re.M)[1:]:
+                    name, _, body = block.partition("\n")
+                    name = name.strip()
+                    if name in queries:
+                        raise RuntimeError(f"query {name!r} is defined twice")
+                    queries[name] = body.strip()
     return queries
 
 
@@ -61,27 +66,29 @@ def _readable(fd: int) -> bool:
     return bool(poller.poll(0))
 
 
-def translated(exc: Exception) -> Exception:
-    """The API's error for a driver or pool error: outages are 503 DB_UNAVAILABLE, the rest a logged 500."""
-    if isinstance(exc, (PoolTimeout, TooManyRequests)):
-        return DbUnavailable()
-    if isinstance(exc, psycopg.OperationalError):  # connection lost, server down, statement timeout
-        log.warning("database unavailable: %s", exc)
-        return DbUnavailable()
-    log.error("database error: %s", exc)
-    return InternalError()
-
-
 _DRIVER_ERRORS = (PoolTimeout, TooManyRequests, psycopg.Error)
 
 
-@contextmanager
-def translated_errors() -> Iterator[None]:
-    """Raise driver and pool errors as the API's (see `translated`)."""
-    try:
-        yield
-    except _DRIVER_ERRORS as exc:
-        raise translated(exc) from exc
+class translated_errors:  # noqa: N801 - used as a `with` statement, like contextlib's
+    """`with translated_errors():` raises driver and pool errors as the API's: outages are 503
+    DB_UNAVAILABLE, anything else a logged 500. A class rather than a generator: every query of every
+    request enters one, and a generator-based context manager costs about a microsecond more."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, _DRIVER_ERRORS):
+            return False
+        if isinstance(exc, (PoolTimeout, TooManyRequests)):
+            raise DbUnavailable() from exc
+        if isinstance(exc, psycopg.OperationalError):  # connection lost, server down, statement timeout
+            log.warning("database unavailable: %s", exc)
+            raise DbUnavailable() from exc
+        log.error("database error: %s", exc)
+        raise InternalError() from exc
 
 
 def connect(database_url: str, **kwargs: Any) -> Connection:
@@ -169,15 +176,11 @@ class Database:
     def _run(self, query: str, params: Mapping[str, Any] | None, conn: Connection | None,
              result: Callable[[psycopg.Cursor], Any]) -> Any:
         """Run a named query on `conn`, or on a pooled connection for this one statement, and return
-        `result(cursor)`. Written out rather than composed from `connection()` and `translated_errors()`:
-        every query of every request runs this, and each generator-based `with` costs about a microsecond."""
+        `result(cursor)`."""
         sql = QUERIES[query]
-        try:
-            with (self.pool.connection() if conn is None else nullcontext(conn)) as used, \
-                    used.execute(sql, params or {}) as cursor:
-                return result(cursor)
-        except _DRIVER_ERRORS as exc:
-            raise translated(exc) from exc
+        with translated_errors(), (self.pool.connection() if conn is None else nullcontext(conn)) as used, \
+                used.execute(sql, params or {}) as cursor:
+            return result(cursor)
 
     def ping(self) -> None:
         """Raise DbUnavailable unless a pooled connection answers."""

@@ -38,7 +38,7 @@ class ApiError(Exception):
 
 
 class ValidationFailed(ApiError):
-    """000's validation shape: the error is the literal "ValidationError", details name the fields."""
+    """The contract's validation shape: the error is the literal "ValidationError", details name the fields."""
 
     status, code, message = 400, "VALIDATION_FAILED", "ValidationError"
 
@@ -177,7 +177,7 @@ def handle_api_error(error: ApiError):
 
 
 def _flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """webargs nests messages by location and field (`{"json": {"dob": [...]}}`); clients get 000's flat
+    """webargs nests messages by location and field (`{"json": {"dob": [...]}}`); clients get the contract's flat
     `{"field": ["message"]}`, nested fields dotted, whole-body errors under `_schema`."""
     if isinstance(messages, (list, tuple)):
         if all(isinstance(m, str) for m in messages):

@@ -1,4 +1,6 @@
-"""Rate limits, applied centrally by endpoint so that route modules carry none.
+"""Rate limits, counted centrally before any route runs; a route only declares its group
+(`@blp.rate_limited(CREDENTIALS)`, or its blueprint's default), and every route that declares none is
+protected. docs/api.md, "Rate limits", says what clients see.
 
 Every endpoint falls in one group; each group is ONE shared bucket per client:
 - credentials: routes that take credentials or send mail (and the development token routes):
@@ -9,19 +11,20 @@ Every endpoint falls in one group; each group is ONE shared bucket per client:
 - unlimited: health and readiness probes (load balancers poll them), the OpenAPI document and /docs.
 - protected: everything else, i.e. every route behind `auth_required` (/auth/me, logout, bootstrap,
   /users/*, /admin/*, and any route added later): `RATE_LIMIT_USER` per user id of a token whose signature
-  verifies. A request whose token does not verify is refused by the route anyway; it is counted against its
-  IP meanwhile, so a flood of forged tokens cannot spend another user's budget.
+  verifies (only the verifier's in-process work, no query: the revocation check stays with the route). A
+  request whose token does not verify is refused by the route anyway; it is counted against its IP
+  meanwhile, so a flood of forged tokens cannot spend another user's budget.
 
 Counting is a moving window (a hard "N in any 60 s": no double burst at a window edge, an exact Retry-After):
 the `limits` library's over Redis when REDIS_URL is set (one count across every worker and dyno), else
-`MemoryWindows` below. Two parts are ours, for speed (README, Performance): the Flask glue, because
+`MemoryWindows` below. Two parts are ours, for speed (docs/architecture.md, "Rate limits"): the Flask glue, because
 flask-limiter's per-request rule resolution (re-parsing the limit strings, merging rule sets, evaluating
 exemptions) cost more than the rest of a cached /auth/me together; and the memory windows, because `limits`'
 MemoryStorage keeps one garbage-collected object per hit and copies every key's list from a timer thread
 100 times a second, which under load made the collector's pauses the largest cost of a request.
 
-Redis failing or hanging never fails a request: the client has 0.3 s socket timeouts and no retries; on an
-error the process counts in its own memory (still limited, though per worker) and tries Redis again after a
+Redis failing or hanging never fails a request: the client (made by the app factory) has 0.3 s socket
+timeouts and no retries; on an error the process counts in its own memory (still limited, though per worker) and tries Redis again after a
 back-off (1 s, doubling to 30 s). `/health` reports `"redis": "error"` meanwhile.
 """
 from __future__ import annotations
@@ -30,58 +33,45 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from flask import Flask, Response
 from limits import RateLimitItem, WindowStats, parse_many
-from limits.storage import storage_from_string
+from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
+from .caches import BoundedCache
 from .config import Config
 from .context import current_request, extension, request_globals
 from .errors import RateLimited
-from .guard import verified_claims
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
 CREDENTIALS, PUBLIC, PROTECTED, UNLIMITED = "credentials", "public", "protected", "unlimited"
 
-CREDENTIAL_ENDPOINTS = frozenset({
-    "auth.signup", "auth.signin", "auth.refresh", "auth.verify_email", "auth.resend_verification",
-    "auth.password_forgot", "auth.password_reset",
-})
-CREDENTIAL_BLUEPRINTS = frozenset({"dev"})  # test tokens are sign-ins; test users are sign-ups
-PUBLIC_ENDPOINTS = frozenset({"auth.google_url", "auth.callback"})
-UNLIMITED_ENDPOINTS = frozenset({"health.health", "health.ready", "health.auth_health", "static"})
+# Platform endpoints (not routes of a feature) that nothing limits.
+UNLIMITED_ENDPOINTS = frozenset({"static"})
 UNLIMITED_BLUEPRINTS = frozenset({"api-docs", "docs"})
+GROUP_ATTRIBUTE = "rate_limit_group"  # set on a view by `Blueprint.rate_limited`, on a blueprint by its init
 KEY_PREFIX = "coner"
-
-# Redis client settings shared by the limiter's storage and the health check: a dead or hung Redis must
-# cost a request at most one short timeout (redis-py otherwise retries 3 times with seconds of backoff).
-REDIS_CLIENT_OPTIONS: dict[str, Any] = {
-    "socket_timeout": 0.3,
-    "socket_connect_timeout": 0.3,
-    "retry": Retry(NoBackoff(), 0),
-}
 REDIS_RETRY_FIRST, REDIS_RETRY_MAX = 1.0, 30.0
 
 
-def group_of(endpoint: str | None) -> str | None:
-    """The rate-limit group of a Flask endpoint name (None: no route matched)."""
+def group_of(app: Flask, endpoint: str | None) -> str | None:
+    """The rate-limit group of a Flask endpoint (None: no route matched): the view's own, else its
+    blueprint's, else protected."""
     if not endpoint:
         return None
     blueprint = endpoint.rpartition(".")[0]
-    if endpoint in CREDENTIAL_ENDPOINTS or blueprint in CREDENTIAL_BLUEPRINTS:
-        return CREDENTIALS
-    if endpoint in PUBLIC_ENDPOINTS:
-        return PUBLIC
     if endpoint in UNLIMITED_ENDPOINTS or blueprint in UNLIMITED_BLUEPRINTS:
         return UNLIMITED
-    return PROTECTED
+    return (getattr(app.view_functions.get(endpoint), GROUP_ATTRIBUTE, None)
+            or getattr(app.blueprints.get(blueprint), GROUP_ATTRIBUTE, None) or PROTECTED)
 
 
 def limit_for(group: str | None, config: Config) -> str | None:
@@ -92,20 +82,8 @@ def limit_for(group: str | None, config: Config) -> str | None:
 
 def client_ip() -> str:
     """The client's address. `X-Forwarded-For` counts only through TRUSTED_PROXIES hops: ProxyFix (installed
-    by `init_app`) rewrites `remote_addr` from exactly that many entries, so a client cannot spoof it."""
+    by the app factory) rewrites `remote_addr` from exactly that many entries, so a client cannot spoof it."""
     return current_request().remote_addr or "unknown"
-
-
-def user_or_ip() -> str:
-    """The user id of a token whose signature, expiry, issuer and audience verify; else the client IP.
-
-    Only the verifier (in-process caches, no query): the revocation check stays with `auth_required`, so
-    this adds no database round trip, not even while Postgres is down. A revoked but genuine token is
-    counted against the user it was issued to, which is who it identifies."""
-    try:
-        return "user:" + verified_claims().user_id
-    except Exception:  # noqa: BLE001 - any failure: the route refuses the request itself (401/503)
-        return ip_key()
 
 
 def ip_key() -> str:
@@ -119,22 +97,15 @@ class MemoryWindows:
     as it is used; the least recently used keys go beyond `max_keys`. Thread-safe."""
 
     def __init__(self, max_keys: int = 100_000, clock: Callable[[], float] = time.time) -> None:
-        self.max_keys = max_keys
         self._clock = clock
-        self._windows: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._windows: BoundedCache[str, deque[float]] = BoundedCache(max_keys)
+        self._lock = threading.Lock()  # a window's check and append happen together
 
     def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
         """Count a hit if the window has room; whether it did, and the window as it now stands."""
         amount, expiry, now = item.amount, item.get_expiry(), self._clock()
+        window = self._windows.get_or_put(key, deque)
         with self._lock:
-            window = self._windows.get(key)
-            if window is None:
-                window = self._windows[key] = deque()
-                if len(self._windows) > self.max_keys:
-                    self._windows.popitem(last=False)
-            else:
-                self._windows.move_to_end(key)
             while window and window[0] <= now - expiry:
                 window.popleft()
             allowed = len(window) < amount
@@ -144,10 +115,12 @@ class MemoryWindows:
 
 
 class RedisWindows:
-    """`limits`' moving window over Redis, behind MemoryWindows' interface."""
+    """`limits`' moving window over Redis, behind MemoryWindows' interface, on the app's Redis client."""
 
-    def __init__(self, redis_url: str) -> None:
-        self._strategy = MovingWindowRateLimiter(storage_from_string(redis_url, **REDIS_CLIENT_OPTIONS))
+    def __init__(self, redis_url: str, client: "redis.Redis") -> None:
+        # The client's pool carries its timeouts and retry policy to every connection the storage uses.
+        storage = RedisStorage(redis_url, connection_pool=client.connection_pool)
+        self._strategy = MovingWindowRateLimiter(storage)
 
     def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
         return self._strategy.hit(item, key), self._strategy.get_window_stats(item, key)
@@ -184,12 +157,18 @@ class Rule:
 class RateLimiter:
     """Counts requests per group and client; thread-safe, one per process (gunicorn worker)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, app: Flask, config: Config, user_id: Callable[[], str | None],
+                 redis_client: "redis.Redis | None" = None) -> None:
+        def user_or_ip() -> str:
+            user = user_id()
+            return ip_key() if user is None else "user:" + user
+
         keys = {CREDENTIALS: ip_key, PUBLIC: ip_key, PROTECTED: user_or_ip}
         self.rules = {group: Rule.parse(group, limit_for(group, config) or "", key) for group, key in keys.items()}
+        self.app = app
         self._endpoint_rules: dict[str | None, Rule | None] = {}  # group_of() once per endpoint, not per request
         self.memory = MemoryWindows()
-        self.shared = RedisWindows(config.redis_url) if config.redis_url else None
+        self.shared = RedisWindows(config.redis_url, redis_client) if redis_client is not None else None
         self._lock = threading.Lock()
         self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
         self._redis_backoff = REDIS_RETRY_FIRST
@@ -199,7 +178,7 @@ class RateLimiter:
         try:
             return self._endpoint_rules[endpoint]
         except KeyError:
-            rule = self._endpoint_rules[endpoint] = self.rules.get(group_of(endpoint) or UNLIMITED)
+            rule = self._endpoint_rules[endpoint] = self.rules.get(group_of(self.app, endpoint) or UNLIMITED)
             return rule
 
     def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
@@ -266,14 +245,11 @@ def add_headers(response: Response) -> Response:
     return response
 
 
-def init_app(app: Flask, config: Config) -> RateLimiter:
-    """Trust exactly TRUSTED_PROXIES proxy hops, then count every request before its route runs."""
-    if config.trusted_proxies > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies,  # type: ignore[method-assign]
-                                x_proto=config.trusted_proxies)
-    limiter = RateLimiter(config)
+def init_app(app: Flask, config: Config, user_id: Callable[[], str | None],
+             redis_client: "redis.Redis | None") -> RateLimiter:
+    """Count every request before its route runs. `user_id` names the verified user of the request (the
+    key of the protected group); `redis_client` shares the counts between processes when given."""
+    limiter = RateLimiter(app, config, user_id, redis_client)
     app.extensions["coner.limiter"] = limiter
     app.before_request(check_request)
     app.after_request(add_headers)

@@ -1,128 +1,17 @@
-"""Marshmallow schemas: what every route accepts and returns; the OpenAPI document is built from them."""
+"""Schema parts every feature uses: the error body, the request-body base class and the field types with
+the contract's text, e-mail and password rules (docs/api.md, "Conventions")."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+import datetime as dt
+import re
+from typing import Any
 
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-class HealthSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "ok"})
-    db = fields.Boolean(required=True)
-    redis = fields.String(required=True, metadata={"description": '"ok", "disabled" or "error"'})
-
-
-class HealthErrorSchema(Schema):
-    status = fields.String(required=True, metadata={"example": "error"})
-    error = fields.String(required=True)
-    code = fields.String(required=True)
-
-
-class ReadinessSchema(Schema):
-    status = fields.String(required=True, metadata={"description": '"ready" or "not_ready"'})
-    services = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
-                           metadata={"description": 'database, auth, redis: "ok", "disabled" or an error'})
-    error = fields.String(metadata={"description": "present when not ready"})
-    code = fields.String(metadata={"description": "present when not ready"})
-
-
-class AuthHealthSchema(Schema):
-    ok = fields.Boolean(required=True)
-    service = fields.String(required=True, metadata={"example": "auth"})
-
-
-# ------------------------------------------------------------------------------------------------ auth
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit, enforced by Supabase Auth too
 
-
-def _password_rules(value: str) -> None:
-    # Checked as received: never trimmed or truncated (ASVS 6.2.8), counted in UTF-8 bytes like bcrypt.
-    if len(value) < 8:
-        raise ValidationError("Password must be at least 8 characters long")
-    if len(value.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        raise ValidationError("Password must be at most 72 bytes (UTF-8)")
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class EmailField(fields.Email):
-    default_error_messages = {"invalid": "Please provide a valid email address"}
-
-    def __init__(self, **kwargs):
-        super().__init__(required=True, validate=validate.Length(max=254), **kwargs)
-
-
-class SignUpSchema(StrictSchema):
-    email = EmailField()
-    password = fields.String(required=True, validate=_password_rules)
-    displayName = fields.String(validate=validate.Length(min=1, max=100))  # noqa: N815 - 000's name
-
-
-class SignInSchema(StrictSchema):
-    email = EmailField()
-    password = fields.String(required=True, validate=_password_rules)
-
-
-class RefreshSchema(StrictSchema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
-
-
-class EmailOnlySchema(StrictSchema):
-    email = EmailField()
-
-
-class VerifyEmailSchema(StrictSchema):
-    email = EmailField()
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
-
-
-class PasswordResetSchema(StrictSchema):
-    email = EmailField()
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    password = fields.String(required=True, validate=_password_rules)
-
-
-class GoogleUrlQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    redirect_to = fields.String(validate=validate.Length(min=1, max=2048))
-
-
-class SignUpResponseSchema(Schema):
-    userId = fields.UUID(required=True)  # noqa: N815 - 000's name
-
-
-class TokenResponseSchema(Schema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
-    expires_at = fields.Integer(required=True)
-    token_type = fields.String(required=True, metadata={"example": "bearer"})
-
-
-class MeUserSchema(Schema):
-    id = fields.UUID(required=True)
-    email = fields.String(required=True)
-    roles = fields.List(fields.String())
-
-
-class MeSchema(Schema):
-    ok = fields.Boolean(required=True)
-    user = fields.Nested(MeUserSchema, required=True)
-
-
-class OkSchema(Schema):
-    ok = fields.Boolean(required=True)
-
-
-class MessageSchema(Schema):
-    message = fields.String(required=True)
-
-
-class UrlSchema(Schema):
-    url = fields.String(required=True)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ErrorSchema(Schema):
@@ -132,23 +21,72 @@ class ErrorSchema(Schema):
     request_id = fields.String()
 
 
-ERROR_DESCRIPTIONS = {
-    400: "Invalid input (VALIDATION_FAILED with details) or a rule of the operation refused it",
-    401: "Missing, invalid, expired or revoked token (UNAUTHORIZED, TOKEN_EXPIRED, SESSION_REVOKED, ...)",
-    403: "Not allowed (FORBIDDEN, EMAIL_NOT_CONFIRMED, ACCOUNT_SUSPENDED)",
-    404: "Not found (NOT_FOUND)",
-    409: "Conflict with the current state (CONFLICT)",
-    429: "Rate limit reached (RATE_LIMITED); see Retry-After",
-    503: "Supabase Auth or Postgres unavailable (AUTH_UNAVAILABLE, DB_UNAVAILABLE)",
-}
+class Body(Schema):
+    """A JSON object body: unknown keys are refused."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"type": "Request body must be a JSON object"}
 
 
-def error_responses(blp, *statuses: int):
-    """Document the error answers a route can give, all in the one error shape."""
+class NonEmptyBody(Body):
+    @validates_schema
+    def at_least_one_field(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("At least one field must be provided")
 
-    def decorate(view):
-        for status in statuses:
-            view = blp.alt_response(status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status])(view)
-        return view
 
-    return decorate
+def password_rules(value: str) -> None:
+    """8 characters to 72 bytes, checked as received: never trimmed or truncated (ASVS 6.2.8), counted in
+    UTF-8 bytes like bcrypt."""
+    if len(value) < 8:
+        raise ValidationError("Password must be at least 8 characters long")
+    if len(value.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise ValidationError("Password must be at most 72 bytes (UTF-8)")
+
+
+class EmailField(fields.Email):
+    default_error_messages = {"invalid": "Please provide a valid email address"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=True, validate=validate.Length(max=254), **kwargs)
+
+
+def encodable(text: str) -> None:
+    """Postgres stores UTF-8; a JSON body can still carry an unpaired surrogate ("\\ud800")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Must be valid Unicode text") from None
+
+
+class Text(fields.String):
+    """A string of 1 to `max_length` characters that is not blank, has no control characters and is valid UTF-8."""
+
+    def __init__(self, max_length: int, *, multiline: bool = False, **kwargs: Any) -> None:
+        metadata = {"minLength": 1, "maxLength": max_length, **kwargs.pop("metadata", {})}  # OpenAPI
+        super().__init__(metadata=metadata, **kwargs)
+        self.max_length = max_length
+        self.control = _CONTROL_EXCEPT_WHITESPACE if multiline else _CONTROL
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not 1 <= len(text) <= self.max_length:
+            raise ValidationError(f"Must be between 1 and {self.max_length} characters")
+        if not text.strip():
+            raise ValidationError("Must not be blank")
+        if self.control.search(text):
+            raise ValidationError("Must not contain control characters")
+        encodable(text)
+        return text
+
+
+class UtcDateTime(fields.DateTime):
+    """Timestamps as ISO 8601 in UTC with milliseconds and a Z: `2025-01-15T10:30:00.000Z`."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        utc = value.astimezone(dt.timezone.utc)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -19,7 +19,6 @@ from flask import Flask, current_app
 from supabase_auth import SyncGoTrueClient, SyncMemoryStorage
 from supabase_auth.errors import (AuthApiError, AuthError, AuthRetryableError, AuthUnknownError,
                                   AuthWeakPasswordError)
-from supabase_auth.types import UserList
 
 from .config import Config
 from .errors import (AccountSuspended, ApiError, AuthUnavailable, Conflict, EmailExists, EmailNotConfirmed,
@@ -70,6 +69,11 @@ class TokenSet:
     email: str
     token_type: str = "bearer"
 
+    def answer(self) -> dict[str, Any]:
+        """The session fields every route that hands out tokens answers with (docs/api.md, "Accounts")."""
+        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                "expires_in": self.expires_in, "expires_at": self.expires_at, "token_type": self.token_type}
+
 
 @dataclass(frozen=True)
 class AuthUser:
@@ -82,7 +86,7 @@ class AuthUser:
     app_metadata: Mapping[str, Any] = field(default_factory=dict)
     user_metadata: Mapping[str, Any] = field(default_factory=dict)
     # Supabase answers a sign-up for an already confirmed e-mail (confirmations on) with a fake user that has
-    # no identities; that is the only way to tell, and 000 requires a 400 for it.
+    # no identities; that is the only way to tell, and the contract requires a 400 for it.
     has_identities: bool = True
 
     @property
@@ -96,7 +100,7 @@ class AuthUser:
         return not _in_future(self.banned_until)
 
 
-def _user(raw: Any) -> AuthUser:
+def user_from(raw: Any) -> AuthUser:
     return AuthUser(
         id=str(raw.id), email=raw.email or "", email_confirmed=raw.email_confirmed_at is not None,
         created_at=_iso(raw.created_at), last_sign_in_at=_iso(raw.last_sign_in_at),
@@ -144,19 +148,21 @@ class SupabaseAuth:
     def close(self) -> None:
         self.http.close()
 
-    def _client(self, key: str | None = None, flow_type: str = "implicit",
-                storage: SyncMemoryStorage | None = None) -> SyncGoTrueClient:
+    def client(self, key: str | None = None, flow_type: str = "implicit",
+               storage: SyncMemoryStorage | None = None) -> SyncGoTrueClient:
+        """A throw-away official client on the shared HTTP pool, with the anon key unless told otherwise."""
         key = key or self.config.supabase_anon_key
         return SyncGoTrueClient(url=self.base_url, headers={"apikey": key, "Authorization": f"Bearer {key}"},
                                 http_client=self.http, persist_session=False, auto_refresh_token=False,
                                 storage=storage or SyncMemoryStorage(), storage_key=_STORAGE_KEY,
                                 flow_type=flow_type)
 
-    def _admin(self):
-        return self._client(self.config.supabase_service_role_key).admin
+    def admin_client(self):
+        """The official client's admin API, with the service-role key."""
+        return self.client(self.config.supabase_service_role_key).admin
 
     @contextmanager
-    def _translated(self, overrides: Mapping[str, type[ApiError] | None] | None = None) -> Iterator[None]:
+    def translated(self, overrides: Mapping[str, type[ApiError] | None] | None = None) -> Iterator[None]:
         """Map the client's exceptions to ours. An override of None means "not an error here"."""
         try:
             yield
@@ -186,28 +192,28 @@ class SupabaseAuth:
 
     # ------------------------------------------------------------------------------ end-user calls
     def sign_up(self, email: str, password: str, data: Mapping[str, Any]) -> AuthUser:
-        with self._translated({"validation_failed": _field_error("email")}):
-            response = self._client().sign_up({"email": email, "password": password,
+        with self.translated({"validation_failed": field_refused("email")}):
+            response = self.client().sign_up({"email": email, "password": password,
                                                "options": {"data": dict(data)}})
-        user = _user(response.user)
+        user = user_from(response.user)
         if not user.has_identities:
             raise EmailExists()
         return user
 
     def sign_in(self, email: str, password: str) -> TokenSet:
-        with self._translated({"validation_failed": InvalidCredentials}):
-            return _tokens(self._client().sign_in_with_password({"email": email, "password": password}).session)
+        with self.translated({"validation_failed": InvalidCredentials}):
+            return _tokens(self.client().sign_in_with_password({"email": email, "password": password}).session)
 
     def refresh(self, refresh_token: str) -> TokenSet:
-        with self._translated({"validation_failed": InvalidRefreshToken, "user_banned": AccountSuspended}):
-            return _tokens(self._client().refresh_session(refresh_token).session)
+        with self.translated({"validation_failed": InvalidRefreshToken, "user_banned": AccountSuspended}):
+            return _tokens(self.client().refresh_session(refresh_token).session)
 
     def sign_out(self, access_token: str, scope: str) -> None:
         """End the token's session (scope local) or every session (global). An already ended session or a
         deleted user is not an error: the outcome the caller wants already holds."""
         gone = {"session_not_found": None, "user_not_found": None, "bad_jwt": None, "user_banned": None}
-        with self._translated(gone):
-            self._client().admin.sign_out(access_token, scope)
+        with self.translated(gone):
+            self.client().admin.sign_out(access_token, scope)
 
     def verify_email(self, email: str, token: str) -> str:
         """Check an e-mail confirmation code; return the user's id."""
@@ -216,20 +222,20 @@ class SupabaseAuth:
     def resend_verification(self, email: str) -> None:
         """Ask for a new confirmation e-mail. Answers the same whether or not the address is registered, so
         per-address send limits are swallowed too (they only apply to real users)."""
-        with self._translated(_quiet_mail_errors()):
-            self._client().resend({"type": "signup", "email": email})
+        with self.translated(_quiet_mail_errors()):
+            self.client().resend({"type": "signup", "email": email})
 
     def send_password_recovery(self, email: str) -> None:
-        with self._translated(_quiet_mail_errors()):
-            self._client().reset_password_for_email(email)
+        with self.translated(_quiet_mail_errors()):
+            self.client().reset_password_for_email(email)
 
     def verify_recovery(self, email: str, token: str) -> str:
         """Check a recovery code; return the user's id."""
         return self._verify_otp("recovery", email, token)
 
     def _verify_otp(self, kind: str, email: str, token: str) -> str:
-        with self._translated({"validation_failed": InvalidOtp}):
-            response = self._client().verify_otp({"type": kind, "email": email, "token": token})
+        with self.translated({"validation_failed": InvalidOtp}):
+            response = self.client().verify_otp({"type": kind, "email": email, "token": token})
         # Verifying signs the user in; nobody holds that session, so end it rather than leave it dangling.
         if response.session is not None:
             try:
@@ -238,91 +244,19 @@ class SupabaseAuth:
                 log.warning("could not end the session created by verify: %s", exc.code)
         return str(response.user.id)
 
-    def admin_set_password(self, user_id: str, password: str) -> None:
-        """Set a new password; Supabase ends every session of the user."""
-        self.admin_update_user(user_id, {"password": password})
-
     def oauth_url(self, provider: str, redirect_to: str) -> tuple[str, str]:
         """The provider sign-in URL (PKCE) and the code verifier the callback must present."""
         storage = SyncMemoryStorage()
-        with self._translated():
-            response = self._client(flow_type="pkce", storage=storage).sign_in_with_oauth(
+        with self.translated():
+            response = self.client(flow_type="pkce", storage=storage).sign_in_with_oauth(
                 {"provider": provider, "options": {"redirect_to": redirect_to}})
         return response.url, storage.get_item(f"{_STORAGE_KEY}-code-verifier")
 
     def exchange_code(self, code: str, verifier: str, redirect_to: str) -> TokenSet:
-        with self._translated({"validation_failed": InvalidOtp}):
-            response = self._client(flow_type="pkce").exchange_code_for_session(
+        with self.translated({"validation_failed": InvalidOtp}):
+            response = self.client(flow_type="pkce").exchange_code_for_session(
                 {"auth_code": code, "code_verifier": verifier, "redirect_to": redirect_to})
         return _tokens(response.session)
-
-    # ---------------------------------------------------------------------------------- admin calls
-    def admin_create_user(self, email: str, password: str, *, user_metadata: Mapping[str, Any] | None = None,
-                          app_metadata: Mapping[str, Any] | None = None) -> AuthUser:
-        """A confirmed user (no e-mail is sent)."""
-        attributes: dict[str, Any] = {"email": email, "password": password, "email_confirm": True,
-                                      "user_metadata": dict(user_metadata or {})}
-        if app_metadata:
-            attributes["app_metadata"] = dict(app_metadata)
-        with self._translated({"validation_failed": _field_error("email")}):
-            return _user(self._admin().create_user(attributes).user)
-
-    def admin_get_user(self, user_id: str) -> AuthUser:
-        with self._translated({"validation_failed": NotFound}):
-            return _user(self._admin().get_user_by_id(user_id).user)
-
-    def admin_list_users(self, page: int, per_page: int, email_filter: str | None = None
-                         ) -> tuple[list[AuthUser], int]:
-        """One page of users (newest first) and the total. `list_users` drops GoTrue's `X-Total-Count`, so
-        this sends the same request through the client's own request path (`_request`: its headers, API
-        version and error handling) and reads the header too: page and total come from one answer."""
-        query = {"page": page, "per_page": per_page, **({"filter": email_filter} if email_filter else {})}
-        with self._translated():
-            response = self._admin()._request("GET", "admin/users", query=httpx.QueryParams(query))
-            users = UserList.model_validate_json(response.content).users
-        try:
-            total = int(response.headers["X-Total-Count"])
-        except (KeyError, ValueError):
-            log.error("Supabase Auth listed users without a usable X-Total-Count header")
-            raise InternalError() from None
-        return [_user(u) for u in users], total
-
-    def admin_find_user_by_email(self, email: str) -> AuthUser | None:
-        """The user with this e-mail (case-insensitive), or None. GoTrue's `filter` narrows the listing to
-        matching addresses; the pages are still walked, so a server that ignores it only costs time."""
-        wanted, page, per_page = email.strip().lower(), 1, 100
-        while True:
-            users, total = self.admin_list_users(page, per_page, wanted)
-            match = next((user for user in users if user.email.lower() == wanted), None)
-            if match is not None or not users or page * per_page >= total:
-                return match
-            page += 1
-
-    def admin_end_sessions(self, user: AuthUser) -> None:
-        """End every Supabase session of `user`, so no refresh token outlives a suspension.
-
-        The admin API has no such call (a ban only blocks refreshes while it lasts; logout needs one of the
-        user's own tokens), so this gets one: a magic-link token made by `generate_link` (nothing is sent)
-        is verified, and the session it opens is signed out with scope global, which ends them all. Skipped
-        where it cannot apply or would change the account: no e-mail, an unconfirmed one (verifying would
-        confirm it), a ban in force (verification is refused). Side effects: `last_sign_in_at` and the
-        Supabase audit log show the sign-in, and a pending recovery code is replaced."""
-        if not user.email or not user.email_confirmed or not user.is_active:
-            return
-        with self._translated():
-            link = self._admin().generate_link({"type": "magiclink", "email": user.email})
-            response = self._client().verify_otp({"type": "magiclink",
-                                                  "token_hash": link.properties.hashed_token})
-        if response.session is not None:
-            self.sign_out(response.session.access_token, "global")
-
-    def admin_update_user(self, user_id: str, attributes: Mapping[str, Any]) -> AuthUser:
-        with self._translated({"validation_failed": NotFound}):
-            return _user(self._admin().update_user_by_id(user_id, dict(attributes)).user)
-
-    def admin_delete_user(self, user_id: str) -> None:
-        with self._translated({"validation_failed": NotFound}):
-            self._admin().delete_user(user_id)
 
     def health(self) -> None:
         """Raise AuthUnavailable unless the Auth server's `/health` answers 200. The official client has no
@@ -335,7 +269,7 @@ class SupabaseAuth:
             raise AuthUnavailable(f"Authentication service answered {response.status_code}")
 
 
-def _field_error(field_name: str) -> type[ApiError]:
+def field_refused(field_name: str) -> type[ApiError]:
     """Supabase's own input check failed (say, an address it finds invalid that ours let through)."""
 
     class UpstreamValidation(ValidationFailed):
@@ -347,12 +281,15 @@ def _field_error(field_name: str) -> type[ApiError]:
 
 def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:
     return {"over_email_send_rate_limit": None, "user_not_found": None, "email_not_confirmed": None,
-            "validation_failed": _field_error("email")}
+            "validation_failed": field_refused("email")}
 
 
 def init_app(app: Flask, config: Config) -> SupabaseAuth:
+    from .supabase_admin import SupabaseAdmin
+
     auth = SupabaseAuth(config)
     app.extensions["coner.supabase_auth"] = auth
+    app.extensions["coner.supabase_admin"] = SupabaseAdmin(auth)
     return auth
 
 

@@ -24,7 +24,6 @@ def test_defaults_from_a_minimal_environment():
     assert config.supabase_jwt_secret is None
     assert config.trusted_proxies == 0
     assert config.issuer == "https://abc.supabase.co/auth/v1"
-    assert config.jwks_url == "https://abc.supabase.co/auth/v1/.well-known/jwks.json"
     assert config.oauth_redirect_allowlist == (config.oauth_redirect_url,)
 
 

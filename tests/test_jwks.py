@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from coner_api.errors import AuthUnavailable
-from coner_api.jwks import JwksCache, JwksFetchError, http_fetch, parse_jwks
+from coner_api.sessions.jwks import JwksCache, JwksFetchError, http_fetch, parse_jwks
 from jwks_support import FakeClock, JwksServer, ec_key, rsa_key
 
 TIMEOUT = 0.5  # fetches expected to fail are bounded by this; working ones get the default 3 s
@@ -185,7 +185,7 @@ def test_failed_fetch_keeps_serving_known_keys(server, impatient_cache, clock, f
     server.mode = failure
     clock.advance(601)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="coner_api.jwks"):
+    with caplog.at_level(logging.WARNING, logger="coner_api.sessions.jwks"):
         assert cache.get_key("kid-a") is not None
     assert time.monotonic() - started < 2 * TIMEOUT + 1
     assert "JWKS fetch" in caplog.text and "serving the cached set" in caplog.text

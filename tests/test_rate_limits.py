@@ -146,14 +146,14 @@ def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user):
 
 
 def test_every_route_is_in_a_group_and_protected_means_bearer(app):
-    """The central table covers every route, including ones added later (they default to protected)."""
+    """Every route is in a group, including ones that declare none (they default to protected)."""
     spec = app.test_client().get("/openapi.json").get_json()
     documented = {}
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             documented[(path, method.upper())] = operation
     for rule in app.url_map.iter_rules():
-        group = group_of(rule.endpoint)
+        group = group_of(app, rule.endpoint)
         assert group is not None
         path = rule.rule.replace("<", "{").replace(">", "}")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -164,7 +164,8 @@ def test_every_route_is_in_a_group_and_protected_means_bearer(app):
             secured = operation.get("security") == [{"bearerAuth": []}]
             assert secured == (group == PROTECTED), (rule, group)
             assert ("429" in operation["responses"]) == (group != UNLIMITED), rule
-    assert group_of("auth.signin") == CREDENTIALS
+    assert group_of(app, "auth.signin") == CREDENTIALS
+    assert group_of(app, "users.get_profile") == PROTECTED  # declares none
 
 
 # ------------------------------------------------------------------------------------ X-Forwarded-For

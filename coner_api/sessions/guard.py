@@ -1,34 +1,21 @@
-"""`@auth_required`: Bearer token -> verified claims -> revocation checks -> `current_user()`.
+"""The route guards: `@auth_required` (Bearer token -> verified claims -> revocation checks ->
+`current_user()`) and `@roles_required`.
 
-The hot path: a token seen before costs one hash and two dict lookups (verified-token cache, revocation
-cache); no call to Supabase, and no query unless a cache misses. `@roles_required` adds the role check.
+The hot path: a token seen before costs one hash and two cache lookups (verified tokens, revocation state);
+no call to Supabase, and no query unless a cache misses (docs/architecture.md, "A protected request").
 """
 from __future__ import annotations
 
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import Flask
-
-from .config import Config
-from .context import current_request, extension, request_globals
-from .errors import ApiError, Forbidden
-from .jwks import JwksCache
-from .revocation import get_revocations
-from .tokens import Claims, TokenVerifier, bearer_token
+from ..context import current_request, request_globals
+from ..errors import ApiError, Forbidden
+from . import get_revocations, get_verifier
+from .roles import ROLES, has_role
+from .tokens import Claims, bearer_token
 
 View = TypeVar("View", bound=Callable)
-
-
-def init_app(app: Flask, config: Config) -> TokenVerifier:
-    jwks = JwksCache.for_supabase(config.supabase_url, timeout=config.jwks_fetch_timeout)
-    verifier = TokenVerifier(config.issuer, jwks, config.supabase_jwt_secret)
-    app.extensions["coner.verifier"] = verifier
-    return verifier
-
-
-def get_verifier() -> TokenVerifier:
-    return extension("coner.verifier")
 
 
 def verified_claims() -> Claims:
@@ -47,6 +34,15 @@ def verified_claims() -> Claims:
     if isinstance(verified[1], ApiError):
         raise verified[1]
     return verified[1]
+
+
+def verified_user_id() -> str | None:
+    """The user id of the request's token if its signature, expiry, issuer and audience verify, else None
+    (the rate limiter's key for protected routes: no query, so it costs nothing while Postgres is down)."""
+    try:
+        return verified_claims().user_id
+    except ApiError:
+        return None
 
 
 def authenticate() -> Claims:
@@ -76,18 +72,6 @@ def current_user() -> Claims:
 def current_token() -> str:
     """The raw access token of this request (to forward to Supabase Auth on logout)."""
     return request_globals().verified[0]
-
-
-# ------------------------------------------------------------------------------------------------ roles
-# The values `app_metadata.roles` may hold, lowest rank first. They reach us inside the verified token, so a
-# change made in Supabase applies from the user's next token (a refresh or a new sign-in).
-ROLES = ("user", "admin", "super_admin")
-PRIVILEGED_ROLES = frozenset({"admin", "super_admin"})
-
-
-def has_role(claims: Claims, role: str) -> bool:
-    """Whether the token grants `role`; super_admin includes admin."""
-    return role in claims.roles or (role == "admin" and "super_admin" in claims.roles)
 
 
 def roles_required(*roles: str) -> Callable[[View], View]:

@@ -31,7 +31,7 @@ import httpx
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from .errors import AuthUnavailable
+from ..errors import AuthUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from . import admin_users
-from .errors import ApiError
-from .guard import ROLES
+from ..errors import ApiError
+from ..sessions.roles import ROLES
+from . import service
 
 
 def _run(change, email: str, role: str) -> None:
@@ -29,7 +29,7 @@ def _run(change, email: str, role: str) -> None:
 @with_appcontext
 def grant_role(email: str, role: str) -> None:
     """Give ROLE to the user with EMAIL."""
-    _run(admin_users.grant_role, email, role)
+    _run(service.grant_role, email, role)
 
 
 @click.command("revoke-role")
@@ -38,7 +38,7 @@ def grant_role(email: str, role: str) -> None:
 @with_appcontext
 def revoke_role(email: str, role: str) -> None:
     """Take ROLE away from the user with EMAIL (their tokens holding admin rights are refused at once)."""
-    _run(admin_users.revoke_role, email, role)
+    _run(service.revoke_role, email, role)
 
 
 def init_app(app: Flask) -> None:

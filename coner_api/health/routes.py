@@ -1,15 +1,17 @@
-"""Health routes: `/health` (000), `/ready` (001) and the trivial `/auth/health`."""
+"""Health routes: `/health`, `/ready` and the trivial `/auth/health` (docs/api.md, "Health")."""
 from __future__ import annotations
 
 from flask import current_app, jsonify, make_response
 
-from .blueprint import Blueprint
-from .db import get_db
-from .errors import ApiError
+from ..blueprint import Blueprint
+from ..db import get_db
+from ..errors import ApiError
+from ..rate_limits import UNLIMITED
+from ..supabase_auth import get_supabase_auth
 from .schemas import AuthHealthSchema, HealthErrorSchema, HealthSchema, ReadinessSchema
-from .supabase_auth import get_supabase_auth
 
-blp = Blueprint("health", __name__, description="Liveness and readiness")
+# Load balancers and platforms poll these: never rate-limited.
+blp = Blueprint("health", __name__, description="Liveness and readiness", rate_limit=UNLIMITED)
 
 
 def redis_status() -> str:

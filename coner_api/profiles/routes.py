@@ -1,7 +1,8 @@
-"""The /users routes (000): the legacy profile, first-time setup and later partial updates.
+"""The /users routes: the legacy profile, first-time setup and later partial updates (docs/api.md,
+"Profiles").
 
-Every route runs 000's chain `requireAuth -> ensureProfile -> handler` and acts only on the row of the
-verified token's `sub`; no body or path can name another user.
+Every route runs the contract's chain `requireAuth -> ensureProfile -> handler` and acts only on the row of
+the verified token's `sub`; no body or path can name another user.
 """
 from __future__ import annotations
 
@@ -10,20 +11,17 @@ from typing import Any, Callable
 
 from flask import Response, jsonify
 
-from . import profiles
-from .guard import auth_required, current_user
-from .blueprint import Blueprint
-from .profile_schemas import (FirstTimeSetupSchema, LegacyProfileSchema, LegacyProfileUpdateSchema,
-                              ProfilePatchSchema, ProfileSchema)
-from .schemas import ErrorSchema
+from ..blueprint import BEARER, Blueprint
+from ..sessions.guard import auth_required, current_user
+from . import service as profiles
+from .schemas import (FirstTimeSetupSchema, LegacyProfileSchema, LegacyProfileUpdateSchema, ProfilePatchSchema,
+                      ProfileSchema)
 
 blp = Blueprint("users", __name__, url_prefix="/users", description="The signed-in user's profile")
 
-BEARER = [{"bearerAuth": []}]
-
 
 def profile_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """`auth_required`, then make sure the caller's profile row exists (000's ensureProfile).
+    """`auth_required`, then make sure the caller's profile row exists (the contract's ensureProfile).
 
     Sits above `@blp.arguments` so that a request without a valid token is a 401 whatever its body."""
 
@@ -44,17 +42,15 @@ def _profile_answer(row: dict[str, Any]) -> Response:
     return jsonify({**row, "dob": dob.isoformat() if dob is not None else None})
 
 
-def _documented(view: Callable[..., Any]) -> Callable[..., Any]:
-    """The answers every /users route can give besides its own."""
-    view = blp.alt_response(401, schema=ErrorSchema, description="Missing, invalid, expired or revoked token")(view)
-    return blp.doc(security=BEARER)(view)
+NO_TOKEN = (401, "Missing, invalid, expired or revoked token")
+NO_PROFILE = (404, "Profile not found")
 
 
 @blp.route("/me", methods=["GET"])
 @profile_required
 @blp.response(200, LegacyProfileSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
-@_documented
+@blp.errors(NO_TOKEN, NO_PROFILE)
+@blp.doc(security=BEARER)
 def get_me():
     """Get the legacy profile."""
     return profiles.get_legacy_profile(current_user().user_id)
@@ -64,9 +60,8 @@ def get_me():
 @profile_required
 @blp.arguments(LegacyProfileUpdateSchema)
 @blp.response(200, LegacyProfileSchema)
-@blp.alt_response(400, schema=ErrorSchema, description="Validation error (VALIDATION_FAILED)")
-@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
-@_documented
+@blp.errors((400, "Validation error (VALIDATION_FAILED)"), NO_TOKEN, NO_PROFILE)
+@blp.doc(security=BEARER)
 def put_me(changes: dict[str, Any]):
     """Update display_name and/or avatar_url of the legacy profile."""
     return profiles.update_legacy_profile(current_user().user_id, changes)
@@ -75,8 +70,8 @@ def put_me(changes: dict[str, Any]):
 @blp.route("/profile", methods=["GET"])
 @profile_required
 @blp.built_response(200, ProfileSchema)
-@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
-@_documented
+@blp.errors(NO_TOKEN, NO_PROFILE)
+@blp.doc(security=BEARER)
 def get_profile():
     """Get the profile's seven fields (null when unset)."""
     return _profile_answer(profiles.get_profile(current_user().user_id))
@@ -86,10 +81,8 @@ def get_profile():
 @profile_required
 @blp.arguments(FirstTimeSetupSchema)
 @blp.built_response(200, ProfileSchema)
-@blp.alt_response(400, schema=ErrorSchema,
-                  description="Validation error (VALIDATION_FAILED) or PROFILE_ALREADY_INITIALIZED")
-@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
-@_documented
+@blp.errors((400, "Validation error (VALIDATION_FAILED) or PROFILE_ALREADY_INITIALIZED"), NO_TOKEN, NO_PROFILE)
+@blp.doc(security=BEARER)
 def put_profile_first(fields: dict[str, Any]):
     """First-time setup: every field required; succeeds once per user."""
     return _profile_answer(profiles.first_time_setup(current_user().user_id, fields))
@@ -99,10 +92,9 @@ def put_profile_first(fields: dict[str, Any]):
 @profile_required
 @blp.arguments(ProfilePatchSchema)
 @blp.built_response(200, ProfileSchema)
-@blp.alt_response(400, schema=ErrorSchema,
-                  description="VALIDATION_FAILED, LOCKED_FIELD (full_name, sex) or PROFILE_NOT_INITIALIZED")
-@blp.alt_response(404, schema=ErrorSchema, description="Profile not found")
-@_documented
+@blp.errors((400, "VALIDATION_FAILED, LOCKED_FIELD (full_name, sex) or PROFILE_NOT_INITIALIZED"), NO_TOKEN,
+            NO_PROFILE)
+@blp.doc(security=BEARER)
 def patch_profile(changes: dict[str, Any]):
     """Update some of dob, phone_number, address, school, major after first-time setup."""
     return _profile_answer(profiles.patch_profile(current_user().user_id, changes))

@@ -15,8 +15,8 @@ import time
 import uuid
 from typing import Callable
 
-from .db import Database, connect, translated_errors
-from .errors import ApiError
+from ..db import Database, connect, translated_errors
+from ..errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Google sign-in through Supabase Auth with PKCE, for people testing the API by hand (000's test helpers).
+"""Google sign-in through Supabase Auth with PKCE, for people testing the API by hand (docs/api.md,
+"Google sign-in").
 
 `/auth/google/url` starts a flow: the code verifier is stored server-side under a random flow id, and
 Supabase is told to come back to our callback with that id in the query. The callback takes the flow
@@ -12,9 +13,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import current_app
 
-from .db import get_db
-from .errors import InvalidOtp, ValidationFailed
-from .supabase_auth import TokenSet, get_supabase_auth
+from ..db import get_db
+from ..errors import InvalidOtp, ValidationFailed
+from ..supabase_auth import TokenSet, get_supabase_auth
 
 PROVIDER = "google"
 

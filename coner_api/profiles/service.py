@@ -5,16 +5,14 @@ Every write is one SQL statement, so concurrent requests for one user cannot los
 """
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from flask import Flask
 
-from .context import extension
-from .db import get_db
-from .errors import NotFound, ProfileAlreadyInitialized, ProfileNotInitialized
+from ..caches import BoundedCache
+from ..context import extension
+from ..db import get_db
+from ..errors import NotFound, ProfileAlreadyInitialized, ProfileNotInitialized
 
 # last_seen_at is refreshed at most this often per user (the SQL repeats the same interval).
 TOUCH_INTERVAL_SECONDS = 60.0
@@ -30,48 +28,30 @@ class ProfileNotFound(NotFound):
     message = "Profile not found"
 
 
-class RecentTouches:
-    """Thread-safe, bounded map user_id -> monotonic time this process last ensured the user's row.
-
-    A hit means the row existed and last_seen_at was fresh less than a minute ago, so the request needs
-    no database work at all; that keeps `ensure_profile` off the write path of nearly every request."""
-
-    def __init__(self, max_size: int = TOUCH_CACHE_SIZE, interval: float = TOUCH_INTERVAL_SECONDS) -> None:
-        self.max_size = max_size
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def is_fresh(self, user_id: str, now: float) -> bool:
-        with self._lock:
-            touched = self._seen.get(user_id)
-            return touched is not None and now - touched < self.interval
-
-    def record(self, user_id: str, now: float) -> None:
-        with self._lock:
-            self._seen[user_id] = now
-            self._seen.move_to_end(user_id)
-            while len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-
-
 def init_app(app: Flask) -> None:
-    # Per app (not a module global): each app, and each gunicorn worker, has its own.
-    app.extensions["coner.profile_touches"] = RecentTouches()
-
-
-def _touches() -> RecentTouches:
-    return extension("coner.profile_touches")
+    # Per app (not a module global): each app, and each gunicorn worker, has its own. A user found here was
+    # ensured less than TOUCH_INTERVAL_SECONDS ago: the row exists and last_seen_at is fresh, so the request
+    # needs no database work at all, which keeps `ensure_profile` off the write path of nearly every request.
+    app.extensions["coner.profile_touches"] = BoundedCache(TOUCH_CACHE_SIZE, TOUCH_INTERVAL_SECONDS)
 
 
 def ensure_profile(user_id: str, email: str | None) -> None:
     """Create the user's row on first use; refresh last_seen_at at most once a minute (no write otherwise)."""
-    touches = _touches()
-    now = time.monotonic()
-    if touches.is_fresh(user_id, now):
+    touches = extension("coner.profile_touches")
+    if touches.get(user_id):
         return
     get_db().execute("profile_ensure", {"user_id": user_id, "email": email or None})
-    touches.record(user_id, now)
+    touches.put(user_id, True)
+
+
+def create_profile(user_id: str, email: str | None, display_name: str | None, *, email_verified: bool) -> None:
+    """The profile row of a new account; a repeated sign-up of an unconfirmed address keeps the existing row."""
+    get_db().execute("create_profile_at_signup", {"user_id": user_id, "email": email,
+                                                  "display_name": display_name, "email_verified": email_verified})
+
+
+def mark_email_verified(user_id: str, email: str) -> None:
+    get_db().execute("mark_email_verified", {"user_id": user_id, "email": email})
 
 
 def get_legacy_profile(user_id: str) -> dict[str, Any]:
@@ -130,3 +110,25 @@ def _presence(changes: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, A
         params[f"set_{name}"] = name in changes
         params[name] = changes.get(name)
     return params
+
+
+# ----------------------------------------------------------------------------- as admins see profiles
+def profiles_of(user_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The profile rows of some users by user id, deleted rows included (marked as such)."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    rows = get_db().fetch_all("admin_profiles", {"user_ids": ids})
+    return {str(row["id"]): row for row in rows}
+
+
+def deletion_state(user_id: str) -> bool | None:
+    """Whether the user's row is marked deleted; None when there is no row."""
+    row = get_db().fetch_one("admin_profile_deleted", {"user_id": user_id})
+    return None if row is None else row["is_deleted"]
+
+
+def mark_deleted(user_id: str) -> None:
+    """Keep the row and its id (for audit, and for the logout cutoff that keeps refusing the deleted user's
+    tokens) and clear every personal field."""
+    get_db().execute("admin_mark_profile_deleted", {"user_id": user_id})

@@ -20,15 +20,14 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import jwt
 
-from .errors import ApiError, TokenExpired, Unauthorized
+from ..caches import BoundedCache
+from ..errors import ApiError, TokenExpired, Unauthorized
 from .jwks import MAX_KID_LENGTH, JwksCache
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
 
 @dataclass(frozen=True)
 class Claims:
-    """A verified user access token. Instances are shared through the cache: treat the dicts as read-only."""
+    """A verified user access token. Instances are shared through the cache."""
 
     user_id: str  # canonical lower-case UUID
     email: str | None
@@ -58,11 +57,7 @@ class Claims:
     session_id: str | None
     iat: int
     exp: int
-    app_metadata: dict[str, Any]
     roles: tuple[str, ...]  # the strings in app_metadata.roles
-    is_anonymous: bool
-    aal: str | None
-    raw: dict[str, Any]
 
 
 def bearer_token(header_value: str | None) -> str:
@@ -138,8 +133,7 @@ class TokenVerifier:
         # Caps how long a cached token outlives a key being withdrawn from the JWKS.
         self.cache_ttl = cache_ttl
         self._clock = clock
-        self._cache: OrderedDict[bytes, tuple[float, Claims]] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._cache: BoundedCache[bytes, Claims] = BoundedCache(cache_size, cache_ttl, clock)
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid
@@ -148,7 +142,7 @@ class TokenVerifier:
             raise Unauthorized()
         cache_key = hashlib.sha256(token.encode("ascii")).digest()
         now = self._clock()
-        claims = self._cached(cache_key, now)
+        claims = self._cache.get(cache_key, now=now)
         if claims is not None:
             return claims
         try:
@@ -161,13 +155,13 @@ class TokenVerifier:
         except Exception as error:  # the contract: a bad token is a 401, never a 500
             log.warning("token refused by an unexpected %s", type(error).__name__)
             raise Unauthorized() from None
-        self._remember(cache_key, claims, now)
+        # Until the token expires, at the latest cache_ttl from now.
+        self._cache.put(cache_key, claims, expires_at=claims.exp, now=now)
         return claims
 
     def clear_cache(self) -> None:
         """Forget every verified token (e.g. when keys are known to be compromised)."""
-        with self._cache_lock:
-            self._cache.clear()
+        self._cache.clear()
 
     # ------------------------------------------------------------------ verification
     def _verify_uncached(self, token: str, now: float) -> Claims:
@@ -245,6 +239,9 @@ class TokenVerifier:
             raise _Reject("session_id is not a UUID")
         app_metadata = _optional(payload, "app_metadata", dict) or {}
         roles = app_metadata.get("roles")
+        # Checked for their types although not kept: a token that garbles them is not one Supabase issued.
+        _optional(payload, "is_anonymous", bool)
+        _optional(payload, "aal", str)
         claims = Claims(
             user_id=sub.lower(),
             email=_optional(payload, "email", str),
@@ -252,35 +249,9 @@ class TokenVerifier:
             session_id=session_id.lower() if session_id else None,
             iat=iat,
             exp=exp,
-            app_metadata=app_metadata,
             roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
-            is_anonymous=bool(_optional(payload, "is_anonymous", bool)),
-            aal=_optional(payload, "aal", str),
-            raw=payload,
         )
         # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
         if exp <= now:
             raise TokenExpired()
         return claims
-
-    # ------------------------------------------------------------------ cache
-    def _cached(self, cache_key: bytes, now: float) -> Claims | None:
-        with self._cache_lock:
-            entry = self._cache.get(cache_key)
-            if entry is None:
-                return None
-            if now >= entry[0]:
-                del self._cache[cache_key]
-                return None
-            self._cache.move_to_end(cache_key)
-            return entry[1]
-
-    def _remember(self, cache_key: bytes, claims: Claims, now: float) -> None:
-        if self.cache_size == 0:
-            return
-        expires_at = min(claims.exp, now + self.cache_ttl)  # no float(): exp may be a huge int
-        with self._cache_lock:
-            self._cache[cache_key] = (expires_at, claims)
-            self._cache.move_to_end(cache_key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)

@@ -8,66 +8,47 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from flask import Flask
-
+from ..caches import BoundedCache
+from ..db import Database
+from ..errors import SessionRevoked
 from .broadcast import Listener, broadcast
-from .config import Config
-from .context import extension
-from .db import Database
-from .errors import SessionRevoked
 from .tokens import Claims
 
 # A safety net only: purges are broadcast and acknowledged, so entries need not expire for correctness.
 CACHE_TTL = 60.0
 CACHE_SIZE = 100_000
-_NEVER = object()
+NOT_CACHED = object()
 
 
 class RevocationCache:
-    """user_id -> cutoff (epoch seconds or None) and session_id -> revoked, bounded, thread-safe.
+    """user_id -> cutoff (epoch seconds or None) and session_id -> revoked, each a bounded, expiring cache.
 
     A generation counter guards against a read that started before a purge and finishes after it: such a
     result is used for that request but not stored."""
 
     def __init__(self, size: int = CACHE_SIZE, ttl: float = CACHE_TTL) -> None:
-        self.size, self.ttl = size, ttl
-        self._cutoffs: OrderedDict[str, tuple[float | None, float]] = OrderedDict()
-        self._sessions: OrderedDict[str, tuple[bool, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.cutoffs: BoundedCache[str, float | None] = BoundedCache(size, ttl)
+        self.sessions: BoundedCache[str, bool] = BoundedCache(size, ttl)
+        self._lock = threading.Lock()  # orders stores against purges
         self.generation = 0
 
     def lookup(self, user_id: str, session_id: str | None) -> tuple[Any, Any]:
+        """The cached cutoff and session state, `NOT_CACHED` for what is not cached."""
         now = time.monotonic()
-        with self._lock:
-            return (self._get(self._cutoffs, user_id, now),
-                    False if session_id is None else self._get(self._sessions, session_id, now))
-
-    def _get(self, table: OrderedDict, key: str, now: float) -> Any:
-        entry = table.get(key)
-        if entry is None or now - entry[1] > self.ttl:
-            return _NEVER
-        table.move_to_end(key)
-        return entry[0]
+        return (self.cutoffs.get(user_id, NOT_CACHED, now),
+                False if session_id is None else self.sessions.get(session_id, NOT_CACHED, now))
 
     def store(self, generation: int, user_id: str, cutoff: float | None,
               session_id: str | None, revoked: bool) -> None:
-        now = time.monotonic()
         with self._lock:
             if generation != self.generation:
                 return
-            self._put(self._cutoffs, user_id, cutoff, now)
+            self.cutoffs.put(user_id, cutoff)
             if session_id is not None:
-                self._put(self._sessions, session_id, revoked, now)
-
-    def _put(self, table: OrderedDict, key: str, value: Any, now: float) -> None:
-        table[key] = (value, now)
-        table.move_to_end(key)
-        while len(table) > self.size:
-            table.popitem(last=False)
+                self.sessions.put(session_id, revoked)
 
     def purge(self, message: str) -> None:
         """Apply a broadcast message: `user:<id>`, `session:<id>` or `all`."""
@@ -75,12 +56,12 @@ class RevocationCache:
         with self._lock:
             self.generation += 1
             if kind == "user":
-                self._cutoffs.pop(key, None)
+                self.cutoffs.pop(key)
             elif kind == "session":
-                self._sessions.pop(key, None)
+                self.sessions.pop(key)
             else:
-                self._cutoffs.clear()
-                self._sessions.clear()
+                self.cutoffs.clear()
+                self.sessions.clear()
 
     def clear(self) -> None:
         self.purge("all")
@@ -113,7 +94,7 @@ class Revocations:
         trusted = self.listener.connected
         if trusted:
             cutoff, revoked = self.cache.lookup(user_id, session_id)
-            if cutoff is not _NEVER and revoked is not _NEVER:
+            if cutoff is not NOT_CACHED and revoked is not NOT_CACHED:
                 return cutoff, revoked
         generation = self.cache.generation
         row = self.db.fetch_one("revocation_state", {"user_id": user_id, "session_id": session_id})
@@ -144,14 +125,3 @@ class Revocations:
                                            "expires_at": keep_until})
         self.db.execute("purge_expired_revocations")
         broadcast(self.db, f"session:{claims.session_id}")
-
-
-def init_app(app: Flask, config: Config, db: Database) -> Revocations:
-    revocations = Revocations(db, config.database_url)
-    revocations.start()
-    app.extensions["coner.revocations"] = revocations
-    return revocations
-
-
-def get_revocations() -> Revocations:
-    return extension("coner.revocations")

@@ -1,10 +1,11 @@
-"""Request and response schemas of the /users routes (000's profile fields and rules).
+"""Request and response schemas of the /users routes: the profile fields and their rules (docs/api.md,
+"Profiles").
 
-Decisions where 000 is silent:
+Decisions where the contract is silent:
 - Strings are stored exactly as sent (no trimming), but a required 1-N string may not be blank or
   whitespace-only, and no string may hold control characters (tab/newline allowed in `address`) or
   unpaired surrogates (Postgres could not store them).
-- `null` is refused for every field; a field is cleared by nothing in 000, so nothing here clears one.
+- `null` is refused for every field; the contract clears no field, so nothing here clears one.
 - `dob` must be written exactly `YYYY-MM-DD`; "today" is the UTC date; age is in completed years, 0-150.
 - A PATCH or PUT /users/me must change at least one field: an empty object is a 400.
 - `full_name` or `sex` in a PATCH is refused as a whole (400 LOCKED_FIELD) before any other check.
@@ -16,9 +17,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from .errors import LockedField
+from ..errors import LockedField
+from ..schemas import Body, NonEmptyBody, Text, UtcDateTime, encodable
 
 SEXES = ("male", "female", "other")
 LOCKED_MESSAGES = {
@@ -28,45 +30,14 @@ LOCKED_MESSAGES = {
 MAX_AGE_YEARS = 150
 PHONE_DOC = {"example": "1234567890", "pattern": "^[0-9]{8,15}$", "description": "8-15 digits only"}
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PHONE = re.compile(r"[0-9]{8,15}")  # ASCII digits only: \d would also accept other scripts' digits
-
-
-def _encodable(text: str) -> None:
-    """Postgres stores UTF-8; a JSON body can still carry an unpaired surrogate ("\\ud800")."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError("Must be valid Unicode text") from None
-
-
-class Text(fields.String):
-    """A string of 1 to `max_length` characters that is not blank, has no control characters and is valid UTF-8."""
-
-    def __init__(self, max_length: int, *, multiline: bool = False, **kwargs: Any) -> None:
-        metadata = {"minLength": 1, "maxLength": max_length, **kwargs.pop("metadata", {})}  # OpenAPI
-        super().__init__(metadata=metadata, **kwargs)
-        self.max_length = max_length
-        self.control = _CONTROL_EXCEPT_WHITESPACE if multiline else _CONTROL
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not 1 <= len(text) <= self.max_length:
-            raise ValidationError(f"Must be between 1 and {self.max_length} characters")
-        if not text.strip():
-            raise ValidationError("Must not be blank")
-        if self.control.search(text):
-            raise ValidationError("Must not contain control characters")
-        _encodable(text)
-        return text
 
 
 class PhoneNumber(fields.String):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         if not isinstance(value, str) or not _PHONE.fullmatch(value):
-            raise ValidationError("Invalid phone number")  # 000's message: 8-15 digits, nothing else
+            raise ValidationError("Invalid phone number")  # the contract's message: 8-15 digits, nothing else
         return value
 
 
@@ -90,26 +61,10 @@ class BirthDate(fields.Date):
         return born
 
 
-class Body(Schema):
-    """A JSON object body: unknown keys are refused."""
-
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {"type": "Request body must be a JSON object"}
-
-
-class NonEmptyBody(Body):
-    @validates_schema
-    def at_least_one_field(self, data: dict[str, Any], **_: Any) -> None:
-        if not data:
-            raise ValidationError("At least one field must be provided")
-
-
 # ---------------------------------------------------------------------------------------- requests
 class LegacyProfileUpdateSchema(NonEmptyBody):
     display_name = Text(100, metadata={"example": "Alice Smith"})
-    avatar_url = fields.URL(schemes={"http", "https"}, validate=[validate.Length(max=2048), _encodable],
+    avatar_url = fields.URL(schemes={"http", "https"}, validate=[validate.Length(max=2048), encodable],
                             metadata={"example": "https://cdn.example.com/avatar.png", "maxLength": 2048})
 
 
@@ -146,16 +101,6 @@ class ProfilePatchSchema(NonEmptyBody):
 
 
 # --------------------------------------------------------------------------------------- responses
-class UtcDateTime(fields.DateTime):
-    """Timestamps as ISO 8601 in UTC with milliseconds and a Z: `2025-01-15T10:30:00.000Z`."""
-
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        utc = value.astimezone(dt.timezone.utc)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
 class LegacyProfileSchema(Schema):
     id = fields.UUID(required=True)
     display_name = fields.String(allow_none=True)

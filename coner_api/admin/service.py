@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable, Mapping
 
-from .db import get_db
-from .errors import ApiError, Conflict, Forbidden, NotFound
-from .guard import PRIVILEGED_ROLES, ROLES, has_role
-from .revocation import get_revocations
-from .supabase_auth import AuthUser, get_supabase_auth
-from .tokens import Claims
+from ..errors import ApiError, Conflict, Forbidden, NotFound
+from ..profiles import service as profiles
+from ..sessions import Claims, get_revocations
+from ..sessions.roles import PRIVILEGED_ROLES, has_role, normalized_roles
+from ..supabase_admin import get_supabase_admin
+from ..supabase_auth import AuthUser
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ class UserNotFound(NotFound):
 # ------------------------------------------------------------------------------------------- reading
 def list_users(page: int, per_page: int) -> dict[str, Any]:
     """One page of users, newest first, with their profiles; page and total come from one Supabase answer."""
-    users, total = get_supabase_auth().admin_list_users(page, per_page)
-    profiles = _profiles(user.id for user in users)
-    return {"users": [_present(user, profiles.get(user.id)) for user in users],
+    users, total = get_supabase_admin().list_users(page, per_page)
+    rows = profiles.profiles_of(user.id for user in users)
+    return {"users": [_present(user, rows.get(user.id)) for user in users],
             "page": page, "per_page": per_page, "total": total}
 
 
 def get_user(user_id: str) -> dict[str, Any]:
-    return _present(_auth_user(user_id), _profiles([user_id]).get(user_id))
+    return _present(_auth_user(user_id), profiles.profiles_of([user_id]).get(user_id))
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -53,20 +53,19 @@ def create_user(caller: Claims, email: str, password: str, display_name: str | N
     roles = normalized_roles(DEFAULT_ROLES if roles is None else roles)
     if PRIVILEGED_ROLES & set(roles) and not has_role(caller, "super_admin"):
         raise Forbidden("Only a super_admin can grant the admin or super_admin role")
-    auth = get_supabase_auth()
-    user = auth.admin_create_user(email, password, app_metadata={"roles": roles},
+    admin = get_supabase_admin()
+    user = admin.create_user(email, password, app_metadata={"roles": roles},
                                   user_metadata={"display_name": display_name} if display_name else {})
     try:
-        get_db().execute("create_profile_at_signup", {"user_id": user.id, "email": user.email,
-                                                      "display_name": display_name, "email_verified": True})
+        profiles.create_profile(user.id, user.email, display_name, email_verified=True)
     except ApiError:
         # Undo, so that repeating the request works instead of answering EMAIL_EXISTS.
         try:
-            auth.admin_delete_user(user.id)
+            admin.delete_user(user.id)
         except ApiError as exc:
             log.error("user %s created without its profile row and not removed: %s", user.id, exc.code)
         raise
-    return _present(user, _profiles([user.id]).get(user.id))
+    return _present(user, profiles.profiles_of([user.id]).get(user.id))
 
 
 def update_user(caller: Claims, user_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +76,7 @@ def update_user(caller: Claims, user_id: str, changes: Mapping[str, Any]) -> dic
     comes last so that a token minted while the ban was being set is refused too; a session opened in that
     instant survives in Supabase, but cannot refresh while the ban lasts. Repeating the request after a
     failure redoes what is missing."""
-    auth = get_supabase_auth()
+    admin = get_supabase_admin()
     user = _auth_user(user_id)
     roles = normalized_roles(changes["roles"]) if "roles" in changes else None
     suspend = changes.get("is_active") is False
@@ -89,43 +88,42 @@ def update_user(caller: Claims, user_id: str, changes: Mapping[str, Any]) -> dic
         attributes["ban_duration"] = "none" if changes["is_active"] else SUSPENSION
     if suspend:
         try:
-            auth.admin_end_sessions(user)
+            admin.end_sessions(user)
         except ApiError as exc:
             # Not fatal: the ban refuses these sessions' refreshes; an outage fails the ban below anyway.
             log.warning("could not end the Supabase sessions of %s: %s", user.id, exc.code)
-    updated = auth.admin_update_user(user.id, attributes)
+    updated = admin.update_user(user.id, attributes)
     demoted = roles is not None and bool(PRIVILEGED_ROLES & set(user.roles) - set(roles))
     if suspend or demoted:
         get_revocations().logout_everywhere(user.id, user.email)
-    return _present(updated, _profiles([user.id]).get(user.id))
+    return _present(updated, profiles.profiles_of([user.id]).get(user.id))
 
 
 def delete_user(caller: Claims, user_id: str) -> None:
     """Delete the user in Supabase and keep its profile row, marked deleted with personal fields cleared.
 
-    Order (security notes 2.3 e, f): the cutoff first, so every token is refused at once on every worker;
+    Order: the cutoff first, so every token is refused at once on every worker;
     then the Supabase delete (sessions and refresh tokens go with it); the cutoff again, for a token minted
     in between; then the row. The cutoff stays on the kept row, so the tokens stay refused although the
     user no longer exists in Supabase. If a step fails, repeating the request finishes the job: a user
     already gone from Supabase whose row is not marked yet is completed, not reported missing."""
     if user_id == caller.user_id:
         raise Conflict("You cannot delete your own account")
-    auth, revocations, db = get_supabase_auth(), get_revocations(), get_db()
+    admin, revocations = get_supabase_admin(), get_revocations()
     try:
-        user: AuthUser | None = auth.admin_get_user(user_id)
+        user: AuthUser | None = admin.get_user(user_id)
     except NotFound:
-        row = db.fetch_one("admin_profile_deleted", {"user_id": user_id})
-        if row is None or row["is_deleted"]:
+        if profiles.deletion_state(user_id) is not False:  # no row, or already marked deleted
             raise UserNotFound() from None
         user = None
     revocations.logout_everywhere(user_id, user.email if user else None)
     if user is not None:
         try:
-            auth.admin_delete_user(user_id)
+            admin.delete_user(user_id)
         except NotFound:
             pass  # deleted meanwhile: the outcome wanted
     revocations.logout_everywhere(user_id, None)
-    db.execute("admin_mark_profile_deleted", {"user_id": user_id})
+    profiles.mark_deleted(user_id)
 
 
 # ------------------------------------------------------------------------------ command-line tasks
@@ -133,26 +131,20 @@ def grant_role(email: str, role: str) -> AuthUser:
     """Add `role` to the user's app_metadata.roles (the first admin comes from here)."""
     user = _user_by_email(email)
     roles = normalized_roles([*user.roles, role])
-    return get_supabase_auth().admin_update_user(user.id, {"app_metadata": {"roles": roles}})
+    return get_supabase_admin().update_user(user.id, {"app_metadata": {"roles": roles}})
 
 
 def revoke_role(email: str, role: str) -> AuthUser:
     """Remove `role`; taking admin or super_admin away also refuses the tokens that still carry it."""
     user = _user_by_email(email)
     roles = [r for r in normalized_roles(user.roles) if r != role]
-    updated = get_supabase_auth().admin_update_user(user.id, {"app_metadata": {"roles": roles}})
+    updated = get_supabase_admin().update_user(user.id, {"app_metadata": {"roles": roles}})
     if role in PRIVILEGED_ROLES and role in user.roles:
         get_revocations().logout_everywhere(user.id, user.email)
     return updated
 
 
 # ------------------------------------------------------------------------------------------- helpers
-def normalized_roles(roles: Iterable[str]) -> list[str]:
-    """Known roles only, once each, lowest rank first (the stored form)."""
-    wanted = set(roles)
-    return [role for role in ROLES if role in wanted]
-
-
 def _check_may_change(caller: Claims, target: AuthUser, roles: list[str] | None, suspend: bool) -> None:
     held = PRIVILEGED_ROLES & set(target.roles)
     if target.id == caller.user_id:
@@ -170,24 +162,16 @@ def _check_may_change(caller: Claims, target: AuthUser, roles: list[str] | None,
 
 def _auth_user(user_id: str) -> AuthUser:
     try:
-        return get_supabase_auth().admin_get_user(user_id)
+        return get_supabase_admin().get_user(user_id)
     except NotFound:
         raise UserNotFound() from None
 
 
 def _user_by_email(email: str) -> AuthUser:
-    user = get_supabase_auth().admin_find_user_by_email(email)
+    user = get_supabase_admin().find_user_by_email(email)
     if user is None:
         raise UserNotFound(f"No user with e-mail {email}")
     return user
-
-
-def _profiles(user_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    ids = list(user_ids)
-    if not ids:
-        return {}
-    rows = get_db().fetch_all("admin_profiles", {"user_ids": ids})
-    return {str(row["id"]): row for row in rows}
 
 
 def _present(user: AuthUser, profile: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Account flows behind the /auth routes: each one a few calls to Supabase Auth, the profile row and the
-revocation store, in the order that keeps a failed step retryable."""
+revocation store, in the order that keeps a failed step retryable (docs/api.md, "Accounts")."""
 from __future__ import annotations
 
 import logging
@@ -7,12 +7,11 @@ import math
 import time
 from typing import Any
 
-from .db import get_db
-from .errors import ApiError
-from .guard import get_verifier
-from .revocation import get_revocations
-from .supabase_auth import TokenSet, get_supabase_auth
-from .tokens import Claims
+from ..errors import ApiError
+from ..profiles import service as profiles
+from ..sessions import Claims, get_revocations, get_verifier
+from ..supabase_admin import get_supabase_admin
+from ..supabase_auth import TokenSet, get_supabase_auth
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +20,7 @@ def sign_up(email: str, password: str, display_name: str | None) -> str:
     """Create the Supabase user and its profile row; return the user id."""
     data = {"display_name": display_name} if display_name else {}
     user = get_supabase_auth().sign_up(email, password, data)
-    get_db().execute("create_profile_at_signup",
-                     {"user_id": user.id, "email": user.email or email, "display_name": display_name,
-                      "email_verified": user.email_confirmed})
+    profiles.create_profile(user.id, user.email or email, display_name, email_verified=user.email_confirmed)
     return user.id
 
 
@@ -71,14 +68,12 @@ def logout_everywhere(claims: Claims, access_token: str) -> None:
 
 
 def bootstrap(claims: Claims) -> None:
-    from .profiles import ensure_profile
-
-    ensure_profile(claims.user_id, claims.email)
+    profiles.ensure_profile(claims.user_id, claims.email)
 
 
 def verify_email(email: str, token: str) -> None:
     user_id = get_supabase_auth().verify_email(email, token)
-    get_db().execute("mark_email_verified", {"user_id": user_id, "email": email})
+    profiles.mark_email_verified(user_id, email)
 
 
 def resend_verification(email: str) -> None:
@@ -91,9 +86,8 @@ def forgot_password(email: str) -> None:
 
 def reset_password(email: str, token: str, password: str) -> None:
     """Check the recovery code, set the password, then revoke every older token as logout-all does."""
-    auth = get_supabase_auth()
-    user_id = auth.verify_recovery(email, token)
-    auth.admin_set_password(user_id, password)
+    user_id = get_supabase_auth().verify_recovery(email, token)
+    get_supabase_admin().set_password(user_id, password)
     get_revocations().logout_everywhere(user_id, email)
 
 

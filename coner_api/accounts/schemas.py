@@ -1,0 +1,78 @@
+"""What the /auth routes accept and answer (docs/api.md, "Accounts")."""
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from ..schemas import Body, EmailField, password_rules
+
+
+class SignUpSchema(Body):
+    email = EmailField()
+    password = fields.String(required=True, validate=password_rules)
+    displayName = fields.String(validate=validate.Length(min=1, max=100))  # noqa: N815 - the contract's name
+
+
+class SignInSchema(Body):
+    email = EmailField()
+    password = fields.String(required=True, validate=password_rules)
+
+
+class RefreshSchema(Body):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
+
+
+class EmailOnlySchema(Body):
+    email = EmailField()
+
+
+class VerifyEmailSchema(Body):
+    email = EmailField()
+    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+
+
+class PasswordResetSchema(Body):
+    email = EmailField()
+    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    password = fields.String(required=True, validate=password_rules)
+
+
+class GoogleUrlQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    redirect_to = fields.String(validate=validate.Length(min=1, max=2048))
+
+
+class SignUpResponseSchema(Schema):
+    userId = fields.UUID(required=True)  # noqa: N815 - the contract's name
+
+
+class TokenResponseSchema(Schema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+    expires_at = fields.Integer(required=True)
+    token_type = fields.String(required=True, metadata={"example": "bearer"})
+
+
+class MeUserSchema(Schema):
+    id = fields.UUID(required=True)
+    email = fields.String(required=True)
+    roles = fields.List(fields.String())
+
+
+class MeSchema(Schema):
+    ok = fields.Boolean(required=True)
+    user = fields.Nested(MeUserSchema, required=True)
+
+
+class OkSchema(Schema):
+    ok = fields.Boolean(required=True)
+
+
+class MessageSchema(Schema):
+    message = fields.String(required=True)
+
+
+class UrlSchema(Schema):
+    url = fields.String(required=True)

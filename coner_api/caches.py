@@ -1,0 +1,91 @@
+"""`BoundedCache`: the one in-process cache type: a size cap (least recently used entries go first) and an
+expiry per entry. Every cache of the API is one: verified tokens, logout cutoffs and revoked sessions,
+recent profile touches and in-memory rate-limit windows (docs/architecture.md, "Caches").
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Callable, Generic, Hashable, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+
+
+class BoundedCache(Generic[K, V]):
+    """A thread-safe map of at most `max_size` entries, each kept until its expiry time (by default `ttl`
+    seconds after it was stored, on `clock`); reading an entry makes it the most recently used.
+
+    A `max_size` of 0 keeps nothing. A `ttl` of None keeps entries until they are pushed out by newer ones.
+    The lock is held for dictionary operations only, never across a caller's work."""
+
+    def __init__(self, max_size: int, ttl: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_size < 0 or (ttl is not None and ttl < 0):
+            raise ValueError("max_size and ttl must be >= 0")
+        self.max_size = max_size
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, default: D = None, now: float | None = None) -> V | D:  # type: ignore[assignment]
+        """The live value of `key`, or `default` (an expired entry is dropped on the way)."""
+        if now is None:
+            now = self.clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return default
+            if now >= entry[0]:
+                del self._entries[key]
+                return default
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: K, value: V, *, expires_at: float | None = None, now: float | None = None) -> None:
+        """Store `value` until `expires_at` (at the latest `ttl` from now), evicting the least recently used
+        entries beyond `max_size`."""
+        if self.max_size == 0:
+            return
+        if now is None:
+            now = self.clock()
+        if self.ttl is not None:
+            expires_at = now + self.ttl if expires_at is None else min(expires_at, now + self.ttl)
+        elif expires_at is None:
+            expires_at = float("inf")
+        with self._lock:
+            self._entries[key] = (expires_at, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+
+    def get_or_put(self, key: K, make: Callable[[], V], now: float | None = None) -> V:
+        """The live value of `key`, or `make()` stored under it (one lock round; `make` must be cheap)."""
+        if now is None:
+            now = self.clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now < entry[0]:
+                self._entries.move_to_end(key)
+                return entry[1]
+            value = make()
+            expires_at = float("inf") if self.ttl is None else now + self.ttl
+            self._entries[key] = (expires_at, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_size:
+                self._entries.popitem(last=False)
+            return value
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,40 @@
+"""Test tokens and test users for backend developers (docs/api.md, "Development routes")."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..errors import EmailExists, InvalidCredentials, NotFound
+from ..supabase_admin import get_supabase_admin
+from ..supabase_auth import get_supabase_auth
+from .schemas import DEFAULT_FULL_NAME, DEFAULT_PASSWORD
+
+
+def issue_test_token(email: str, password: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Sign the user in, creating it (confirmed, with `metadata`) when it does not exist yet."""
+    auth = get_supabase_auth()
+    try:
+        tokens = auth.sign_in(email, password)
+    except InvalidCredentials:
+        try:
+            get_supabase_admin().create_user(email, password, user_metadata=metadata)
+        except EmailExists:
+            # The e-mail is taken, so the password was wrong: never a duplicate, never a password reset.
+            raise InvalidCredentials() from None
+        tokens = auth.sign_in(email, password)
+    # The sign-in answer carries no user_metadata in our TokenSet; ask for the stored user.
+    user = get_supabase_admin().get_user(tokens.user_id)
+    return {**tokens.answer(), "user": {"id": user.id, "email": user.email,
+                                         "user_metadata": dict(user.user_metadata)}}
+
+
+def issue_test_tokens(count: int) -> list[dict[str, Any]]:
+    """Tokens for test1@coner.dev ... test<count>@coner.dev, named "Test User <n>"."""
+    return [issue_test_token(f"test{n}@coner.dev", DEFAULT_PASSWORD, {"full_name": f"{DEFAULT_FULL_NAME} {n}"})
+            for n in range(1, count + 1)]
+
+
+def delete_test_user(user_id: str) -> None:
+    try:
+        get_supabase_admin().delete_user(user_id)
+    except NotFound:
+        raise NotFound("Test user not found") from None

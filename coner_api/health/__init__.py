@@ -1,0 +1,1 @@
+"""Liveness and readiness: /health, /ready and the trivial /auth/health."""
