@@ -7,11 +7,11 @@ import uuid
 
 import httpx
 import pytest
-from supabase import ClientOptions, create_client
 
-from tests.conftest import SignedInUser, app_settings, sign_up_user
-from tests.test_auth import bearer, sign_in, unique_email
-from tests.test_revocation import hammer
+from tests.support.faults import hammer
+from tests.support.servers import app_settings
+from tests.support.users import (SignedInUser, bearer, sign_in, sign_up_user, supabase_admin, unique_email,
+                                 user_with)
 
 UNKNOWN = str(uuid.uuid4())
 ROUTES = [("get", "/admin/users"), ("post", "/admin/users"), ("get", f"/admin/users/{UNKNOWN}"),
@@ -21,32 +21,15 @@ PROFILE_FIELDS = ("display_name", "avatar_url", "email", "full_name", "dob", "se
                   "portfolio_url")
 
 
-def supabase_admin(server):
-    """The stand-in's admin API through the official client (what an operator's script would use)."""
-    options = ClientOptions(auto_refresh_token=False, persist_session=False)
-    return create_client(server.url, server.service_role_key, options=options).auth.admin
-
-
-def with_roles(server, user: SignedInUser, roles: list[str]) -> SignedInUser:
-    """Set the user's roles in Supabase and sign in again: roles arrive with the next token."""
-    supabase_admin(server).update_user_by_id(user.id, {"app_metadata": {"roles": roles}})
-    options = ClientOptions(auto_refresh_token=False, persist_session=False)
-    session = create_client(server.url, server.anon_key, options=options).auth.sign_in_with_password(
-        {"email": user.email, "password": user.password}).session
-    return SignedInUser(user.id, user.email, user.password, session.access_token)
-
-
-def user_with(server, *roles: str) -> SignedInUser:
-    return with_roles(server, sign_up_user(server), list(roles))
-
-
 @pytest.fixture(scope="module")
 def admin(auth_server) -> SignedInUser:
+    """An admin the module's tests share: they act with it, none changes it (changing yourself is refused)."""
     return user_with(auth_server, "user", "admin")
 
 
 @pytest.fixture(scope="module")
 def super_admin(auth_server) -> SignedInUser:
+    """A super_admin the module's tests share, like `admin`."""
     return user_with(auth_server, "super_admin")
 
 
@@ -274,18 +257,14 @@ def test_delete_finishes_what_an_earlier_attempt_began(client, super_admin, auth
 
 # ---------------------------------------------------------------------------------- every worker at once
 @pytest.fixture(scope="module")
-def workers(api_server, migrated_database, auth_server):
-    return api_server(app_settings(migrated_database, auth_server), workers=3)
+def workers(module_api_server, migrated_database, auth_server):
+    """The API under gunicorn with three worker processes, shared by the module's tests."""
+    return module_api_server(app_settings(migrated_database, auth_server), workers=3)
 
 
 def api(workers, method: str, path: str, caller: SignedInUser, **body) -> httpx.Response:
     return httpx.request(method, f"{workers.url}{path}", json=body or None, headers=caller.headers,
                          timeout=15)
-
-
-def api_sign_in(workers, user: SignedInUser) -> httpx.Response:
-    return httpx.post(f"{workers.url}/auth/signin", json={"email": user.email, "password": user.password},
-                      timeout=15)
 
 
 def warm(workers, token: str) -> None:
@@ -304,10 +283,11 @@ def test_suspension_reaches_every_worker_at_once(workers, admin, auth_server):
     warm(workers, user.access_token)
     assert api(workers, "PATCH", f"/admin/users/{user.id}", admin, is_active=False).status_code == 200
     assert set(hammer(workers.url, user.access_token, 45)) == {401}
-    refused = api_sign_in(workers, user)
+    refused = httpx.post(f"{workers.url}/auth/signin", json={"email": user.email, "password": user.password},
+                         timeout=15)
     assert refused.status_code == 403 and refused.json()["code"] == "ACCOUNT_SUSPENDED"
     assert api(workers, "PATCH", f"/admin/users/{user.id}", admin, is_active=True).status_code == 200
-    fresh = api_sign_in(workers, user).json()["access_token"]
+    fresh = sign_in(workers.url, user.email, user.password)["access_token"]
     assert set(hammer(workers.url, fresh, 45)) == {200}
 
 

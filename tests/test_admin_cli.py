@@ -5,9 +5,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO, app_settings, sign_up_user
-from tests.test_admin import supabase_admin
-from tests.test_auth import bearer, sign_in, unique_email
+from tests.support.servers import REPO, app_settings
+from tests.support.users import bearer, sign_in, sign_up_user, supabase_admin, unique_email
 
 
 def stored_roles(server, user_id: str) -> list[str]:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from coner_api.postman import app_spec
-from tests.conftest import REPO
+from tests.support.servers import REPO
 
 DOC = REPO / "docs" / "api.md"
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")

@@ -7,34 +7,8 @@ import uuid
 import jwt
 import pytest
 
-from tests.conftest import app_settings
-
-
-def unique_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def sign_up(client, email: str | None = None, password: str = "correct-horse-1", **extra) -> tuple[str, str]:
-    email = email or unique_email()
-    response = client.post("/auth/signup", json={"email": email, "password": password, **extra})
-    assert response.status_code == 201, response.get_json()
-    return email, response.get_json()["userId"]
-
-
-def sign_in(client, email: str, password: str = "correct-horse-1") -> dict:
-    response = client.post("/auth/signin", json={"email": email, "password": password})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def latest_otp(server, email: str, kind: str) -> str:
-    messages = [m for m in server.mail(email) if m["type"] == kind]
-    assert messages, f"no {kind} mail for {email}: {server.mail(email)}"
-    return messages[0]["otp"]
+from tests.support.servers import app_settings, unreachable_url
+from tests.support.users import bearer, latest_otp, sign_in, sign_up, supabase_admin, unique_email
 
 
 # ------------------------------------------------------------------------------------------------ signup
@@ -126,11 +100,8 @@ def test_wrong_password_and_unknown_user_get_the_same_400(client):
 
 
 def test_banned_user_gets_403_account_suspended(client, auth_server):
-    from supabase import create_client
-
     email, user_id = sign_up(client)
-    admin = create_client(auth_server.url, auth_server.service_role_key).auth.admin
-    admin.update_user_by_id(user_id, {"ban_duration": "24h"})
+    supabase_admin(auth_server).update_user_by_id(user_id, {"ban_duration": "24h"})
     response = client.post("/auth/signin", json={"email": email, "password": "correct-horse-1"})
     assert response.status_code == 403
     assert response.get_json()["code"] == "ACCOUNT_SUSPENDED"
@@ -220,10 +191,10 @@ def test_logout_all_ends_every_session_and_sign_in_works_at_once(client):
 
 # ------------------------------------------------------------------------------ e-mail and password flows
 @pytest.fixture(scope="module")
-def confirming(start_auth_server, make_app, migrated_database):
+def confirming(start_auth_server, make_module_app, migrated_database):
     """An app whose stand-in requires e-mail confirmation."""
     server = start_auth_server(LOCAL_AUTH_AUTOCONFIRM="false")
-    return server, make_app(app_settings(migrated_database, server)).test_client()
+    return server, make_module_app(app_settings(migrated_database, server)).test_client()
 
 
 def test_unconfirmed_user_gets_403_then_verifies(confirming, db_conn):
@@ -300,9 +271,7 @@ def test_hs256_tokens_are_refused_without_the_secret(start_auth_server, make_app
 
 # ---------------------------------------------------------------------------------------------- outages
 def test_supabase_unreachable_is_a_fast_503(make_app, migrated_database, auth_server):
-    from coner_api.local.embedded_pg import free_port
-
-    settings = app_settings(migrated_database, auth_server, SUPABASE_URL=f"http://127.0.0.1:{free_port()}")
+    settings = app_settings(migrated_database, auth_server, SUPABASE_URL=unreachable_url())
     client = make_app(settings).test_client()
     started = time.monotonic()
     for path, body in (("/auth/signin", {"email": "a@example.com", "password": "correct-horse-1"}),

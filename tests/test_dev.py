@@ -4,25 +4,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError
 
-from tests.conftest import app_settings
+from tests.support.servers import app_settings
+from tests.support.users import supabase_sign_in, unique_email
 
 TOKEN_KEYS = {"access_token", "refresh_token", "expires_in", "expires_at", "token_type", "user"}
 NOT_FOUND = {"error": "Not found", "code": "NOT_FOUND"}
 DEV_ROUTES = [("post", "/dev/auth/token"), ("post", "/dev/auth/tokens/batch"),
               ("delete", f"/dev/auth/user/{uuid.uuid4()}")]
-
-
-def unique_email() -> str:
-    return f"dev-{uuid.uuid4().hex}@example.com"
-
-
-def sign_in(auth_server, email: str, password: str):
-    client = create_client(auth_server.url, auth_server.anon_key,
-                           options=ClientOptions(auto_refresh_token=False, persist_session=False))
-    return client.auth.sign_in_with_password({"email": email, "password": password}).session
 
 
 def assert_token(data: dict, email: str, metadata: dict) -> None:
@@ -40,7 +30,7 @@ def assert_token(data: dict, email: str, metadata: dict) -> None:
 
 # -------------------------------------------------------------------------------------- POST /dev/auth/token
 def test_token_creates_a_confirmed_user_and_signs_it_in(dev_client, client, auth_server):
-    email = unique_email()
+    email = unique_email("dev")
     body = {"email": email, "password": "DevPassword123!",
             "metadata": {"full_name": "Backend Developer", "avatar_url": "https://example.com/avatar.png"}}
     response = dev_client.post("/dev/auth/token", json=body)
@@ -53,11 +43,11 @@ def test_token_creates_a_confirmed_user_and_signs_it_in(dev_client, client, auth
     # The token is a real one: the protected routes accept it, and the user signs in with the password.
     me = client.get("/users/me", headers={"Authorization": f"Bearer {answer['data']['access_token']}"})
     assert me.status_code == 200 and me.get_json()["id"] == answer["data"]["user"]["id"]
-    assert str(sign_in(auth_server, email, "DevPassword123!").user.id) == answer["data"]["user"]["id"]
+    assert str(supabase_sign_in(auth_server, email, "DevPassword123!").user.id) == answer["data"]["user"]["id"]
 
 
 def test_token_signs_an_existing_user_in(dev_client):
-    email = unique_email()
+    email = unique_email("dev")
     first = dev_client.post("/dev/auth/token", json={"email": email, "metadata": {"full_name": "First"}})
     second = dev_client.post("/dev/auth/token", json={"email": email, "metadata": {"full_name": "Ignored"}})
     assert second.status_code == 200
@@ -67,15 +57,15 @@ def test_token_signs_an_existing_user_in(dev_client):
 
 
 def test_a_wrong_password_for_an_existing_user_creates_nothing(dev_client, auth_server):
-    email = unique_email()
+    email = unique_email("dev")
     created = dev_client.post("/dev/auth/token", json={"email": email, "password": "Original-Pass-1"}).get_json()
     response = dev_client.post("/dev/auth/token", json={"email": email, "password": "Another-Pass-2"})
     assert response.status_code == 400
     assert response.get_json()["code"] == "INVALID_CREDENTIALS"
     # Same user, password unchanged.
-    assert str(sign_in(auth_server, email, "Original-Pass-1").user.id) == created["data"]["user"]["id"]
+    assert str(supabase_sign_in(auth_server, email, "Original-Pass-1").user.id) == created["data"]["user"]["id"]
     with pytest.raises(AuthApiError):
-        sign_in(auth_server, email, "Another-Pass-2")
+        supabase_sign_in(auth_server, email, "Another-Pass-2")
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"json": {}}, {"data": "", "content_type": "application/json"}])
@@ -85,7 +75,7 @@ def test_token_without_a_body_uses_000s_defaults(dev_client, auth_server, kwargs
     data = response.get_json()["data"]
     assert data["user"]["email"] == "test@coner.dev"
     assert data["user"]["user_metadata"]["full_name"] == "Test User"
-    assert str(sign_in(auth_server, "test@coner.dev", "TestPassword123!").user.id) == data["user"]["id"]
+    assert str(supabase_sign_in(auth_server, "test@coner.dev", "TestPassword123!").user.id) == data["user"]["id"]
 
 
 @pytest.mark.parametrize("body,field", [
@@ -160,13 +150,13 @@ def test_batch_refuses_a_bad_count(dev_client, count):
 
 # ---------------------------------------------------------------------------------- DELETE /dev/auth/user
 def test_delete_removes_the_user(dev_client, auth_server):
-    email = unique_email()
+    email = unique_email("dev")
     user_id = dev_client.post("/dev/auth/token", json={"email": email}).get_json()["data"]["user"]["id"]
     response = dev_client.delete(f"/dev/auth/user/{user_id}")
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "message": "Test user deleted successfully"}
     with pytest.raises(AuthApiError):
-        sign_in(auth_server, email, "TestPassword123!")
+        supabase_sign_in(auth_server, email, "TestPassword123!")
 
     again = dev_client.delete(f"/dev/auth/user/{user_id}")
     assert again.status_code == 404
@@ -196,8 +186,8 @@ def test_dev_routes_are_documented_in_development(dev_client):
 
 # ------------------------------------------------------------------------------- absent outside development
 @pytest.fixture(scope="module")
-def production_app(make_app, migrated_database, auth_server):
-    return make_app(app_settings(migrated_database, auth_server, APP_ENV="production"))
+def production_app(make_module_app, migrated_database, auth_server):
+    return make_module_app(app_settings(migrated_database, auth_server, APP_ENV="production"))
 
 
 @pytest.mark.parametrize("environment", ["test", "production"])

@@ -7,8 +7,8 @@ import httpx
 import pytest
 
 from coner_api.blueprint import NOT_JSON_MESSAGE
-from coner_api.local.embedded_pg import free_port
-from tests.conftest import app_settings
+from tests.support.servers import app_settings, unreachable_url
+from tests.support.users import unique_email
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_unhandled_exception_answer_and_log(make_app, migrated_database, auth_se
 
 
 def test_dev_token_answers_are_not_cached(dev_client):
-    email = f"nocache-{uuid.uuid4().hex[:8]}@example.com"
+    email = unique_email("nocache")
     response = dev_client.post("/dev/auth/token", json={"email": email})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     response = dev_client.post("/dev/auth/tokens/batch", json={"count": 1})
@@ -129,7 +129,7 @@ def test_dev_token_answers_are_not_cached(dev_client):
 @pytest.mark.slow
 def test_gunicorn_logs_carry_the_request_id_and_its_refusals_are_json(api_server, migrated_database, auth_server):
     """An upstream failure is logged with the request id, and so is the access line; gunicorn's own 414/431."""
-    server = api_server(app_settings(migrated_database, auth_server, SUPABASE_URL=f"http://127.0.0.1:{free_port()}"),
+    server = api_server(app_settings(migrated_database, auth_server, SUPABASE_URL=unreachable_url()),
                         workers=1, GUNICORN_ACCESS_LOG="-")
     response = httpx.post(f"{server.url}/auth/signin", json={"email": "a@example.com", "password": "12345678"},
                           headers={"X-Request-ID": "trace-me-42"}, timeout=15)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import app_settings
+from tests.support.servers import app_settings
 
 
 def test_unknown_route_is_json_404(client):

@@ -22,7 +22,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, ignored
                                                response_headers_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from tests.conftest import SignedInUser, app_settings, sign_up_user  # noqa: E402
+from tests.support.servers import app_settings  # noqa: E402
+from tests.support.users import SignedInUser, sign_up_user, user_with  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,8 @@ SESSION_ENDING = {"/auth/logout", "/auth/logout-all"}
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(api_server, migrated_database, auth_server):
-    server = api_server(app_settings(migrated_database, auth_server, APP_ENV="development"), workers=2)
+def fuzz_server(module_api_server, migrated_database, auth_server):
+    server = module_api_server(app_settings(migrated_database, auth_server, APP_ENV="development"), workers=2)
     yield server
     server.stop()
     assert "Traceback" not in server.log(), server.log()[-6000:]
@@ -43,10 +44,7 @@ def fuzz_server(api_server, migrated_database, auth_server):
 
 @pytest.fixture(scope="module")
 def callers(auth_server) -> dict[str, SignedInUser]:
-    from tests.test_admin import with_roles
-
-    return {"user": sign_up_user(auth_server),
-            "admin": with_roles(auth_server, sign_up_user(auth_server), ["super_admin"])}
+    return {"user": sign_up_user(auth_server), "admin": user_with(auth_server, "super_admin")}
 
 
 def _strategies(schema, operation):

@@ -13,8 +13,8 @@ import psutil
 import pytest
 
 from coner_api.gunicorn_worker import BALANCED_LISTENERS
-from tests.conftest import app_settings
-from tests.reliability_support import GENEROUS_LIMITS, Timed, call, child_pids, wait_until
+from tests.support.faults import GENEROUS_LIMITS, Timed, call, child_pids, wait_until
+from tests.support.servers import app_settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,12 +23,14 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def two_workers(api_server, migrated_database, auth_server):
-    server = api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=2, threads=4)
-    # api_server returns once one worker answers; the other joins the kernel's group when its app has loaded.
+def two_workers(module_api_server, migrated_database, auth_server):
+    """Two workers the module's tests share; the one test that stops a worker leaves two serving (gunicorn
+    replaces it)."""
+    server = module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=2,
+                               threads=4)
+    # The server answers once one worker does; the other joins the kernel's group when its app is loaded.
     wait_until(lambda: server.log().count("listening at") == 2, timeout=30, what="both workers listening")
-    yield server
-    server.stop()
+    return server
 
 
 def port_of(server) -> int:

@@ -5,12 +5,7 @@ import time
 
 import pytest
 
-from coner_api.local.embedded_pg import free_port
-from tests.conftest import app_settings
-
-
-def closed_port_url() -> str:
-    return f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+from tests.support.servers import app_settings, unreachable_url
 
 
 def test_health_reports_database_and_redis(client):
@@ -34,7 +29,7 @@ def test_ready_when_every_service_answers(client):
 
 @pytest.fixture
 def app_without_database(make_app, migrated_database, auth_server):
-    return make_app(app_settings(closed_port_url(), auth_server))
+    return make_app(app_settings(unreachable_url("postgresql", "/nothing"), auth_server))
 
 
 def test_health_is_500_in_000s_shape_when_postgres_is_down(app_without_database):
@@ -58,7 +53,7 @@ def test_ready_names_the_database_when_postgres_is_down(app_without_database):
 
 
 def test_ready_names_auth_when_supabase_auth_is_unreachable(make_app, migrated_database, auth_server):
-    settings = app_settings(migrated_database, auth_server, SUPABASE_URL=f"http://127.0.0.1:{free_port()}")
+    settings = app_settings(migrated_database, auth_server, SUPABASE_URL=unreachable_url())
     response = make_app(settings).test_client().get("/ready")
     assert response.status_code == 503
     body = response.get_json()

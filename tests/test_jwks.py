@@ -11,7 +11,7 @@ import pytest
 
 from coner_api.errors import AuthUnavailable
 from coner_api.sessions.jwks import JwksCache, JwksFetchError, http_fetch, parse_jwks
-from jwks_support import FakeClock, JwksServer, ec_key, rsa_key
+from tests.support.jwks import FakeClock, JwksServer, ec_key, rsa_key
 
 TIMEOUT = 0.5  # fetches expected to fail are bounded by this; working ones get the default 3 s
 FAILURES = ["error", "hang", "drip", "garbage", "redirect", "huge", "huge_unsized", "stopped"]

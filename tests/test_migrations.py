@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import threading
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from coner_api.migrations import migrate
+from tests.support.servers import REPO
 
-REPO_SQL = Path(__file__).resolve().parent.parent / "sql"
+REPO_SQL = REPO / "sql"
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@ our callback page under its CSP, and the token read off the page working on /aut
 from __future__ import annotations
 
 import shutil
-import uuid
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from coner_api.local.embedded_pg import free_port
-from tests.conftest import app_settings
+from tests.support.servers import app_settings, free_port
+from tests.support.users import unique_email
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,10 +36,12 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def api(api_server, migrated_database, auth_server):
+def api(module_api_server, migrated_database, auth_server):
+    """The API under gunicorn on a port chosen first, so that its own callback page is the redirect URL."""
     port = free_port()
     callback = f"http://127.0.0.1:{port}/auth/callback"
-    return api_server(app_settings(migrated_database, auth_server, OAUTH_REDIRECT_URL=callback), workers=1, port=port)
+    settings = app_settings(migrated_database, auth_server, OAUTH_REDIRECT_URL=callback)
+    return module_api_server(settings, workers=1, port=port)
 
 
 def consent(browser, email: str) -> None:
@@ -71,7 +72,7 @@ def token_on_page(browser) -> str:
 
 
 def test_google_pkce_sign_in_lands_on_the_callback_with_a_working_token(browser, api):
-    email = f"google-{uuid.uuid4().hex[:8]}@gmail.com"
+    email = unique_email("google")
     url = httpx.get(f"{api.url}/auth/google/url", timeout=10).json()["url"]
     assert "provider=google" in url and "code_challenge=" in url
     browser.get(url)
@@ -86,7 +87,7 @@ def test_google_pkce_sign_in_lands_on_the_callback_with_a_working_token(browser,
 
 
 def test_implicit_fragment_is_read_by_the_page_script_under_the_csp(browser, api, auth_server):
-    email = f"implicit-{uuid.uuid4().hex[:8]}@gmail.com"
+    email = unique_email("implicit")
     query = urlencode({"provider": "google", "redirect_to": f"{api.url}/auth/callback"})
     browser.get(f"{auth_server.url}/auth/v1/authorize?{query}")
     consent(browser, email)

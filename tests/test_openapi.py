@@ -10,15 +10,10 @@ import sys
 import pytest
 
 from coner_api.postman import collection
-from tests.conftest import REPO, app_settings
+from tests.support.servers import REPO, app_settings
 
 ERROR_REF = {"$ref": "#/components/schemas/ApiError"}
 HTTP_METHODS = {"get", "put", "post", "patch", "delete"}
-
-
-@pytest.fixture(scope="module")
-def dev_app(make_app, migrated_database, auth_server):
-    return make_app(app_settings(migrated_database, auth_server, APP_ENV="development"))
 
 
 @pytest.fixture(scope="module", params=["production", "development"])

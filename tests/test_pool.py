@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import app_settings
-from tests.reliability_support import wait_until
+from tests.support.faults import wait_until
+from tests.support.servers import app_settings
 
 
 @pytest.fixture

@@ -5,17 +5,8 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import SignedInUser, sign_up_user
-
-VALID = {
-    "full_name": "Alice Smith",
-    "dob": "1995-03-15",
-    "sex": "female",
-    "phone_number": "1234567890",
-    "address": "123 Main St, San Francisco, CA 94102",
-    "school": "Stanford University",
-    "major": "Computer Science",
-}
+from tests.support.profiles import VALID
+from tests.support.users import SignedInUser, sign_up_user
 
 
 def today() -> dt.date:

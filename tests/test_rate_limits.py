@@ -15,10 +15,9 @@ import httpx
 import jwt
 import pytest
 
-from coner_api.local.embedded_pg import free_port
 from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
-from tests.conftest import app_settings
-from tests.jwks_support import FakeClock
+from tests.support.jwks import FakeClock
+from tests.support.servers import app_settings, free_port, unreachable_url
 
 REDIS_SERVER = shutil.which("redis-server")
 INVALID_SIGNIN = {"email": "not-an-email"}  # refused by validation: counted, but no call to Supabase
@@ -302,7 +301,7 @@ def test_a_hanging_redis_costs_a_bounded_wait(redis_server, api_server, migrated
 
 
 def test_unreachable_redis_falls_back_to_memory_limits(limited_app):
-    app = limited_app(auth="2/minute", REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app = limited_app(auth="2/minute", REDIS_URL=unreachable_url("redis", "/0"))
     client = app.test_client()
     answers = [timed(lambda: client.post("/auth/signin", json=INVALID_SIGNIN)) for _ in range(3)]
     assert [r.status_code for r, _ in answers] == [400, 400, 429]

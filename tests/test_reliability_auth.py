@@ -9,21 +9,14 @@ warm path working while Supabase Auth is down and the cold path failing within t
 """
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from tests.conftest import app_settings, sign_up_user
-from tests.reliability_support import (AUTH_TIMEOUT, GENEROUS_LIMITS, JWKS_FETCH_TIMEOUT, SLACK, BlackHole,
-                                       call, call_all, wait_until)
+from tests.support.faults import (AUTH_TIMEOUT, GENEROUS_LIMITS, JWKS_FETCH_TIMEOUT, SLACK, BlackHole, call,
+                                  call_all, wait_until)
+from tests.support.servers import app_settings
+from tests.support.users import PASSWORD, sign_up_user, unique_email
 
 pytestmark = pytest.mark.slow
-
-PASSWORD = "correct-horse-1"
-
-
-def new_email() -> str:
-    return f"reliability-{uuid.uuid4().hex[:12]}@example.com"
 
 
 def test_supabase_auth_down_then_back(start_auth_server, api_server, migrated_database):
@@ -33,7 +26,7 @@ def test_supabase_auth_down_then_back(start_auth_server, api_server, migrated_da
     /health stays 200 and /ready is 503 naming auth. Started again, every flow works, with no API restart."""
     auth = start_auth_server(fresh=True)
     api = api_server(app_settings(migrated_database, auth, **GENEROUS_LIMITS), workers=1, threads=8)
-    email = new_email()
+    email = unique_email()
     assert call(api.url, "POST", "/auth/signup", json={"email": email, "password": PASSWORD}).status == 201
     credentials = {"email": email, "password": PASSWORD}
     seen = call(api.url, "POST", "/auth/signin", json=credentials).body
@@ -44,7 +37,7 @@ def test_supabase_auth_down_then_back(start_auth_server, api_server, migrated_da
     try:
         refused = call_all(api.url, [("POST", "/auth/signin", credentials),
                                      ("POST", "/auth/refresh", {"refresh_token": seen["refresh_token"]}),
-                                     ("POST", "/auth/signup", {"email": new_email(), "password": PASSWORD})])
+                                     ("POST", "/auth/signup", {"email": unique_email(), "password": PASSWORD})])
         refused.append(call(api.url, "POST", "/auth/logout", token=seen["access_token"]))
         for answer in refused:
             assert (answer.status, answer.code) == (503, "AUTH_UNAVAILABLE"), answer
@@ -66,7 +59,7 @@ def test_supabase_auth_down_then_back(start_auth_server, api_server, migrated_da
     # The refresh that failed during the outage never reached Supabase: its token is still good.
     refreshed = call(api.url, "POST", "/auth/refresh", json={"refresh_token": seen["refresh_token"]})
     assert refreshed.status == 200, refreshed
-    signup = call(api.url, "POST", "/auth/signup", json={"email": new_email(), "password": PASSWORD})
+    signup = call(api.url, "POST", "/auth/signup", json={"email": unique_email(), "password": PASSWORD})
     assert signup.status == 201, signup
     assert call(api.url, "GET", "/auth/me", token=refreshed.body["access_token"]).status == 200
     assert call(api.url, "POST", "/auth/logout", token=unseen["access_token"]).status == 204
@@ -81,8 +74,8 @@ def test_hanging_supabase_auth_costs_at_most_the_outbound_timeouts(api_server, m
     with BlackHole() as hole:
         settings = app_settings(migrated_database, auth_server, SUPABASE_URL=hole.url, **GENEROUS_LIMITS)
         api = api_server(settings, workers=1, threads=8)
-        answers = call_all(api.url, [("POST", "/auth/signin", {"email": new_email(), "password": PASSWORD}),
-                                     ("POST", "/auth/signup", {"email": new_email(), "password": PASSWORD}),
+        answers = call_all(api.url, [("POST", "/auth/signin", {"email": unique_email(), "password": PASSWORD}),
+                                     ("POST", "/auth/signup", {"email": unique_email(), "password": PASSWORD}),
                                      ("POST", "/auth/refresh", {"refresh_token": "r" * 12}),
                                      ("GET", "/ready"), ("GET", "/health"), ("GET", "/auth/me")], token=token)
 

@@ -9,19 +9,19 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import app_settings, sign_up_user
-from tests.reliability_support import GENEROUS_LIMITS, Timed, call, call_all
-from tests.test_profile_validation import VALID
+from tests.support.faults import GENEROUS_LIMITS, Timed, call, call_all
+from tests.support.profiles import VALID
+from tests.support.servers import app_settings
+from tests.support.users import sign_up_user
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def workers(api_server, migrated_database, auth_server):
-    """The API under gunicorn: three worker processes of four threads, as in production."""
-    server = api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=3, threads=4)
-    yield server
-    server.stop()
+def workers(module_api_server, migrated_database, auth_server):
+    """The API under gunicorn, three workers of four threads as in production, shared by the module."""
+    return module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=3,
+                             threads=4)
 
 
 def test_fifty_concurrent_first_time_setups_succeed_exactly_once(workers, auth_server, db_conn):

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from coner_api.local.embedded_pg import EmbeddedPostgres, free_port
 from coner_api.migrations import migrate
-from tests.conftest import REPO, app_settings, sign_up_user
-from tests.reliability_support import (DB_CHECKOUT_TIMEOUT, GENEROUS_LIMITS, SLACK, RowLock, call, call_all,
-                                       child_pids, wait_until)
-from tests.test_profile_validation import VALID
+from tests.support.faults import (DB_CHECKOUT_TIMEOUT, GENEROUS_LIMITS, SLACK, RowLock, call, call_all,
+                                  child_pids, wait_until)
+from tests.support.profiles import VALID
+from tests.support.servers import REPO, EmbeddedPostgres, app_settings, unreachable_url
+from tests.support.users import sign_up_user
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def test_a_request_pays_the_checkout_timeout_once(make_app, auth_server):
     revocation check, and answers 503. (It waited twice while the rate limiter's key function ran the whole
     authentication, revocation check included, before the route ran it again.)"""
     token = sign_up_user(auth_server).access_token
-    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    unreachable = unreachable_url("postgresql", "/nothing")
     client = make_app(app_settings(unreachable, auth_server, **GENEROUS_LIMITS)).test_client()
     started = time.monotonic()
     response = client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})

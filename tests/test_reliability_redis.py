@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import app_settings, sign_up_user
-from tests.reliability_support import GENEROUS_LIMITS, SLACK, BlackHole, call
+from tests.support.faults import GENEROUS_LIMITS, SLACK, BlackHole, call
+from tests.support.servers import app_settings
+from tests.support.users import sign_up_user
 
 pytestmark = pytest.mark.slow
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 import os
 import random
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import app_settings
-from tests.reliability_support import GENEROUS_LIMITS, Timed, call
-from tests.test_profile_validation import VALID
+from tests.support.faults import GENEROUS_LIMITS, Timed, call
+from tests.support.profiles import VALID
+from tests.support.servers import app_settings
+from tests.support.users import PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
 
 SOAK_SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "60"))
 CLIENTS = 8  # bounded concurrency: one thread per simulated user
-PASSWORD = "correct-horse-1"
 # Relative weights of the operations each client picks from.
 MIX = {"signin": 1, "refresh": 1, "me": 3, "read": 3, "write": 3}
 FIELDS = ("address", "school", "major", "phone_number")
@@ -30,7 +29,7 @@ def run_client(api_url: str, number: int, deadline: float) -> tuple[list[Timed],
 
     The client is its profile's only writer, so every read must show every write acknowledged before it."""
     rng = random.Random(number)
-    email = f"soak-{number}-{uuid.uuid4().hex[:8]}@example.com"
+    email = unique_email(f"soak-{number}")
     log: list[Timed] = []
 
     def send(method: str, path: str, *, token: str | None = None, json=None) -> Timed:

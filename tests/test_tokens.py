@@ -12,7 +12,8 @@ import pytest
 from coner_api.errors import AuthUnavailable, TokenExpired, Unauthorized
 from coner_api.sessions.jwks import JwksCache
 from coner_api.sessions.tokens import Claims, TokenVerifier, bearer_token
-from jwks_support import FakeClock, JwksServer, b64json, b64url, ec_key, forge, forge_hs256, rsa_key, sign_raw
+from tests.support.jwks import (FakeClock, JwksServer, b64json, b64url, ec_key, forge, forge_hs256, rsa_key,
+                                sign_raw)
 
 NOW = 1_800_000_000
 USER = "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd"

@@ -4,13 +4,13 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import httpx
 import pytest
 
-from tests.conftest import SignedInUser, app_settings, sign_up_user
-from tests.test_profile_validation import VALID
+from tests.support.profiles import VALID
+from tests.support.servers import app_settings
+from tests.support.users import SignedInUser, sign_up_user
 
 LEGACY_KEYS = {"id", "display_name", "avatar_url", "email", "profession", "company", "bio", "skills",
                "work_style", "years_experience", "linkedin_url", "portfolio_url", "created_at", "updated_at",
@@ -245,11 +245,9 @@ def test_the_users_routes_are_documented_with_their_errors(client):
 
 # ------------------------------------------------------------------ once-only setup through real workers
 @pytest.fixture(scope="module")
-def gunicorn_url(api_server, migrated_database, auth_server) -> Iterator[str]:
-    """The API served by gunicorn with three worker processes, as in production."""
-    server = api_server(app_settings(migrated_database, auth_server), workers=3)
-    yield server.url
-    server.stop()
+def gunicorn_url(module_api_server, migrated_database, auth_server) -> str:
+    """The API served by gunicorn with three worker processes, as in production; shared by the module."""
+    return module_api_server(app_settings(migrated_database, auth_server), workers=3).url
 
 
 def _concurrently(requests: list[tuple[str, str, dict]], user: SignedInUser) -> list[httpx.Response]:

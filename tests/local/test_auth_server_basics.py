@@ -8,9 +8,7 @@ import pytest
 from supabase import create_client
 from supabase_auth.errors import AuthApiError
 
-
-def _email() -> str:
-    return f"u-{uuid.uuid4().hex[:12]}@example.com"
+from tests.support.users import unique_email
 
 
 def test_env_file_lists_url_and_keys(auth_server):
@@ -57,7 +55,7 @@ def test_jwks_is_open_and_cacheable(auth_server):
 def test_error_shape_2024_with_version_header(auth_server):
     response = httpx.post(f"{auth_server.url}/auth/v1/token", params={"grant_type": "password"},
                           headers={"apikey": auth_server.anon_key, "X-Supabase-Api-Version": "2024-01-01"},
-                          json={"email": _email(), "password": "whatever"})
+                          json={"email": unique_email(), "password": "whatever"})
     assert response.status_code == 400
     assert response.json() == {"code": "invalid_credentials", "message": "Invalid login credentials"}
     assert response.headers["X-Supabase-Api-Version"] == "2024-01-01"
@@ -66,7 +64,7 @@ def test_error_shape_2024_with_version_header(auth_server):
 
 def test_legacy_error_shape_without_version_header(auth_server):
     response = httpx.post(f"{auth_server.url}/auth/v1/token", params={"grant_type": "password"},
-                          headers={"apikey": auth_server.anon_key}, json={"email": _email(), "password": "x"})
+                          headers={"apikey": auth_server.anon_key}, json={"email": unique_email(), "password": "x"})
     assert response.status_code == 400
     assert response.json() == {"code": 400, "error_code": "invalid_credentials",
                                "msg": "Invalid login credentials"}
@@ -118,7 +116,7 @@ def test_unknown_route_is_404_json(auth_server):
 
 def test_client_sign_up_and_sign_in(auth_server):
     client = create_client(auth_server.url, auth_server.anon_key)
-    email = _email()
+    email = unique_email()
     signed_up = client.auth.sign_up({"email": email, "password": "secret123"})
     assert signed_up.session is not None and signed_up.user.email == email
     signed_in = client.auth.sign_in_with_password({"email": email, "password": "secret123"})

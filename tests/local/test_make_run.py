@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -15,9 +14,9 @@ import pytest
 from supabase import create_client
 from supabase_auth.errors import AuthApiError
 
-from coner_api.local.embedded_pg import free_port
+from tests.support.servers import REPO, free_port
+from tests.support.users import unique_email
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
@@ -76,7 +75,7 @@ def test_make_run_serves_a_full_session_and_keeps_data(tmp_path):
         assert values["SUPABASE_URL"] == auth_url
 
         # The official client alone: sign up, sign in, refresh (rotation), read the user, log out locally.
-        email, password = f"run-{uuid.uuid4().hex[:8]}@example.com", "correct-horse-42"
+        email, password = unique_email("run"), "correct-horse-42"
         client = create_client(auth_url, values["SUPABASE_ANON_KEY"])
         client.auth.sign_up({"email": email, "password": password})
         session = client.auth.sign_in_with_password({"email": email, "password": password}).session

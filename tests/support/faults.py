@@ -1,5 +1,7 @@
-"""Helpers shared by the `test_reliability_*` modules: timed HTTP calls on fresh connections, bounded waits,
-gunicorn worker ids, row locks held from the test, and a TCP "black hole" that never answers."""
+"""Tools for tests against real processes and their faults: timed HTTP calls on fresh connections (`call`,
+`call_all`), requests spread over every gunicorn worker (`hammer`), bounded waits (`wait_until`), gunicorn
+worker ids (`child_pids`), row locks held from the test (`RowLock`), a TCP "black hole" that never answers
+(`BlackHole`), and the product's timeouts that fault tests hold answers to."""
 from __future__ import annotations
 
 import socket
@@ -86,6 +88,17 @@ def call_all(base_url: str, requests: Iterable[tuple], token: str | None = None)
 
     with ThreadPoolExecutor(len(requests)) as pool:
         return list(pool.map(send, requests))
+
+
+def hammer(base_url: str, token: str, count: int = 90) -> list[int]:
+    """The statuses of `count` GET /auth/me on fresh connections, 12 at a time, so that the requests spread
+    over every worker of the server."""
+    def one(_: int) -> int:
+        with httpx.Client(timeout=10) as fresh:
+            return fresh.get(f"{base_url}/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    with ThreadPoolExecutor(12) as pool:
+        return list(pool.map(one, range(count)))
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -1,5 +1,5 @@
-"""Test helpers for token verification: a JWKS endpoint on 127.0.0.1 that a test controls, signing keys
-made with `cryptography`, a settable clock, and token forging."""
+"""Token verification without the stand-in: a JWKS endpoint on 127.0.0.1 that a test controls
+(`JwksServer`), signing keys made with `cryptography`, a settable clock (`FakeClock`), and token forging."""
 from __future__ import annotations
 
 import base64

@@ -1,0 +1,12 @@
+"""Helpers the tests share, by what they hold; tests import them from here and never from each other or
+from a conftest.
+
+servers   the processes tests run against: the stand-in (AuthServer), gunicorn (ApiServer, serving), apps in
+          this process (running_app), app_settings, REPO, free ports and URLs where nothing listens
+users     unique e-mails, users on the stand-in through the official client (sign_up_user, with_roles,
+          supabase_admin, latest_otp), sign-up and sign-in through our API (sign_up, sign_in, bearer)
+profiles  profile bodies (VALID)
+faults    timed calls on fresh connections, hammer, wait_until, child_pids, RowLock, BlackHole, timeouts
+jwks      a controllable JWKS server, signing keys, FakeClock, token forging
+standin   the stand-in's own tests' tools (the `h` fixture of tests/local/)
+"""

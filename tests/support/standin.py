@@ -1,0 +1,95 @@
+"""Tools for the stand-in's own tests (tests/local/), reached there through the `h` fixture: official
+clients in either OAuth flow, raw HTTP clients for checking the wire format, a raw sign-up that returns the
+stand-in's JSON, playing the user on the local Google consent page, and reading redirect locations."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from supabase import ClientOptions, create_client
+
+from tests.support.servers import AuthServer
+from tests.support.users import supabase_admin, unique_email
+
+
+class _FormParser(HTMLParser):
+    """Collects the first form's action and its input values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.method: str | None = None
+        self.inputs: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.action, self.method = attributes.get("action"), attributes.get("method")
+        if tag == "input" and attributes.get("name"):
+            self.inputs[attributes["name"]] = attributes.get("value") or ""
+
+
+class Helpers:
+    """The tools as one namespace, so that a stand-in test reads `h.sign_up(server)`, `h.consent(url, e)`."""
+
+    email = staticmethod(unique_email)
+    admin = staticmethod(supabase_admin)
+
+    @staticmethod
+    def client(server: AuthServer, flow_type: str = "pkce"):
+        """The official client in `flow_type`; it keeps its session (and PKCE verifier) between calls."""
+        return create_client(server.url, server.anon_key, options=ClientOptions(flow_type=flow_type,
+                                                                                 auto_refresh_token=False))
+
+    @staticmethod
+    def http(server: AuthServer, version: bool = True, token: str | None = None) -> httpx.Client:
+        headers = {"apikey": server.anon_key}
+        if version:
+            headers["X-Supabase-Api-Version"] = "2024-01-01"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=f"{server.url}/auth/v1", headers=headers, timeout=10)
+
+    @staticmethod
+    def admin_http(server: AuthServer) -> httpx.Client:
+        return httpx.Client(base_url=f"{server.url}/auth/v1", timeout=10,
+                            headers={"apikey": server.service_role_key,
+                                     "X-Supabase-Api-Version": "2024-01-01",
+                                     "Authorization": f"Bearer {server.service_role_key}"})
+
+    @staticmethod
+    def sign_up(server: AuthServer, email: str | None = None, password: str = "secret123") -> dict:
+        """A confirmed user with a session as the stand-in's raw JSON (its wire format is what these tests
+        check; `tests.support.users.sign_up_user` is the official client's view), via the autoconfirming
+        server."""
+        with Helpers.http(server) as http:
+            response = http.post("/signup", json={"email": email or unique_email(), "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    @staticmethod
+    def consent(authorize_url: str, email: str) -> httpx.Response:
+        """Play the user on the local Google page: open it, fill in the e-mail, Continue; return the 302."""
+        with httpx.Client(timeout=10) as browser:
+            page = browser.get(authorize_url, follow_redirects=True)
+            assert page.status_code == 200, page.text
+            assert "text/html" in page.headers["content-type"]
+            form = _FormParser()
+            form.feed(page.text)
+            assert form.method and form.method.lower() == "post" and form.action
+            assert "Continue" in page.text and 'name="email"' in page.text
+            return browser.post(form.action, data={**form.inputs, "email": email})
+
+    @staticmethod
+    def fragment(location: str) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(location).fragment, keep_blank_values=True).items()}
+
+    @staticmethod
+    def query(location: str) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(location).query, keep_blank_values=True).items()}
+
+    @staticmethod
+    def link_token(link: str) -> str:
+        return re.search(r"[?&]token=([^&]+)", link).group(1)
