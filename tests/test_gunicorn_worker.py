@@ -24,13 +24,10 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def two_workers(module_api_server, migrated_database, auth_server):
-    """Two workers the module's tests share; the one test that stops a worker leaves two serving (gunicorn
-    replaces it)."""
-    server = module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=2,
-                               threads=4)
-    # The server answers once one worker does; the other joins the kernel's group when its app is loaded.
-    wait_until(lambda: server.log().count("listening at") == 2, timeout=30, what="both workers listening")
-    return server
+    """Two workers, both serving, that the module's tests share; the one test that stops a worker leaves two
+    serving (gunicorn replaces it)."""
+    return module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=2,
+                             threads=4)
 
 
 def port_of(server) -> int:

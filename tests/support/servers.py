@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import httpx
 
+from coner_api.gunicorn_worker import BALANCED_LISTENERS
 from coner_api.local.embedded_pg import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
@@ -194,9 +195,8 @@ class ApiServer:
 
 def start_api_server(settings: dict[str, str], log_dir: Path, workers: int = 3, threads: int = 4,
                      port: int | None = None, **extra_env: str) -> ApiServer:
-    """Start gunicorn with gunicorn.conf.py and wait for /health; the caller stops it (`serving` does).
-
-    A server that does not become healthy is stopped before the error is raised."""
+    """Start gunicorn with gunicorn.conf.py and wait until every worker serves; the caller stops it (`serving`
+    does). A server that does not get there is stopped before the error is raised."""
     port = port or free_port()
     log_path = log_dir / "server.log"
     env = {**os.environ, **settings, "PORT": str(port), "HOST": "127.0.0.1",
@@ -206,6 +206,7 @@ def start_api_server(settings: dict[str, str], log_dir: Path, workers: int = 3, 
     server = ApiServer(url=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
     try:
         _wait_healthy(server)
+        _wait_every_worker_listening(server, workers)
     except BaseException:
         server.stop()
         raise
@@ -224,6 +225,20 @@ def _wait_healthy(server: ApiServer, timeout: float = 60) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"gunicorn not healthy within {timeout:.0f} s:\n{server.log()[-4000:]}")
+
+
+def _wait_every_worker_listening(server: ApiServer, workers: int, timeout: float = 60) -> None:
+    """/health answers once one worker serves; the others may still be loading the app. A test that stops
+    the server or counts on every worker must not start before they are all in: a worker told to stop while
+    it loads exits as a failed boot, and gunicorn with it (exit 1)."""
+    if not BALANCED_LISTENERS:  # one shared socket: no per-worker line to wait for
+        return
+    deadline = time.monotonic() + timeout
+    while server.log().count("listening at") < workers:
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"not every gunicorn worker listening within {timeout:.0f} s:\n"
+                               f"{server.log()[-4000:]}")
+        time.sleep(0.05)
 
 
 @contextmanager
