@@ -1,8 +1,10 @@
-"""The processes the suite runs against: the Supabase Auth stand-in (`AuthServer`), the API under gunicorn
-(`ApiServer`), and the settings an app needs to talk to them (`app_settings`).
+"""What the suite runs against: the Supabase Auth stand-in (`AuthServer`, `launch_auth_server`), the API in
+this process (`running_app`) and under gunicorn (`ApiServer`, `serving`), the settings an app needs to talk
+to them (`app_settings`), the repository root (`REPO`), free ports and URLs where nothing listens.
 
-The stand-in and the embedded Postgres live in `coner_api.local`; this module is the only place that names
-that package (the import below and `STAND_IN_COMMAND`), so that moving it is a change of one line each.
+The stand-in and the embedded Postgres live in `coner_api.local`. Tests reach them through this module only
+(the import below, re-exported, and `STAND_IN_COMMAND`), so that moving that package is a change of one line
+each here; tests/local/test_embedded_pg.py and test_make_run.py name the modules they test.
 """
 from __future__ import annotations
 
