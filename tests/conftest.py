@@ -1,7 +1,7 @@
 """Session-wide real services for the suite: one PostgreSQL and, on demand, local Supabase Auth stand-ins.
 
 Postgres is `TEST_DATABASE_URL` when set, otherwise an embedded cluster in a temporary folder on a free port.
-Stand-ins run as subprocesses (`python -m coner_api.local.auth_server`) on free ports, one per distinct set of
+Stand-ins run as subprocesses (`python -m local_supabase.gotrue`) on free ports, one per distinct set of
 settings, started the first time a test asks for that set and stopped at the end of the session. Each keeps
 its data in its own schema of the test database.
 """
@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from coner_api.local.embedded_pg import EmbeddedPostgres, free_port
+from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -106,7 +106,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 def _spawn_auth_server(env: dict[str, str], data_dir: Path) -> subprocess.Popen:
     log = open(data_dir / "auth_server.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "local_supabase.gotrue"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
 

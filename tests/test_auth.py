@@ -300,7 +300,7 @@ def test_hs256_tokens_are_refused_without_the_secret(start_auth_server, make_app
 
 # ---------------------------------------------------------------------------------------------- outages
 def test_supabase_unreachable_is_a_fast_503(make_app, migrated_database, auth_server):
-    from coner_api.local.embedded_pg import free_port
+    from local_supabase.embedded_postgres import free_port
 
     settings = app_settings(migrated_database, auth_server, SUPABASE_URL=f"http://127.0.0.1:{free_port()}")
     client = make_app(settings).test_client()

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from coner_api.blueprint import NOT_JSON_MESSAGE
-from coner_api.local.embedded_pg import free_port
+from local_supabase.embedded_postgres import free_port
 from tests.conftest import app_settings
 
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from coner_api.local.embedded_pg import free_port
+from local_supabase.embedded_postgres import free_port
 from tests.conftest import app_settings
 
 

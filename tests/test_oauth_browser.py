@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from coner_api.local.embedded_pg import free_port
+from local_supabase.embedded_postgres import free_port
 from tests.conftest import app_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -15,8 +15,8 @@ import httpx
 import jwt
 import pytest
 
-from coner_api.local.embedded_pg import free_port
 from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
+from local_supabase.embedded_postgres import free_port
 from tests.conftest import app_settings
 from tests.jwks_support import FakeClock
 

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from coner_api.local.embedded_pg import EmbeddedPostgres, free_port
 from coner_api.migrations import migrate
+from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
 from tests.conftest import REPO, app_settings, sign_up_user
 from tests.reliability_support import (DB_CHECKOUT_TIMEOUT, GENEROUS_LIMITS, SLACK, RowLock, call, call_all,
                                        child_pids, wait_until)

@@ -6,7 +6,7 @@ import concurrent.futures
 import httpx
 import pytest
 
-from coner_api.local.embedded_pg import free_port
+from local_supabase.embedded_postgres import free_port
 from tests.conftest import app_settings
 from tests.test_auth import bearer, sign_in, sign_up, unique_email
 

@@ -15,7 +15,7 @@ import pytest
 from supabase import create_client
 from supabase_auth.errors import AuthApiError
 
-from coner_api.local.embedded_pg import free_port
+from local_supabase.embedded_postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def start_stack(local_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
     env.update(LOCAL_DIR=str(local_dir), PORT=str(ports["api"]), LOCAL_AUTH_PORT=str(ports["auth"]),
                LOCAL_PG_PORT=str(ports["pg"]), WEB_CONCURRENCY="1")
     log = open(local_dir.parent / "run.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "coner_api.local.run"], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "local_supabase.stack"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
 

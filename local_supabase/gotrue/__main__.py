@@ -1,4 +1,4 @@
-"""Run the stand-in: `python -m coner_api.local.auth_server` (settings from LOCAL_AUTH_* variables)."""
+"""Run the stand-in: `python -m local_supabase.gotrue` (settings from LOCAL_AUTH_* variables)."""
 from __future__ import annotations
 
 import logging
