@@ -1,3 +1,3 @@
-"""The local Supabase stack, as the Supabase CLI gives it: Postgres and Auth (GoTrue), for `make run` and tests.
+"""The local Supabase stack (Postgres and Auth, as the Supabase CLI runs them) for `make run` and the tests.
 
-Not part of the product: `coner_api` never imports it and does not ship it; it runs from the checkout."""
+Not part of the product: `coner_api` neither imports nor ships it; it runs from the checkout."""

@@ -10,7 +10,7 @@ import psycopg
 from werkzeug.serving import make_server
 
 from . import create_app
-from .context import EXTENSION
+from .api import EXTENSION
 from .keys import write_atomically
 from .settings import Settings, SettingsError, from_env
 

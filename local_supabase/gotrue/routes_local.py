@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from .context import ctx
-from .errors import ApiError, bad_request
-from .guards import require_admin
+from .api import ctx
+from .apierrors import GoTrueError, bad_request
+from .callers import require_admin
 from .inputs import field, json_body
 from .keys import UnknownKey
 from .mail import messages
@@ -47,5 +47,5 @@ def revoke_key() -> Response:
     try:
         ctx().keys.revoke(kid)
     except UnknownKey:
-        raise ApiError(404, "not_found", f"No active key with kid {kid}") from None
+        raise GoTrueError(404, "not_found", f"No active key with kid {kid}") from None
     return jsonify({"kid": kid, "revoked": True})

@@ -1,4 +1,4 @@
-"""Sessions and tokens: access-token claims (§1.4), session responses (§1.3), refresh rotation (§1.5)."""
+"""Sessions and tokens: access-token claims and session responses (GoTrue's token.go), refresh rotation."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +9,8 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from . import users
-from .errors import ApiError, bad_request
+from . import models
+from .apierrors import GoTrueError, bad_request
 from .keys import KeyStore
 from .settings import Settings
 from .store import Store, Tx
@@ -24,8 +24,8 @@ def new_refresh_token() -> str:
     return "".join(secrets.choice(_BASE32) for _ in range(12))
 
 
-def _refresh_error(code: str, message: str) -> ApiError:
-    return ApiError(400, code, f"Invalid Refresh Token: {message}")
+def _refresh_error(code: str, message: str) -> GoTrueError:
+    return GoTrueError(400, code, f"Invalid Refresh Token: {message}")
 
 
 class TokenService:
@@ -51,7 +51,7 @@ class TokenService:
         body = {"access_token": token, "token_type": "bearer",
                 "expires_in": max(expires - int(time.time()), 0), "expires_at": expires,
                 "refresh_token": refresh_token,
-                "user": users.user_json(user, users.identities(tx, user["id"]))}
+                "user": models.user_json(user, models.identities(tx, user["id"]))}
         body.update({key: value for key, value in extra.items() if value})
         return body
 
@@ -62,7 +62,7 @@ class TokenService:
                          {"id": uuid.uuid4(), "uid": user["id"],
                           "amr": Jsonb([{"method": method, "timestamp": int(time.time())}])})
         token = self._insert_refresh_token(tx, user["id"], session["id"], None)
-        user = users.update(tx, user["id"], last_sign_in_at=users.now())
+        user = models.update_user(tx, user["id"], last_sign_in_at=models.now())
         tx.run("UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(id)s", {"id": user["id"]})
         return self._response(tx, user, session, token, **extra)
 
@@ -78,20 +78,20 @@ class TokenService:
         """The refresh_token grant with GoTrue's rotation and reuse rules."""
         if not REFRESH_TOKEN_SHAPE.match(presented):
             raise bad_request("Refresh token is not valid")
-        failure: ApiError | None = None
+        failure: GoTrueError | None = None
         with store.transaction() as tx:
             row = tx.one("SELECT * FROM refresh_tokens WHERE token = %(t)s", {"t": presented})
             if row is None:
                 raise _refresh_error("refresh_token_not_found", "Refresh Token Not Found")
-            user = users.get(tx, row["user_id"])
+            user = models.find_user(tx, row["user_id"])
             if user is None:
                 raise _refresh_error("refresh_token_not_found", "Refresh Token Not Found")
-            if users.is_banned(user):
+            if models.is_banned(user):
                 raise _refresh_error("user_banned", "User Banned")
             # Locking the session serialises concurrent refreshes of one chain.
             session = tx.one("SELECT * FROM sessions WHERE id = %(id)s FOR UPDATE", {"id": row["session_id"]})
             if session is None:
-                raise ApiError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+                raise GoTrueError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
             row = tx.one("SELECT * FROM refresh_tokens WHERE id = %(id)s", {"id": row["id"]})
             issued: str | None = None
             if row["revoked"]:
@@ -101,7 +101,7 @@ class TokenService:
                 reuse_deadline = row["updated_at"] + interval
                 if active is not None and active["parent"] == row["token"]:
                     issued = active["token"]  # the client lost our last answer: hand back the same token
-                elif reuse_deadline < users.now():
+                elif reuse_deadline < models.now():
                     tx.run("UPDATE refresh_tokens SET revoked = true, updated_at = now()"
                            " WHERE session_id = %(sid)s AND NOT revoked", {"sid": session["id"]})
                     failure = _refresh_error("refresh_token_already_used", "Already Used")

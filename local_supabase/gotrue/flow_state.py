@@ -1,4 +1,4 @@
-"""PKCE flow state: validating code challenges, remembering them, and the `grant_type=pkce` exchange."""
+"""Flow state (GoTrue's models.FlowState): PKCE code challenges, remembered flows, `grant_type=pkce`."""
 from __future__ import annotations
 
 import base64
@@ -7,9 +7,9 @@ import hashlib
 import hmac
 import uuid
 
-from . import users
-from .context import ctx
-from .errors import ApiError, bad_request
+from . import models
+from .api import ctx
+from .apierrors import GoTrueError, bad_request
 from .inputs import field, parse_uuid
 from .store import Tx
 
@@ -55,7 +55,7 @@ def is_expired(flow: dict) -> bool:
     """True once the flow is older than its 300 s lifetime."""
     start = flow["auth_code_issued_at"] if flow["authentication_method"] in _EMAIL_METHODS else None
     start = start or flow["created_at"]
-    return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < users.now()
+    return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < models.now()
 
 
 def _challenge_matches(flow: dict, verifier: str) -> bool:
@@ -76,16 +76,16 @@ def exchange(tx: Tx, body: dict) -> dict:
     flow = code and tx.one("SELECT * FROM flow_state WHERE auth_code = %(c)s AND user_id IS NOT NULL"
                            " AND code_challenge IS NOT NULL FOR UPDATE", {"c": code})
     if not flow:
-        raise ApiError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+        raise GoTrueError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
     if is_expired(flow):
-        raise ApiError(422, "flow_state_expired", "invalid flow state, flow state has expired")
+        raise GoTrueError(422, "flow_state_expired", "invalid flow state, flow state has expired")
     if not _challenge_matches(flow, verifier):
         raise bad_request("code challenge does not match previously saved code verifier", "bad_code_verifier")
-    user = users.get(tx, flow["user_id"])
+    user = models.find_user(tx, flow["user_id"])
     if user is None:
-        raise ApiError(404, "user_not_found", "User not found")
-    if users.is_banned(user):
-        raise ApiError(400, "user_banned", "User is banned")
+        raise GoTrueError(404, "user_not_found", "User not found")
+    if models.is_banned(user):
+        raise GoTrueError(400, "user_banned", "User is banned")
     tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
     return ctx().tokens.sign_in(tx, user, flow["authentication_method"],
                                 provider_token=flow["provider_access_token"])

@@ -1,4 +1,4 @@
-"""Users and identities: rows, their JSON form (§1.1, §1.2), metadata merging, confirmation, bans."""
+"""Users and identities (GoTrue's models.User and Identity): rows, JSON form, metadata, confirmation, bans."""
 from __future__ import annotations
 
 import datetime as dt
@@ -44,13 +44,13 @@ def is_banned(user: dict) -> bool:
     return user["banned_until"] is not None and user["banned_until"] > now()
 
 
-def get(tx: Tx, user_id: uuid.UUID | str, lock: bool = False) -> dict | None:
+def find_user(tx: Tx, user_id: uuid.UUID | str, lock: bool = False) -> dict | None:
     """The user row by id (optionally locked for update), or None."""
     query = "SELECT * FROM users WHERE id = %(id)s" + (" FOR UPDATE" if lock else "")
     return tx.one(query, {"id": user_id})
 
 
-def by_email(tx: Tx, email: str) -> dict | None:
+def find_user_by_email(tx: Tx, email: str) -> dict | None:
     """The live (not soft-deleted) user with this lower-cased e-mail, or None."""
     return tx.one("SELECT * FROM users WHERE email = %(email)s AND deleted_at IS NULL", {"email": email})
 
@@ -60,7 +60,7 @@ def identities(tx: Tx, user_id: uuid.UUID) -> list[dict]:
     return tx.all("SELECT * FROM identities WHERE user_id = %(id)s ORDER BY created_at", {"id": user_id})
 
 
-def update(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
+def update_user(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
     """Set the given columns (a fixed whitelist) and updated_at; return the new row."""
     unknown = set(values) - USER_COLUMNS
     if unknown:
@@ -82,10 +82,11 @@ def add_identity(tx: Tx, user_id: uuid.UUID, provider: str, provider_id: str, da
         {"id": uuid.uuid4(), "pid": provider_id, "uid": user_id, "data": Jsonb(data), "provider": provider})
 
 
-def create(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | None = None,
-           user_metadata: dict | None = None, app_metadata: dict | None = None, role: str = "authenticated",
-           aud: str = "authenticated", user_id: uuid.UUID | None = None, email_confirmed: bool = False,
-           phone_confirmed: bool = False, invited: bool = False, identity_extra: dict | None = None) -> dict:
+def create_user(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | None = None,
+                user_metadata: dict | None = None, app_metadata: dict | None = None,
+                role: str = "authenticated", aud: str = "authenticated", user_id: uuid.UUID | None = None,
+                email_confirmed: bool = False, phone_confirmed: bool = False, invited: bool = False,
+                identity_extra: dict | None = None) -> dict:
     """Insert a user with its email and/or phone identity; return the row."""
     user_id = user_id or uuid.uuid4()
     provider = "email" if email else "phone"
@@ -105,8 +106,8 @@ def create(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | Non
         add_identity(tx, user_id, "email", str(user_id), data)
     if phone:
         add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,
-                                                         "email_verified": False,
-                                                         "phone_verified": phone_confirmed})
+                                                          "email_verified": False,
+                                                          "phone_verified": phone_confirmed})
     return user
 
 
@@ -125,12 +126,12 @@ def confirm_email(tx: Tx, user: dict) -> dict:
     if user["email_confirmed_at"] is not None:
         return user
     _set_identity_flag(tx, user["id"], "email_verified")
-    return update(tx, user["id"], email_confirmed_at=now(),
-                  user_metadata=merge(user["user_metadata"], {"email_verified": True}))
+    return update_user(tx, user["id"], email_confirmed_at=now(),
+                       user_metadata=merge(user["user_metadata"], {"email_verified": True}))
 
 
 def identity_json(identity: dict) -> dict:
-    """The identity object of §1.2."""
+    """The identity object, in the key order GoTrue serialises `models.Identity`."""
     data = identity["identity_data"]
     body = {"identity_id": str(identity["id"]), "id": identity["provider_id"],
             "user_id": str(identity["user_id"]), "identity_data": data, "provider": identity["provider"],
