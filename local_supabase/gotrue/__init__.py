@@ -2,7 +2,8 @@
 
 It serves `/auth/v1/...` as the Supabase gateway (Kong) in front of GoTrue does (GoTrue's routes: its
 internal/api/api.go, github.com/supabase/auth), plus `/_local/...` helpers, keeps its data in Postgres (its
-own schema) and its keys in `<data dir>/auth_server_keys.json`. Product code never imports it.
+own schema, `schema.sql`; its statements are named queries in `queries/*.sql`) and its keys in
+`<data dir>/auth_server_keys.json`. Product code never imports it.
 
 Simplifications against the real server, on purpose:
 - Passwords are hashed with scrypt at a low cost (N=2**12) instead of bcrypt (not installed here); importing

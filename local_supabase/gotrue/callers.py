@@ -87,8 +87,7 @@ def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
         session_id = parse_uuid(str(claims["session_id"]))
         if session_id is None:
             raise GoTrueError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
-        if tx.one("SELECT id FROM sessions WHERE id = %(id)s AND user_id = %(uid)s",
-                  {"id": session_id, "uid": user_id}) is None:
+        if tx.one("find_session_of_user", {"session_id": session_id, "user_id": user_id}) is None:
             raise GoTrueError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
     if models.is_banned(user):
         raise GoTrueError(403, "user_banned", "User is banned")
@@ -107,7 +106,6 @@ def require_admin() -> dict:
     if claims.get("session_id"):
         session_id = parse_uuid(str(claims["session_id"]))
         with ctx().store.transaction() as tx:
-            if session_id is None or tx.one("SELECT id FROM sessions WHERE id = %(id)s",
-                                            {"id": session_id}) is None:
+            if session_id is None or tx.one("find_session", {"session_id": session_id}) is None:
                 raise GoTrueError(403, "session_expired", "Session is no longer valid")
     return claims

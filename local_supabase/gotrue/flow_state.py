@@ -43,12 +43,10 @@ def create(tx: Tx, pkce: tuple[str, str] | None, authentication_method: str, *,
            redirect_to: str | None = None) -> dict:
     """Store a flow state (for OAuth also the implicit ones, to carry `redirect_to` to the callback)."""
     challenge, method = pkce if pkce else (None, None)
-    return tx.one(
-        "INSERT INTO flow_state (id, auth_code, user_id, code_challenge, code_challenge_method,"
-        " provider_type, authentication_method, redirect_to)"
-        " VALUES (%(id)s, %(code)s, %(uid)s, %(ch)s, %(m)s, %(p)s, %(am)s, %(rt)s) RETURNING *",
-        {"id": uuid.uuid4(), "code": uuid.uuid4(), "uid": user_id, "ch": challenge, "m": method,
-         "p": provider_type, "am": authentication_method, "rt": redirect_to})
+    return tx.one("insert_flow_state", {
+        "id": uuid.uuid4(), "auth_code": uuid.uuid4(), "user_id": user_id, "code_challenge": challenge,
+        "code_challenge_method": method, "provider_type": provider_type,
+        "authentication_method": authentication_method, "redirect_to": redirect_to})
 
 
 def is_expired(flow: dict) -> bool:
@@ -73,8 +71,7 @@ def exchange(tx: Tx, body: dict) -> dict:
     if not auth_code or not verifier:
         raise bad_request("invalid request: both auth code and code verifier should be non-empty")
     code = parse_uuid(auth_code)
-    flow = code and tx.one("SELECT * FROM flow_state WHERE auth_code = %(c)s AND user_id IS NOT NULL"
-                           " AND code_challenge IS NOT NULL FOR UPDATE", {"c": code})
+    flow = code and tx.one("find_pkce_flow_state", {"auth_code": code})
     if not flow:
         raise GoTrueError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
     if is_expired(flow):
@@ -86,6 +83,6 @@ def exchange(tx: Tx, body: dict) -> dict:
         raise GoTrueError(404, "user_not_found", "User not found")
     if models.is_banned(user):
         raise GoTrueError(400, "user_banned", "User is banned")
-    tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+    tx.run("delete_flow_state", {"id": flow["id"]})
     return ctx().tokens.sign_in(tx, user, flow["authentication_method"],
                                 provider_token=flow["provider_access_token"])

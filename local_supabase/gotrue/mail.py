@@ -46,12 +46,8 @@ def issue_token(tx: Tx, user_id: uuid.UUID, token_type: str, relates_to: str,
     """Create (or replace) the user's token of `token_type`; return (otp, token_hash)."""
     otp = new_otp()
     hashed = token_hash(relates_to, otp)
-    tx.run("INSERT INTO one_time_tokens (id, user_id, token_type, token_hash, relates_to, flow_id)"
-           " VALUES (%(id)s, %(uid)s, %(type)s, %(hash)s, %(to)s, %(flow)s)"
-           " ON CONFLICT (user_id, token_type) DO UPDATE SET token_hash = EXCLUDED.token_hash,"
-           " relates_to = EXCLUDED.relates_to, flow_id = EXCLUDED.flow_id, created_at = now()",
-           {"id": uuid.uuid4(), "uid": user_id, "type": token_type, "hash": hashed, "to": relates_to,
-            "flow": flow_id})
+    tx.run("issue_one_time_token", {"id": uuid.uuid4(), "user_id": user_id, "token_type": token_type,
+                                    "token_hash": hashed, "relates_to": relates_to, "flow_id": flow_id})
     return otp, hashed
 
 
@@ -64,9 +60,8 @@ def verify_link(hashed: str, link_type: str, redirect_to: str, pkce: bool) -> st
 
 def deliver(tx: Tx, recipient: str, mail_type: str, otp: str, hashed: str, link: str) -> None:
     """Put one message in the local mailbox."""
-    tx.run("INSERT INTO mail_outbox (recipient, mail_type, otp, token_hash, link)"
-           " VALUES (%(to)s, %(type)s, %(otp)s, %(hash)s, %(link)s)",
-           {"to": recipient, "type": mail_type, "otp": otp, "hash": hashed, "link": link})
+    tx.run("deliver_mail", {"recipient": recipient, "mail_type": mail_type, "otp": otp, "token_hash": hashed,
+                            "link": link})
 
 
 def send(tx: Tx, user: dict, kind: tuple[str, str, str], redirect_to: str,
@@ -97,8 +92,7 @@ def send_email_change(tx: Tx, user: dict, new_email: str, redirect_to: str,
 
 def messages(tx: Tx, recipient: str | None) -> list[dict]:
     """The mailbox, newest first, optionally only the messages to `recipient`."""
-    rows = tx.all("SELECT * FROM mail_outbox WHERE %(to)s::text IS NULL OR recipient = %(to)s"
-                  " ORDER BY id DESC", {"to": recipient.strip().lower() if recipient else None})
+    rows = tx.all("list_mail", {"recipient": recipient.strip().lower() if recipient else None})
     return [{"to": row["recipient"], "type": row["mail_type"], "otp": row["otp"],
              "token_hash": row["token_hash"], "link": row["link"], "sent_at": models.iso(row["sent_at"])}
             for row in rows]

@@ -83,7 +83,7 @@ def create_user() -> Response:
     with ctx().store.transaction() as tx:
         if email and models.find_user_by_email(tx, email) is not None:
             raise email_exists()
-        if phone and tx.one("SELECT id FROM users WHERE phone = %(p)s", {"p": phone}) is not None:
+        if phone and tx.one("find_user_by_phone", {"phone": phone}) is not None:
             raise GoTrueError(422, "phone_exists", "Phone number already registered by another user")
         if models.find_user(tx, user_id) is not None:
             raise GoTrueError(422, "user_already_exists", "User already registered")
@@ -116,13 +116,11 @@ def list_users() -> Response:
     """A page of users (identities null), newest first, with `X-Total-Count` and `Link`."""
     page, per_page = _page_number("page", 1), _page_number("per_page", DEFAULT_PER_PAGE)
     pattern = f"%{request.args.get('filter', '')}%"
-    direction = "ASC" if request.args.get("sort", "").strip().lower().endswith("asc") else "DESC"
+    ascending = request.args.get("sort", "").strip().lower().endswith("asc")
     with ctx().store.transaction() as tx:
-        where = " WHERE deleted_at IS NULL AND (email ILIKE %(f)s OR user_metadata->>'full_name' ILIKE %(f)s)"
-        total = tx.one("SELECT count(*) AS n FROM users" + where, {"f": pattern})["n"]
-        order = " ORDER BY created_at DESC, id" if direction == "DESC" else " ORDER BY created_at ASC, id"
-        rows = tx.all("SELECT * FROM users" + where + order + " LIMIT %(limit)s OFFSET %(offset)s",
-                      {"f": pattern, "limit": per_page, "offset": (page - 1) * per_page})
+        total = tx.one("count_users", {"filter": pattern})["n"]
+        rows = tx.all("page_users_oldest_first" if ascending else "page_users_newest_first",
+                      {"filter": pattern, "limit": per_page, "offset": (page - 1) * per_page})
     last_page = (total + per_page - 1) // per_page
     links = [f'{_link(page + 1)}; rel="next"'] if page < last_page else []
     links.append(f'{_link(last_page)}; rel="last"')
@@ -170,7 +168,7 @@ def update_user(raw_id: str) -> Response:
             changes["user_metadata"] = models.merge(changes.get("user_metadata", user["user_metadata"]),
                                                     {"email_verified": True})
         if phone_confirm and user["phone_confirmed_at"] is None:
-            tx.run("UPDATE users SET phone_confirmed_at = now() WHERE id = %(id)s", {"id": user["id"]})
+            tx.run("confirm_phone", {"user_id": user["id"]})
         try:
             with tx.conn.transaction():
                 user = models.update_user(tx, user["id"], **changes)
@@ -178,12 +176,9 @@ def update_user(raw_id: str) -> Response:
             # GoTrue has no duplicate pre-check here: the database conflict surfaces as its generic 500.
             raise GoTrueError(500, "unexpected_failure", "Error updating user") from None
         if "email" in changes:
-            tx.run("UPDATE identities SET identity_data = identity_data"
-                   " || jsonb_build_object('email', %(e)s::text)"
-                   " WHERE user_id = %(id)s AND provider = 'email'",
-                   {"e": changes["email"], "id": user["id"]})
+            tx.run("set_email_identity_email", {"email": changes["email"], "user_id": user["id"]})
         if password:
-            tx.run("DELETE FROM sessions WHERE user_id = %(id)s", {"id": user["id"]})
+            tx.run("delete_sessions_of_user", {"user_id": user["id"]})
         return _reply(tx, user)
 
 
@@ -195,12 +190,12 @@ def delete_user(raw_id: str) -> Response:
     with ctx().store.transaction() as tx:
         user = _user_or_404(tx, raw_id)
         if soft:
-            tx.run("DELETE FROM sessions WHERE user_id = %(id)s", {"id": user["id"]})
-            tx.run("DELETE FROM identities WHERE user_id = %(id)s", {"id": user["id"]})
+            tx.run("delete_sessions_of_user", {"user_id": user["id"]})
+            tx.run("delete_identities_of_user", {"user_id": user["id"]})
             models.update_user(tx, user["id"], deleted_at=models.now(), email=None, phone=None,
                                new_email=None, encrypted_password=None)
         else:
-            tx.run("DELETE FROM users WHERE id = %(id)s", {"id": user["id"]})
+            tx.run("delete_user", {"user_id": user["id"]})
     return jsonify({})
 
 

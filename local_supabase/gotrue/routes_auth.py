@@ -126,8 +126,7 @@ def update_user() -> Response:
                 raise GoTrueError(422, "same_password",
                                   "New password should be different from the old password.")
             user = models.update_user(tx, user["id"], encrypted_password=hash_password(password))
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s AND id IS DISTINCT FROM %(sid)s",
-                   {"uid": user["id"], "sid": caller.session_id})
+            tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": caller.session_id})
         if data is not None:
             user = models.update_user(tx, user["id"], user_metadata=models.merge(user["user_metadata"], data))
         if raw_email:
@@ -150,11 +149,11 @@ def logout() -> Response:
         scope = request.args.get("scope", "") or "global"
         if scope not in LOGOUT_SCOPES:
             raise bad_request(f'Unsupported logout scope "{scope}"')
-        params = {"uid": caller.user["id"], "sid": caller.session_id}
+        params = {"user_id": caller.user["id"], "session_id": caller.session_id}
         if scope == "global" or caller.session_id is None:
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s", params)
+            tx.run("delete_sessions_of_user", params)
         elif scope == "local":
-            tx.run("DELETE FROM sessions WHERE id = %(sid)s", params)
+            tx.run("delete_session", params)
         else:
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s AND id <> %(sid)s", params)
+            tx.run("delete_other_sessions_of_user", params)
     return Response(status=204)

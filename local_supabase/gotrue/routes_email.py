@@ -60,9 +60,8 @@ def verify_get() -> Response:
             if verified.half_confirmed:
                 location = with_fragment(target, {"message": HALF_CONFIRMED, "sb": ""})
             elif is_pkce and verified.flow_id:
-                flow = tx.one("UPDATE flow_state SET auth_code_issued_at = now(), user_id = %(uid)s"
-                              " WHERE id = %(id)s RETURNING auth_code", {"uid": verified.user["id"],
-                                                                         "id": verified.flow_id})
+                flow = tx.one("issue_flow_auth_code",
+                              {"user_id": verified.user["id"], "id": verified.flow_id})
                 if flow is None:
                     raise GoTrueError(404, "flow_state_not_found",
                                       "invalid flow state, no valid flow state found")

@@ -24,7 +24,7 @@ def list_mail() -> Response:
 def clear_mail() -> Response:
     """Empty the mailbox."""
     with ctx().store.transaction() as tx:
-        tx.run("DELETE FROM mail_outbox")
+        tx.run("clear_mail")
     return Response(status=204)
 
 

@@ -42,8 +42,7 @@ def _state_query(flow: dict) -> str:
 
 def _flow(tx: Tx, raw_state: str) -> dict | None:
     state = parse_uuid(raw_state)
-    return state and tx.one("SELECT * FROM flow_state WHERE id = %(id)s AND authentication_method = 'oauth'"
-                            " AND user_id IS NULL FOR UPDATE", {"id": state})
+    return state and tx.one("find_oauth_flow_state", {"id": state})
 
 
 def _consent_page(state: str, provider: str, email: str = "", error: str = "", status: int = 200) -> Response:
@@ -75,18 +74,16 @@ def _google_user(tx: Tx, provider: str, email: str) -> dict:
     name = email.split("@")[0]
     data = {"iss": "https://accounts.google.com", "sub": subject, "name": name, "email": email,
             "full_name": name, "provider_id": subject, "email_verified": True, "phone_verified": False}
-    identity = tx.one("SELECT * FROM identities WHERE provider = %(p)s AND provider_id = %(s)s",
-                      {"p": provider, "s": subject})
+    identity = tx.one("find_identity", {"provider": provider, "provider_id": subject})
     if identity is not None:
-        tx.run("UPDATE identities SET last_sign_in_at = now(), updated_at = now() WHERE id = %(id)s",
-               {"id": identity["id"]})
+        tx.run("stamp_identity_sign_in", {"identity_id": identity["id"]})
         return models.find_user(tx, identity["user_id"])
     user = models.find_user_by_email(tx, email)
     if user is None:
         user = models.create_user(tx, email=email,
                                   app_metadata={"provider": provider, "providers": [provider]},
                                   user_metadata=dict(data), email_confirmed=True)
-        tx.run("DELETE FROM identities WHERE user_id = %(id)s", {"id": user["id"]})
+        tx.run("delete_identities_of_user", {"user_id": user["id"]})
     else:
         providers = list(user["app_metadata"].get("providers", []))
         user = models.update_user(tx, user["id"], app_metadata={**user["app_metadata"],
@@ -119,14 +116,13 @@ def callback() -> Response:
                 if models.is_banned(user):
                     raise GoTrueError(403, "user_banned", "User is banned")
         except GoTrueError as error:
-            tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+            tx.run("delete_flow_state", {"id": flow["id"]})
             return redirect(error_redirect(target, error, in_query=True), 302)
         provider_token = f"local-{flow['provider_type']}-{secrets.token_urlsafe(24)}"
         if flow["code_challenge"]:
-            tx.run("UPDATE flow_state SET user_id = %(uid)s, provider_access_token = %(pt)s"
-                   " WHERE id = %(id)s",
-                   {"uid": user["id"], "pt": provider_token, "id": flow["id"]})
+            tx.run("complete_oauth_flow_state",
+                   {"user_id": user["id"], "provider_access_token": provider_token, "id": flow["id"]})
             return redirect(with_query(target, {"code": str(flow["auth_code"])}), 302)
-        tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+        tx.run("delete_flow_state", {"id": flow["id"]})
         session = state.tokens.sign_in(tx, user, "oauth", provider_token=provider_token)
         return redirect(session_fragment(target, session), 302)
