@@ -21,7 +21,7 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml
 	@touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/python -m coner_api.local.run
+	$(BIN)/python -m local_supabase.stack
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -34,9 +34,9 @@ from pathlib import Path
 import httpx
 from supabase import ClientOptions, create_client
 
-from coner_api.local.embedded_pg import free_port
-from coner_api.local.run import start_auth_server, start_postgres, stop
 from coner_api.migrations import migrate
+from local_supabase.embedded_postgres import free_port
+from local_supabase.stack import start_auth_server, start_postgres, stop
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / ".local" / "bench"

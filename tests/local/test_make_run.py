@@ -25,7 +25,7 @@ def start_stack(local_dir: Path, ports: dict[str, int]) -> subprocess.Popen:
     env.update(LOCAL_DIR=str(local_dir), PORT=str(ports["api"]), LOCAL_AUTH_PORT=str(ports["auth"]),
                LOCAL_PG_PORT=str(ports["pg"]), WEB_CONCURRENCY="1")
     log = open(local_dir.parent / "run.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "coner_api.local.run"], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "local_supabase.stack"], cwd=REPO, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
 

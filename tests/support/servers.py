@@ -2,9 +2,9 @@
 this process (`running_app`) and under gunicorn (`ApiServer`, `serving`), the settings an app needs to talk
 to them (`app_settings`), the repository root (`REPO`), free ports and URLs where nothing listens.
 
-The stand-in and the embedded Postgres live in `coner_api.local`. Tests reach them through this module only
-(the import below, re-exported, and `STAND_IN_COMMAND`), so that moving that package is a change of one line
-each here; tests/local/test_embedded_pg.py and test_make_run.py name the modules they test.
+The stand-in and the embedded Postgres live in `local_supabase` (outside the product). Tests reach them through
+this module only (the import below, re-exported, and `STAND_IN_COMMAND`); tests/local/test_embedded_postgres.py
+and test_make_run.py name the modules they test.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 import httpx
 
 from coner_api.gunicorn_worker import BALANCED_LISTENERS
-from coner_api.local.embedded_pg import EmbeddedPostgres, free_port
+from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -30,7 +30,7 @@ __all__ = ["REPO", "EmbeddedPostgres", "free_port", "unreachable_url", "AuthServ
            "running_app", "app_settings", "ApiServer", "start_api_server", "serving"]
 
 REPO = Path(__file__).resolve().parents[2]
-STAND_IN_COMMAND = [sys.executable, "-m", "coner_api.local.auth_server"]
+STAND_IN_COMMAND = [sys.executable, "-m", "local_supabase.gotrue"]
 GUNICORN_COMMAND = [sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"]
 
 

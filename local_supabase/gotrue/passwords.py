@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import os
 
-from .errors import bad_request, weak_password
+from .apierrors import bad_request, weak_password
 
 MIN_LENGTH = 6
 MAX_BYTES = 72

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import ApiError
+from .apierrors import GoTrueError
 
 _ERROR_NAMES = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied", 500: "server_error"}
 
@@ -35,7 +35,7 @@ def session_fragment(url: str, session: dict, **extra: str) -> str:
     return with_fragment(url, {**params, "sb": "", **extra})
 
 
-def error_redirect(url: str, error: ApiError, in_query: bool) -> str:
+def error_redirect(url: str, error: GoTrueError, in_query: bool) -> str:
     """Errors in the fragment (and in the query too for PKCE and OAuth callbacks)."""
     fallback = "server_error" if error.status >= 500 else "invalid_request"
     params = {"error": _ERROR_NAMES.get(error.status, fallback), "error_code": error.code,

@@ -1,4 +1,4 @@
-"""Who is calling: the gateway's `apikey` check, Bearer user tokens, and admin (service-role) tokens."""
+"""Who is calling: the gateway's `apikey` check, Bearer user tokens, admin tokens (GoTrue's auth.go)."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import jwt
 from flask import request
 
-from . import users
-from .context import ctx
-from .errors import ApiError, GatewayError
+from . import models
+from .api import ctx
+from .apierrors import GatewayError, GoTrueError
 from .inputs import parse_uuid
 from .store import Tx
 
@@ -44,7 +44,7 @@ def bearer_token() -> str:
         header = f"Bearer {_apikey()}" if _apikey() else ""
     match = _BEARER.match(header.strip())
     if not match:
-        raise ApiError(401, "no_authorization", "This endpoint requires a valid Bearer token")
+        raise GoTrueError(401, "no_authorization", "This endpoint requires a valid Bearer token")
     return match.group(1)
 
 
@@ -54,11 +54,11 @@ def verified_claims(token: str) -> dict:
     try:
         return ctx().keys.decode(token)
     except jwt.ExpiredSignatureError:
-        raise ApiError(403, "bad_jwt", prefix + "token has invalid claims: token is expired") from None
+        raise GoTrueError(403, "bad_jwt", prefix + "token has invalid claims: token is expired") from None
     except jwt.InvalidSignatureError as error:
-        raise ApiError(403, "bad_jwt", prefix + f"token signature is invalid: {error}") from None
+        raise GoTrueError(403, "bad_jwt", prefix + f"token signature is invalid: {error}") from None
     except jwt.PyJWTError as error:
-        raise ApiError(403, "bad_jwt", prefix + f"token is malformed: {error}") from None
+        raise GoTrueError(403, "bad_jwt", prefix + f"token is malformed: {error}") from None
 
 
 @dataclass
@@ -75,27 +75,26 @@ def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
     claims = verified_claims(bearer_token())
     sub = claims.get("sub")
     if not sub:
-        raise ApiError(403, "bad_jwt", "invalid claim: missing sub claim")
+        raise GoTrueError(403, "bad_jwt", "invalid claim: missing sub claim")
     user_id = parse_uuid(sub) if isinstance(sub, str) else None
     if user_id is None:
-        raise ApiError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
-    user = users.get(tx, user_id)
+        raise GoTrueError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
+    user = models.find_user(tx, user_id)
     if user is None or user["deleted_at"] is not None:
-        raise ApiError(403, "user_not_found", "User from sub claim in JWT does not exist")
+        raise GoTrueError(403, "user_not_found", "User from sub claim in JWT does not exist")
     session_id = None
     if claims.get("session_id"):
         session_id = parse_uuid(str(claims["session_id"]))
         if session_id is None:
-            raise ApiError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
-        if tx.one("SELECT id FROM sessions WHERE id = %(id)s AND user_id = %(uid)s",
-                  {"id": session_id, "uid": user_id}) is None:
-            raise ApiError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
-    if users.is_banned(user):
-        raise ApiError(403, "user_banned", "User is banned")
+            raise GoTrueError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
+        if tx.one("find_session_of_user", {"session_id": session_id, "user_id": user_id}) is None:
+            raise GoTrueError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    if models.is_banned(user):
+        raise GoTrueError(403, "user_banned", "User is banned")
     audience = claims.get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
     if check_audience and user["aud"] not in audiences:
-        raise ApiError(400, "validation_failed", "Token audience doesn't match request audience")
+        raise GoTrueError(400, "validation_failed", "Token audience doesn't match request audience")
     return Caller(user=user, session_id=session_id, claims=claims)
 
 
@@ -103,11 +102,10 @@ def require_admin() -> dict:
     """Claims of a Bearer JWT whose role is service_role or supabase_admin; 401/403 otherwise."""
     claims = verified_claims(bearer_token())
     if claims.get("role") not in ADMIN_ROLES:
-        raise ApiError(403, "not_admin", "User not allowed")
+        raise GoTrueError(403, "not_admin", "User not allowed")
     if claims.get("session_id"):
         session_id = parse_uuid(str(claims["session_id"]))
         with ctx().store.transaction() as tx:
-            if session_id is None or tx.one("SELECT id FROM sessions WHERE id = %(id)s",
-                                            {"id": session_id}) is None:
-                raise ApiError(403, "session_expired", "Session is no longer valid")
+            if session_id is None or tx.one("find_session", {"session_id": session_id}) is None:
+                raise GoTrueError(403, "session_expired", "Session is no longer valid")
     return claims

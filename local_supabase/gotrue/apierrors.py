@@ -1,4 +1,4 @@
-"""GoTrue's error answers: the 2024-01-01 and legacy shapes, the gateway's 401s, and `x-sb-error-code`."""
+"""GoTrue's error answers (its apierrors): 2024-01-01 and legacy shapes, gateway 401s, `x-sb-error-code`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,7 +13,7 @@ API_VERSION = "2024-01-01"
 VERSION_HEADER = "X-Supabase-Api-Version"
 
 
-class ApiError(Exception):
+class GoTrueError(Exception):
     """An error GoTrue would answer with: HTTP status, error code, message, optional extra body keys."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
@@ -33,19 +33,19 @@ class GatewayError(Exception):
         self.hint = hint
 
 
-def bad_request(message: str, code: str = "validation_failed") -> ApiError:
+def bad_request(message: str, code: str = "validation_failed") -> GoTrueError:
     """400 with GoTrue's default code for bad input."""
-    return ApiError(400, code, message)
+    return GoTrueError(400, code, message)
 
 
-def email_exists() -> ApiError:
+def email_exists() -> GoTrueError:
     """422 email_exists, for an address another user already has."""
-    return ApiError(422, "email_exists", "A user with this email address has already been registered")
+    return GoTrueError(422, "email_exists", "A user with this email address has already been registered")
 
 
-def weak_password(message: str, reasons: list[str]) -> ApiError:
+def weak_password(message: str, reasons: list[str]) -> GoTrueError:
     """422 weak_password with the reasons the client turns into AuthWeakPasswordError."""
-    return ApiError(422, "weak_password", message, weak_password={"reasons": reasons})
+    return GoTrueError(422, "weak_password", message, weak_password={"reasons": reasons})
 
 
 def _requested_version() -> bool:
@@ -57,7 +57,7 @@ def _requested_version() -> bool:
         return False
 
 
-def error_response(error: ApiError) -> Response:
+def error_response(error: GoTrueError) -> Response:
     """Serialise `error` in the shape the request asked for."""
     if _requested_version():
         response = jsonify({"code": error.code, "message": error.message, **error.extra})
@@ -81,24 +81,24 @@ def gateway_response(error: GatewayError) -> Response:
 
 def _http_error(error: HTTPException) -> Response:
     if isinstance(error, RequestEntityTooLarge):
-        return error_response(ApiError(413, "request_entity_too_large", "Request body too large"))
+        return error_response(GoTrueError(413, "request_entity_too_large", "Request body too large"))
     if error.code == 404:
-        return error_response(ApiError(404, "not_found", "Not Found"))
+        return error_response(GoTrueError(404, "not_found", "Not Found"))
     if error.code == 405:
-        return error_response(ApiError(405, "method_not_allowed", "Method Not Allowed"))
-    return error_response(ApiError(error.code or 500, "unknown", error.description or error.name))
+        return error_response(GoTrueError(405, "method_not_allowed", "Method Not Allowed"))
+    return error_response(GoTrueError(error.code or 500, "unknown", error.description or error.name))
 
 
 def _unexpected(error: Exception) -> Response:
     # Log the real cause; answer with GoTrue's generic 500 so no internals leak.
     log.exception("unexpected failure on %s %s", request.method, request.path)
-    return error_response(ApiError(500, "unexpected_failure",
-                                   "Unexpected failure, please check server logs for more information"))
+    return error_response(GoTrueError(500, "unexpected_failure",
+                                      "Unexpected failure, please check server logs for more information"))
 
 
 def init_app(app: Flask) -> None:
     """Register the error handlers once on the app."""
-    app.register_error_handler(ApiError, error_response)
+    app.register_error_handler(GoTrueError, error_response)
     app.register_error_handler(GatewayError, gateway_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -1,8 +1,9 @@
 """A local, faithful stand-in for Supabase Auth (GoTrue) over HTTP, for development and tests only.
 
-It serves `/auth/v1/...` as the Supabase gateway + GoTrue pair does (see
-/work/shared/reference/supabase-auth-http.md), plus `/_local/...` helpers, keeps its data in Postgres (its own
-schema) and its keys in `<data dir>/auth_server_keys.json`. Product code never imports it.
+It serves `/auth/v1/...` as the Supabase gateway (Kong) in front of GoTrue does (GoTrue's routes: its
+internal/api/api.go, github.com/supabase/auth), plus `/_local/...` helpers, keeps its data in Postgres (its
+own schema, `schema.sql`; its statements are named queries in `queries/*.sql`) and its keys in
+`<data dir>/auth_server_keys.json`. Product code never imports it.
 
 Simplifications against the real server, on purpose:
 - Passwords are hashed with scrypt at a low cost (N=2**12) instead of bcrypt (not installed here); importing
@@ -27,7 +28,8 @@ Simplifications against the real server, on purpose:
 - Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
   `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.
 - HS256 mode signs user tokens with the legacy secret and ignores asymmetric keys left by earlier runs; in
-  ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration). `/_local/keys/rotate` is refused in HS256 mode.
+  ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration).
+  `/_local/keys/rotate` is refused in HS256 mode.
 - A soft delete clears e-mail, phone and password and drops identities and sessions, without GoTrue's hashing.
 - CORS is answered for any origin (as the stack's gateway plugin is configured); preflights need no apikey.
 - Unknown paths answer 404 `not_found`, wrong methods 405 `method_not_allowed` (in the usual error shapes).
@@ -38,14 +40,14 @@ import uuid
 
 from flask import Flask, Response, request
 
-from . import errors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth
-from .context import EXTENSION, AuthContext
-from .guards import check_gateway
+from . import apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth
+from .api import EXTENSION, AuthContext
+from .callers import check_gateway
+from .grants import TokenService
 from .inputs import reject_nul_in_query
 from .keys import KEY_FILE, KeyStore
 from .settings import Settings
 from .store import Store
-from .tokens import TokenService
 
 MAX_BODY = 1024 * 1024
 PREFIX = "/auth/v1"
@@ -62,7 +64,7 @@ def create_app(settings: Settings) -> Flask:
     keys = KeyStore(settings.data_dir / KEY_FILE, settings.jwt_alg)
     app.extensions[EXTENSION] = AuthContext(settings=settings, store=store, keys=keys,
                                             tokens=TokenService(settings, keys))
-    errors.init_app(app)
+    apierrors.init_app(app)
 
     @app.before_request
     def _gateway() -> Response | None:

@@ -7,9 +7,9 @@ import secrets
 import uuid
 from urllib.parse import urlencode
 
-from . import users
-from .context import ctx
-from .errors import ApiError
+from . import models
+from .api import ctx
+from .apierrors import GoTrueError
 from .store import Tx
 
 # GoTrue's e-mail kinds: the mailbox `type`, the link's `type`, the token column, the user's sent-at column.
@@ -35,10 +35,10 @@ def check_frequency(user: dict, sent_at_column: str) -> None:
     limit = ctx().settings.email_frequency
     if last is None or limit <= 0:
         return
-    remaining = limit - (users.now() - last).total_seconds()
+    remaining = limit - (models.now() - last).total_seconds()
     if remaining > 0:
-        raise ApiError(429, "over_email_send_rate_limit", "For security purposes, you can only request this"
-                       f" after {math.ceil(remaining)} seconds.")
+        raise GoTrueError(429, "over_email_send_rate_limit", "For security purposes, you can only request"
+                          f" this after {math.ceil(remaining)} seconds.")
 
 
 def issue_token(tx: Tx, user_id: uuid.UUID, token_type: str, relates_to: str,
@@ -46,12 +46,8 @@ def issue_token(tx: Tx, user_id: uuid.UUID, token_type: str, relates_to: str,
     """Create (or replace) the user's token of `token_type`; return (otp, token_hash)."""
     otp = new_otp()
     hashed = token_hash(relates_to, otp)
-    tx.run("INSERT INTO one_time_tokens (id, user_id, token_type, token_hash, relates_to, flow_id)"
-           " VALUES (%(id)s, %(uid)s, %(type)s, %(hash)s, %(to)s, %(flow)s)"
-           " ON CONFLICT (user_id, token_type) DO UPDATE SET token_hash = EXCLUDED.token_hash,"
-           " relates_to = EXCLUDED.relates_to, flow_id = EXCLUDED.flow_id, created_at = now()",
-           {"id": uuid.uuid4(), "uid": user_id, "type": token_type, "hash": hashed, "to": relates_to,
-            "flow": flow_id})
+    tx.run("issue_one_time_token", {"id": uuid.uuid4(), "user_id": user_id, "token_type": token_type,
+                                    "token_hash": hashed, "relates_to": relates_to, "flow_id": flow_id})
     return otp, hashed
 
 
@@ -64,9 +60,8 @@ def verify_link(hashed: str, link_type: str, redirect_to: str, pkce: bool) -> st
 
 def deliver(tx: Tx, recipient: str, mail_type: str, otp: str, hashed: str, link: str) -> None:
     """Put one message in the local mailbox."""
-    tx.run("INSERT INTO mail_outbox (recipient, mail_type, otp, token_hash, link)"
-           " VALUES (%(to)s, %(type)s, %(otp)s, %(hash)s, %(link)s)",
-           {"to": recipient, "type": mail_type, "otp": otp, "hash": hashed, "link": link})
+    tx.run("deliver_mail", {"recipient": recipient, "mail_type": mail_type, "otp": otp, "token_hash": hashed,
+                            "link": link})
 
 
 def send(tx: Tx, user: dict, kind: tuple[str, str, str], redirect_to: str,
@@ -78,7 +73,7 @@ def send(tx: Tx, user: dict, kind: tuple[str, str, str], redirect_to: str,
     otp, hashed = issue_token(tx, user["id"], token_type, user["email"], flow_id)
     link = verify_link(hashed, mail_type, redirect_to, bool(flow_id))
     deliver(tx, user["email"], mail_type, otp, hashed, link)
-    return users.update(tx, user["id"], **{sent_column: users.now()})
+    return models.update_user(tx, user["id"], **{sent_column: models.now()})
 
 
 def send_email_change(tx: Tx, user: dict, new_email: str, redirect_to: str,
@@ -92,13 +87,12 @@ def send_email_change(tx: Tx, user: dict, new_email: str, redirect_to: str,
         otp, hashed = issue_token(tx, user["id"], token_type, address, flow_id)
         deliver(tx, address, "email_change", otp, hashed,
                 verify_link(hashed, "email_change", redirect_to, bool(flow_id)))
-    return users.update(tx, user["id"], new_email=new_email, email_change_sent_at=users.now())
+    return models.update_user(tx, user["id"], new_email=new_email, email_change_sent_at=models.now())
 
 
 def messages(tx: Tx, recipient: str | None) -> list[dict]:
     """The mailbox, newest first, optionally only the messages to `recipient`."""
-    rows = tx.all("SELECT * FROM mail_outbox WHERE %(to)s::text IS NULL OR recipient = %(to)s"
-                  " ORDER BY id DESC", {"to": recipient.strip().lower() if recipient else None})
+    rows = tx.all("list_mail", {"recipient": recipient.strip().lower() if recipient else None})
     return [{"to": row["recipient"], "type": row["mail_type"], "otp": row["otp"],
-             "token_hash": row["token_hash"], "link": row["link"], "sent_at": users.iso(row["sent_at"])}
+             "token_hash": row["token_hash"], "link": row["link"], "sent_at": models.iso(row["sent_at"])}
             for row in rows]

@@ -1,15 +1,15 @@
-"""Users and identities: rows, their JSON form (§1.1, §1.2), metadata merging, confirmation, bans."""
+"""Users and identities (GoTrue's models.User and Identity): rows, JSON form, metadata, confirmation, bans."""
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 from typing import Any
 
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from .store import Tx
 
+# What `update_user` may set: the columns of its query in queries/users.sql.
 USER_COLUMNS = {"aud", "role", "email", "encrypted_password", "email_confirmed_at", "invited_at", "phone",
                 "phone_confirmed_at", "confirmation_sent_at", "recovery_sent_at", "new_email",
                 "email_change_sent_at", "last_sign_in_at", "app_metadata", "user_metadata", "banned_until",
@@ -44,69 +44,63 @@ def is_banned(user: dict) -> bool:
     return user["banned_until"] is not None and user["banned_until"] > now()
 
 
-def get(tx: Tx, user_id: uuid.UUID | str, lock: bool = False) -> dict | None:
+def find_user(tx: Tx, user_id: uuid.UUID | str, lock: bool = False) -> dict | None:
     """The user row by id (optionally locked for update), or None."""
-    query = "SELECT * FROM users WHERE id = %(id)s" + (" FOR UPDATE" if lock else "")
-    return tx.one(query, {"id": user_id})
+    return tx.one("find_user_for_update" if lock else "find_user", {"user_id": user_id})
 
 
-def by_email(tx: Tx, email: str) -> dict | None:
+def find_user_by_email(tx: Tx, email: str) -> dict | None:
     """The live (not soft-deleted) user with this lower-cased e-mail, or None."""
-    return tx.one("SELECT * FROM users WHERE email = %(email)s AND deleted_at IS NULL", {"email": email})
+    return tx.one("find_user_by_email", {"email": email})
 
 
 def identities(tx: Tx, user_id: uuid.UUID) -> list[dict]:
     """The user's identity rows, oldest first."""
-    return tx.all("SELECT * FROM identities WHERE user_id = %(id)s ORDER BY created_at", {"id": user_id})
+    return tx.all("identities_of_user", {"user_id": user_id})
 
 
-def update(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
+def update_user(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
     """Set the given columns (a fixed whitelist) and updated_at; return the new row."""
     unknown = set(values) - USER_COLUMNS
     if unknown:
         raise ValueError(f"not user columns: {unknown}")
-    params = {key: Jsonb(value) if isinstance(value, (dict, list)) else value
-              for key, value in values.items()}
-    assignments = [sql.SQL("{} = {}").format(sql.Identifier(key), sql.Placeholder(key)) for key in params]
-    assignments.append(sql.SQL("updated_at = now()"))
-    query = sql.SQL("UPDATE users SET {} WHERE id = {} RETURNING *").format(
-        sql.SQL(", ").join(assignments), sql.Placeholder("user_id"))
-    return tx.conn.execute(query, {**params, "user_id": user_id}).fetchone()
+    params: dict[str, Any] = {"user_id": user_id}
+    for column in USER_COLUMNS:
+        value = values.get(column)
+        params[column] = Jsonb(value) if isinstance(value, (dict, list)) else value
+        params[f"set_{column}"] = column in values
+    return tx.one("update_user", params)
 
 
 def add_identity(tx: Tx, user_id: uuid.UUID, provider: str, provider_id: str, data: dict) -> dict:
     """Insert an identity row and return it."""
-    return tx.one(
-        "INSERT INTO identities (id, provider_id, user_id, identity_data, provider, last_sign_in_at)"
-        " VALUES (%(id)s, %(pid)s, %(uid)s, %(data)s, %(provider)s, now()) RETURNING *",
-        {"id": uuid.uuid4(), "pid": provider_id, "uid": user_id, "data": Jsonb(data), "provider": provider})
+    return tx.one("insert_identity", {"id": uuid.uuid4(), "provider_id": provider_id, "user_id": user_id,
+                                      "identity_data": Jsonb(data), "provider": provider})
 
 
-def create(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | None = None,
-           user_metadata: dict | None = None, app_metadata: dict | None = None, role: str = "authenticated",
-           aud: str = "authenticated", user_id: uuid.UUID | None = None, email_confirmed: bool = False,
-           phone_confirmed: bool = False, invited: bool = False, identity_extra: dict | None = None) -> dict:
+def create_user(tx: Tx, *, email: str = "", phone: str = "", password_hash: str | None = None,
+                user_metadata: dict | None = None, app_metadata: dict | None = None,
+                role: str = "authenticated", aud: str = "authenticated", user_id: uuid.UUID | None = None,
+                email_confirmed: bool = False, phone_confirmed: bool = False, invited: bool = False,
+                identity_extra: dict | None = None) -> dict:
     """Insert a user with its email and/or phone identity; return the row."""
     user_id = user_id or uuid.uuid4()
     provider = "email" if email else "phone"
     providers = [name for name, value in (("email", email), ("phone", phone)) if value]
     app = merge({"provider": provider, "providers": providers}, app_metadata or {})
     stamp = now()
-    user = tx.one(
-        "INSERT INTO users (id, aud, role, email, phone, encrypted_password, email_confirmed_at,"
-        " phone_confirmed_at, invited_at, app_metadata, user_metadata)"
-        " VALUES (%(id)s, %(aud)s, %(role)s, %(email)s, %(phone)s, %(pw)s, %(ec)s, %(pc)s, %(inv)s,"
-        " %(app)s, %(meta)s) RETURNING *",
-        {"id": user_id, "aud": aud, "role": role, "email": email, "phone": phone, "pw": password_hash,
-         "ec": stamp if email_confirmed else None, "pc": stamp if phone_confirmed else None,
-         "inv": stamp if invited else None, "app": Jsonb(app), "meta": Jsonb(user_metadata or {})})
+    user = tx.one("insert_user", {
+        "id": user_id, "aud": aud, "role": role, "email": email, "phone": phone,
+        "encrypted_password": password_hash, "email_confirmed_at": stamp if email_confirmed else None,
+        "phone_confirmed_at": stamp if phone_confirmed else None, "invited_at": stamp if invited else None,
+        "app_metadata": Jsonb(app), "user_metadata": Jsonb(user_metadata or {})})
     if email:
         data = {**email_identity_data(user_id, email, email_confirmed), **(identity_extra or {})}
         add_identity(tx, user_id, "email", str(user_id), data)
     if phone:
         add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,
-                                                         "email_verified": False,
-                                                         "phone_verified": phone_confirmed})
+                                                          "email_verified": False,
+                                                          "phone_verified": phone_confirmed})
     return user
 
 
@@ -116,8 +110,7 @@ def email_identity_data(user_id: uuid.UUID, email: str, verified: bool = False) 
 
 
 def _set_identity_flag(tx: Tx, user_id: uuid.UUID, flag: str) -> None:
-    tx.run("UPDATE identities SET identity_data = identity_data || %(patch)s, updated_at = now()"
-           " WHERE user_id = %(id)s AND provider = 'email'", {"patch": Jsonb({flag: True}), "id": user_id})
+    tx.run("merge_email_identity_data", {"patch": Jsonb({flag: True}), "user_id": user_id})
 
 
 def confirm_email(tx: Tx, user: dict) -> dict:
@@ -125,12 +118,12 @@ def confirm_email(tx: Tx, user: dict) -> dict:
     if user["email_confirmed_at"] is not None:
         return user
     _set_identity_flag(tx, user["id"], "email_verified")
-    return update(tx, user["id"], email_confirmed_at=now(),
-                  user_metadata=merge(user["user_metadata"], {"email_verified": True}))
+    return update_user(tx, user["id"], email_confirmed_at=now(),
+                       user_metadata=merge(user["user_metadata"], {"email_verified": True}))
 
 
 def identity_json(identity: dict) -> dict:
-    """The identity object of §1.2."""
+    """The identity object, in the key order GoTrue serialises `models.Identity`."""
     data = identity["identity_data"]
     body = {"identity_id": str(identity["id"]), "id": identity["provider_id"],
             "user_id": str(identity["user_id"]), "identity_data": data, "provider": identity["provider"],

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import psycopg
 
-from ..migrations import migrate
-from .embedded_pg import EmbeddedPostgres, free_port
+from coner_api.migrations import migrate
 
-REPO = Path(__file__).resolve().parents[2]
+from .embedded_postgres import EmbeddedPostgres, free_port
+
+REPO = Path(__file__).resolve().parents[1]
 # Where local state lives; the test of `make run` points it at a temporary folder.
 LOCAL = Path(os.environ.get("LOCAL_DIR") or REPO / ".local").resolve()
 DEFAULT_PG_PORT = 54322  # the Supabase CLI's database port
@@ -71,7 +72,8 @@ def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None =
     env.setdefault("LOCAL_AUTH_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     env.setdefault("LOCAL_AUTH_REDIRECT_ALLOWLIST", f"{env['LOCAL_AUTH_SITE_URL']}/auth/callback")
     with open(log, "w") if log else contextlib.nullcontext() as output:
-        process = subprocess.Popen([sys.executable, "-m", "coner_api.local.auth_server"], env=env,
+        # From the checkout: `local_supabase` is not installed, `python -m` finds it in the working directory.
+        process = subprocess.Popen([sys.executable, "-m", "local_supabase.gotrue"], env=env, cwd=REPO,
                                    stdout=output, stderr=subprocess.STDOUT if log else None,
                                    start_new_session=True)
     deadline = time.monotonic() + 60

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from . import users
-from .context import ctx
-from .errors import ApiError, email_exists
+from . import models
+from .api import ctx
+from .apierrors import GoTrueError, email_exists
 from .mail import token_hash
 from .store import Tx
 
@@ -31,9 +31,9 @@ class Verified:
     half_confirmed: bool = False
 
 
-def _expired_error(by_hash: bool) -> ApiError:
+def _expired_error(by_hash: bool) -> GoTrueError:
     message = "Email link is invalid or has expired" if by_hash else "Token has expired or is invalid"
-    return ApiError(403, "otp_expired", message)
+    return GoTrueError(403, "otp_expired", message)
 
 
 def verify(tx: Tx, verification_type: str, *, hashed: str = "", otp: str = "", email: str = "") -> Verified:
@@ -42,44 +42,37 @@ def verify(tx: Tx, verification_type: str, *, hashed: str = "", otp: str = "", e
     if verification_type in PHONE_TYPES:
         raise _expired_error(by_hash)  # no SMS is ever sent, so no phone token can be valid
     hashed = hashed.removeprefix("pkce_") if by_hash else token_hash(email, otp)
-    row = tx.one("SELECT * FROM one_time_tokens WHERE token_hash = %(h)s AND token_type = ANY(%(types)s)"
-                 + ("" if by_hash else " AND relates_to = %(email)s") + " ORDER BY created_at DESC LIMIT 1"
-                 " FOR UPDATE", {"h": hashed, "types": list(TOKEN_TYPES[verification_type]), "email": email})
+    row = tx.one("find_one_time_token_by_hash" if by_hash else "find_one_time_token_by_otp",
+                 {"token_hash": hashed, "token_types": list(TOKEN_TYPES[verification_type]), "email": email})
     lifetime = dt.timedelta(seconds=ctx().settings.otp_lifetime)
-    if row is None or row["created_at"] + lifetime < users.now():
+    if row is None or row["created_at"] + lifetime < models.now():
         raise _expired_error(by_hash)
-    user = users.get(tx, row["user_id"], lock=True)
-    if users.is_banned(user):
-        raise ApiError(403, "user_banned", "User is banned")
-    tx.run("DELETE FROM one_time_tokens WHERE id = %(id)s", {"id": row["id"]})
+    user = models.find_user(tx, row["user_id"], lock=True)
+    if models.is_banned(user):
+        raise GoTrueError(403, "user_banned", "User is banned")
+    tx.run("delete_one_time_token", {"id": row["id"]})
     if row["token_type"].startswith("email_change"):
         return _email_change(tx, user, row)
-    if row["token_type"] == "recovery_token":
-        tx.run("DELETE FROM one_time_tokens WHERE user_id = %(uid)s AND token_type = 'recovery_token'",
-               {"uid": user["id"]})
-    else:
-        tx.run("DELETE FROM one_time_tokens WHERE user_id = %(uid)s AND token_type = 'confirmation_token'",
-               {"uid": user["id"]})
-    return Verified(users.confirm_email(tx, user), row["flow_id"])
+    # A recovery or a confirmation token: every token of that type goes with it.
+    tx.run("delete_one_time_tokens_of_type", {"user_id": user["id"], "token_type": row["token_type"]})
+    return Verified(models.confirm_email(tx, user), row["flow_id"])
 
 
 def _email_change(tx: Tx, user: dict, row: dict) -> Verified:
-    pending = tx.one("SELECT id FROM one_time_tokens"
-                     " WHERE user_id = %(uid)s AND token_type LIKE 'email_change%%'", {"uid": user["id"]})
+    pending = tx.one("pending_email_change_token", {"user_id": user["id"]})
     if pending is not None:
         return Verified(user, row["flow_id"], half_confirmed=True)
     new_email = user["new_email"]
     if not new_email:
         raise _expired_error(True)
-    other = users.by_email(tx, new_email)
+    other = models.find_user_by_email(tx, new_email)
     if other is not None and other["id"] != user["id"]:
         raise email_exists()
-    tx.run("UPDATE identities SET identity_data = identity_data || %(patch)s, updated_at = now()"
-           " WHERE user_id = %(uid)s AND provider = 'email'",
-           {"patch": Jsonb({"email": new_email, "email_verified": True}), "uid": user["id"]})
+    tx.run("merge_email_identity_data", {"patch": Jsonb({"email": new_email, "email_verified": True}),
+                                         "user_id": user["id"]})
     changes = {"email": new_email, "new_email": None, "email_change_sent_at": None,
-               "user_metadata": users.merge(user["user_metadata"], {"email": new_email}
-                                            if "email" in user["user_metadata"] else {})}
+               "user_metadata": models.merge(user["user_metadata"], {"email": new_email}
+                                             if "email" in user["user_metadata"] else {})}
     if user["email_confirmed_at"] is None:
-        changes["email_confirmed_at"] = users.now()
-    return Verified(users.update(tx, user["id"], **changes), row["flow_id"])
+        changes["email_confirmed_at"] = models.now()
+    return Verified(models.update_user(tx, user["id"], **changes), row["flow_id"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from .context import ctx
+from .api import ctx
 
 bp = Blueprint("meta", __name__, url_prefix="/auth/v1")
 VERSION = "v2.180.0-local"

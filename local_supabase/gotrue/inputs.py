@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, request
 
-from .errors import ApiError, bad_request
+from .apierrors import GoTrueError, bad_request
 
 EMAIL = re.compile(r"^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
                    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
@@ -17,8 +17,8 @@ _GO_TYPES = {str: "string", dict: "map[string]interface {}", bool: "bool", int: 
 _JSON_TYPES = {str: "string", dict: "object", list: "array", bool: "bool", int: "number", float: "number"}
 
 
-def _bad_json(detail: str) -> ApiError:
-    return ApiError(400, "bad_json", f"Could not parse request body as JSON: {detail}")
+def _bad_json(detail: str) -> GoTrueError:
+    return GoTrueError(400, "bad_json", f"Could not parse request body as JSON: {detail}")
 
 
 def json_body() -> dict:
@@ -62,7 +62,7 @@ def email_address(raw: str, message: str = "Unable to validate email address: in
     """The trimmed, lower-cased address, or 400 validation_failed."""
     email = raw.strip().lower()
     if len(email) > 255 or not EMAIL.match(email):
-        raise ApiError(status, "validation_failed", message)
+        raise GoTrueError(status, "validation_failed", message)
     return email
 
 

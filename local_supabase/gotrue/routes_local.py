@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from .context import ctx
-from .errors import ApiError, bad_request
-from .guards import require_admin
+from .api import ctx
+from .apierrors import GoTrueError, bad_request
+from .callers import require_admin
 from .inputs import field, json_body
 from .keys import UnknownKey
 from .mail import messages
@@ -24,7 +24,7 @@ def list_mail() -> Response:
 def clear_mail() -> Response:
     """Empty the mailbox."""
     with ctx().store.transaction() as tx:
-        tx.run("DELETE FROM mail_outbox")
+        tx.run("clear_mail")
     return Response(status=204)
 
 
@@ -47,5 +47,5 @@ def revoke_key() -> Response:
     try:
         ctx().keys.revoke(kid)
     except UnknownKey:
-        raise ApiError(404, "not_found", f"No active key with kid {kid}") from None
+        raise GoTrueError(404, "not_found", f"No active key with kid {kid}") from None
     return jsonify({"kid": kid, "revoked": True})

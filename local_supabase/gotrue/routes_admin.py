@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, request
 from psycopg import errors as pg_errors
 
-from . import users
+from . import models
 from .admin_links import generate_link, invite
-from .context import ctx
+from .api import ctx
+from .apierrors import GoTrueError, bad_request, email_exists
+from .callers import require_admin
 from .durations import parse_go_duration
-from .errors import ApiError, bad_request, email_exists
-from .guards import require_admin
 from .inputs import email_address, field, json_body, parse_uuid, phone_number
 from .passwords import check_policy, hash_password
 from .store import Tx
@@ -33,7 +33,7 @@ def _ban_until(raw: str) -> object:
     if raw == "none":
         return None
     try:
-        return users.now() + parse_go_duration(raw)
+        return models.now() + parse_go_duration(raw)
     except (ValueError, OverflowError) as error:
         raise bad_request(f"invalid format for ban duration: {error}") from None
 
@@ -41,15 +41,15 @@ def _ban_until(raw: str) -> object:
 def _user_or_404(tx: Tx, raw_id: str) -> dict:
     user_id = parse_uuid(raw_id)
     if user_id is None:
-        raise ApiError(404, "validation_failed", "user_id must be an UUID")
-    user = users.get(tx, user_id)
+        raise GoTrueError(404, "validation_failed", "user_id must be an UUID")
+    user = models.find_user(tx, user_id)
     if user is None:
-        raise ApiError(404, "user_not_found", "User not found")
+        raise GoTrueError(404, "user_not_found", "User not found")
     return user
 
 
 def _reply(tx: Tx, user: dict) -> Response:
-    return jsonify(users.user_json(user, users.identities(tx, user["id"])))
+    return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
 @bp.post("/users")
@@ -81,18 +81,18 @@ def create_user() -> Response:
     if email_confirm:
         metadata["email_verified"] = True
     with ctx().store.transaction() as tx:
-        if email and users.by_email(tx, email) is not None:
+        if email and models.find_user_by_email(tx, email) is not None:
             raise email_exists()
-        if phone and tx.one("SELECT id FROM users WHERE phone = %(p)s", {"p": phone}) is not None:
-            raise ApiError(422, "phone_exists", "Phone number already registered by another user")
-        if users.get(tx, user_id) is not None:
-            raise ApiError(422, "user_already_exists", "User already registered")
-        user = users.create(tx, user_id=user_id, email=email, phone=phone, role=role, aud=aud,
-                            password_hash=hash_password(password or secrets.token_urlsafe(24)),
-                            user_metadata=metadata, app_metadata=app_metadata, email_confirmed=email_confirm,
-                            phone_confirmed=phone_confirm)
+        if phone and tx.one("find_user_by_phone", {"phone": phone}) is not None:
+            raise GoTrueError(422, "phone_exists", "Phone number already registered by another user")
+        if models.find_user(tx, user_id) is not None:
+            raise GoTrueError(422, "user_already_exists", "User already registered")
+        user = models.create_user(tx, user_id=user_id, email=email, phone=phone, role=role, aud=aud,
+                                  password_hash=hash_password(password or secrets.token_urlsafe(24)),
+                                  user_metadata=metadata, app_metadata=app_metadata,
+                                  email_confirmed=email_confirm, phone_confirmed=phone_confirm)
         if banned_until is not None:
-            user = users.update(tx, user["id"], banned_until=banned_until)
+            user = models.update_user(tx, user["id"], banned_until=banned_until)
         return _reply(tx, user)
 
 
@@ -116,17 +116,15 @@ def list_users() -> Response:
     """A page of users (identities null), newest first, with `X-Total-Count` and `Link`."""
     page, per_page = _page_number("page", 1), _page_number("per_page", DEFAULT_PER_PAGE)
     pattern = f"%{request.args.get('filter', '')}%"
-    direction = "ASC" if request.args.get("sort", "").strip().lower().endswith("asc") else "DESC"
+    ascending = request.args.get("sort", "").strip().lower().endswith("asc")
     with ctx().store.transaction() as tx:
-        where = " WHERE deleted_at IS NULL AND (email ILIKE %(f)s OR user_metadata->>'full_name' ILIKE %(f)s)"
-        total = tx.one("SELECT count(*) AS n FROM users" + where, {"f": pattern})["n"]
-        order = " ORDER BY created_at DESC, id" if direction == "DESC" else " ORDER BY created_at ASC, id"
-        rows = tx.all("SELECT * FROM users" + where + order + " LIMIT %(limit)s OFFSET %(offset)s",
-                      {"f": pattern, "limit": per_page, "offset": (page - 1) * per_page})
+        total = tx.one("count_users", {"filter": pattern})["n"]
+        rows = tx.all("page_users_oldest_first" if ascending else "page_users_newest_first",
+                      {"filter": pattern, "limit": per_page, "offset": (page - 1) * per_page})
     last_page = (total + per_page - 1) // per_page
     links = [f'{_link(page + 1)}; rel="next"'] if page < last_page else []
     links.append(f'{_link(last_page)}; rel="last"')
-    response = jsonify({"users": [users.user_json(row, None) for row in rows], "aud": "authenticated"})
+    response = jsonify({"users": [models.user_json(row, None) for row in rows], "aud": "authenticated"})
     response.headers["X-Total-Count"] = str(total)
     response.headers["Link"] = ", ".join(links)
     return response
@@ -160,30 +158,27 @@ def update_user(raw_id: str) -> Response:
             check_policy(password)
             changes["encrypted_password"] = hash_password(password)
         if user_metadata is not None:
-            changes["user_metadata"] = users.merge(user["user_metadata"], user_metadata)
+            changes["user_metadata"] = models.merge(user["user_metadata"], user_metadata)
         if app_metadata is not None:
-            changes["app_metadata"] = users.merge(user["app_metadata"], app_metadata)
+            changes["app_metadata"] = models.merge(user["app_metadata"], app_metadata)
         if ban:
             changes["banned_until"] = _ban_until(ban)
         if email_confirm and user["email_confirmed_at"] is None:
-            user = users.confirm_email(tx, user)
-            changes["user_metadata"] = users.merge(changes.get("user_metadata", user["user_metadata"]),
-                                                   {"email_verified": True})
+            user = models.confirm_email(tx, user)
+            changes["user_metadata"] = models.merge(changes.get("user_metadata", user["user_metadata"]),
+                                                    {"email_verified": True})
         if phone_confirm and user["phone_confirmed_at"] is None:
-            tx.run("UPDATE users SET phone_confirmed_at = now() WHERE id = %(id)s", {"id": user["id"]})
+            tx.run("confirm_phone", {"user_id": user["id"]})
         try:
             with tx.conn.transaction():
-                user = users.update(tx, user["id"], **changes)
+                user = models.update_user(tx, user["id"], **changes)
         except pg_errors.UniqueViolation:
             # GoTrue has no duplicate pre-check here: the database conflict surfaces as its generic 500.
-            raise ApiError(500, "unexpected_failure", "Error updating user") from None
+            raise GoTrueError(500, "unexpected_failure", "Error updating user") from None
         if "email" in changes:
-            tx.run("UPDATE identities SET identity_data = identity_data"
-                   " || jsonb_build_object('email', %(e)s::text)"
-                   " WHERE user_id = %(id)s AND provider = 'email'",
-                   {"e": changes["email"], "id": user["id"]})
+            tx.run("set_email_identity_email", {"email": changes["email"], "user_id": user["id"]})
         if password:
-            tx.run("DELETE FROM sessions WHERE user_id = %(id)s", {"id": user["id"]})
+            tx.run("delete_sessions_of_user", {"user_id": user["id"]})
         return _reply(tx, user)
 
 
@@ -195,12 +190,12 @@ def delete_user(raw_id: str) -> Response:
     with ctx().store.transaction() as tx:
         user = _user_or_404(tx, raw_id)
         if soft:
-            tx.run("DELETE FROM sessions WHERE user_id = %(id)s", {"id": user["id"]})
-            tx.run("DELETE FROM identities WHERE user_id = %(id)s", {"id": user["id"]})
-            users.update(tx, user["id"], deleted_at=users.now(), email=None, phone=None, new_email=None,
-                         encrypted_password=None)
+            tx.run("delete_sessions_of_user", {"user_id": user["id"]})
+            tx.run("delete_identities_of_user", {"user_id": user["id"]})
+            models.update_user(tx, user["id"], deleted_at=models.now(), email=None, phone=None,
+                               new_email=None, encrypted_password=None)
         else:
-            tx.run("DELETE FROM users WHERE id = %(id)s", {"id": user["id"]})
+            tx.run("delete_user", {"user_id": user["id"]})
     return jsonify({})
 
 

@@ -1,4 +1,4 @@
-"""Run the stand-in: `python -m coner_api.local.auth_server` (settings from LOCAL_AUTH_* variables)."""
+"""Run the stand-in: `python -m local_supabase.gotrue` (settings from LOCAL_AUTH_* variables)."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +10,7 @@ import psycopg
 from werkzeug.serving import make_server
 
 from . import create_app
-from .context import EXTENSION
+from .api import EXTENSION
 from .keys import write_atomically
 from .settings import Settings, SettingsError, from_env
 

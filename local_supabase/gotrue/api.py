@@ -1,4 +1,4 @@
-"""The stand-in's per-app state (settings, store, keys, token service), kept in `app.extensions`."""
+"""The stand-in's per-app state, GoTrue's `API` (settings, store, keys, grants), kept in `app.extensions`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,10 +6,10 @@ from dataclasses import dataclass
 import jwt
 from flask import Response, current_app, jsonify
 
+from .grants import TokenService
 from .keys import KeyStore
 from .settings import Settings
 from .store import Store
-from .tokens import TokenService
 
 EXTENSION = "local_auth_server"
 

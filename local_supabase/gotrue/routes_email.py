@@ -6,9 +6,9 @@ import uuid
 
 from flask import Blueprint, Response, jsonify, redirect, request
 
-from . import flows, mail, users
-from .context import ctx, session_reply
-from .errors import ApiError, bad_request
+from . import flow_state, mail, models
+from .api import ctx, session_reply
+from .apierrors import GoTrueError, bad_request
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import hash_password
 from .redirects import error_redirect, session_fragment, with_fragment, with_query
@@ -60,17 +60,16 @@ def verify_get() -> Response:
             if verified.half_confirmed:
                 location = with_fragment(target, {"message": HALF_CONFIRMED, "sb": ""})
             elif is_pkce and verified.flow_id:
-                flow = tx.one("UPDATE flow_state SET auth_code_issued_at = now(), user_id = %(uid)s"
-                              " WHERE id = %(id)s RETURNING auth_code", {"uid": verified.user["id"],
-                                                                          "id": verified.flow_id})
+                flow = tx.one("issue_flow_auth_code",
+                              {"user_id": verified.user["id"], "id": verified.flow_id})
                 if flow is None:
-                    raise ApiError(404, "flow_state_not_found",
-                                   "invalid flow state, no valid flow state found")
+                    raise GoTrueError(404, "flow_state_not_found",
+                                      "invalid flow state, no valid flow state found")
                 location = with_query(target, {"code": str(flow["auth_code"])})
             else:
                 session = ctx().tokens.sign_in(tx, verified.user, "otp")
                 location = session_fragment(target, session, type=kind)
-    except ApiError as error:
+    except GoTrueError as error:
         location = error_redirect(target, error, in_query=is_pkce)
     return redirect(location, 303)
 
@@ -83,11 +82,11 @@ def recover() -> Response:
     if not raw_email:
         raise bad_request("Password recovery requires an email")
     email = email_address(raw_email)
-    pkce = flows.pkce_params(body)
+    pkce = flow_state.pkce_params(body)
     with ctx().store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         if user is not None:
-            flow = flows.create(tx, pkce, "recovery", user_id=user["id"]) if pkce else None
+            flow = flow_state.create(tx, pkce, "recovery", user_id=user["id"]) if pkce else None
             mail.send(tx, user, mail.RECOVERY, redirect_target(), flow["id"] if flow else None)
     return jsonify({})
 
@@ -106,26 +105,26 @@ def otp() -> Response:
     if phone:
         raise bad_request("Unsupported phone provider", "phone_provider_disabled")
     email = email_address(raw_email)
-    pkce = flows.pkce_params(body)
+    pkce = flow_state.pkce_params(body)
     state = ctx()
     with state.store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         if user is None and not create_user:
-            raise ApiError(422, "otp_disabled", "Signups not allowed for otp")
+            raise GoTrueError(422, "otp_disabled", "Signups not allowed for otp")
         if user is None or user["email_confirmed_at"] is None:
             # Like GoTrue: an unknown or unconfirmed address goes through sign-up first.
             if user is None:
                 user_id = uuid.uuid4()
-                user = users.create(tx, user_id=user_id, email=email,
-                                    password_hash=hash_password(secrets.token_urlsafe(24)),
-                                    user_metadata={**data, **users.email_identity_data(user_id, email)},
-                                    identity_extra=data)
+                identity = models.email_identity_data(user_id, email)
+                user = models.create_user(tx, user_id=user_id, email=email,
+                                          password_hash=hash_password(secrets.token_urlsafe(24)),
+                                          user_metadata={**data, **identity}, identity_extra=data)
             if not state.settings.autoconfirm:
-                flow = flows.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
+                flow = flow_state.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
                 mail.send(tx, user, mail.CONFIRMATION, redirect_target(), flow["id"] if flow else None)
                 return jsonify({})
-            user = users.confirm_email(tx, user)
-        flow = flows.create(tx, pkce, "magiclink", user_id=user["id"]) if pkce else None
+            user = models.confirm_email(tx, user)
+        flow = flow_state.create(tx, pkce, "magiclink", user_id=user["id"]) if pkce else None
         mail.send(tx, user, mail.MAGICLINK, redirect_target(), flow["id"] if flow else None)
     return jsonify({})
 
@@ -148,14 +147,14 @@ def resend() -> Response:
             raise bad_request("Type provided requires a phone number")
         return jsonify({})  # no phone users can be pending: SMS is disabled, as in the CLI's default config
     email = email_address(raw_email)
-    pkce = flows.pkce_params(body)
+    pkce = flow_state.pkce_params(body)
     with ctx().store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         if user is not None and kind == "signup" and user["email_confirmed_at"] is None:
-            flow = flows.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
+            flow = flow_state.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
             mail.send(tx, user, mail.CONFIRMATION, redirect_target(), flow["id"] if flow else None)
         elif user is not None and kind == "email_change" and user["new_email"]:
-            flow = flows.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
+            flow = flow_state.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
             flow_id = flow["id"] if flow else None
             mail.send_email_change(tx, user, user["new_email"], redirect_target(), flow_id)
     return jsonify({})

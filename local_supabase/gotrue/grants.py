@@ -1,4 +1,4 @@
-"""Sessions and tokens: access-token claims (§1.4), session responses (§1.3), refresh rotation (§1.5)."""
+"""Sessions and tokens: access-token claims and session responses (GoTrue's token.go), refresh rotation."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,8 +9,8 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from . import users
-from .errors import ApiError, bad_request
+from . import models
+from .apierrors import GoTrueError, bad_request
 from .keys import KeyStore
 from .settings import Settings
 from .store import Store, Tx
@@ -24,8 +24,8 @@ def new_refresh_token() -> str:
     return "".join(secrets.choice(_BASE32) for _ in range(12))
 
 
-def _refresh_error(code: str, message: str) -> ApiError:
-    return ApiError(400, code, f"Invalid Refresh Token: {message}")
+def _refresh_error(code: str, message: str) -> GoTrueError:
+    return GoTrueError(400, code, f"Invalid Refresh Token: {message}")
 
 
 class TokenService:
@@ -51,67 +51,60 @@ class TokenService:
         body = {"access_token": token, "token_type": "bearer",
                 "expires_in": max(expires - int(time.time()), 0), "expires_at": expires,
                 "refresh_token": refresh_token,
-                "user": users.user_json(user, users.identities(tx, user["id"]))}
+                "user": models.user_json(user, models.identities(tx, user["id"]))}
         body.update({key: value for key, value in extra.items() if value})
         return body
 
     def sign_in(self, tx: Tx, user: dict, method: str, **extra: object) -> dict:
         """Open a new session for `user` (amr `method`) and return the session response."""
-        session = tx.one("INSERT INTO sessions (id, user_id, amr)"
-                         " VALUES (%(id)s, %(uid)s, %(amr)s) RETURNING *",
-                         {"id": uuid.uuid4(), "uid": user["id"],
-                          "amr": Jsonb([{"method": method, "timestamp": int(time.time())}])})
+        amr = [{"method": method, "timestamp": int(time.time())}]
+        session = tx.one("insert_session", {"id": uuid.uuid4(), "user_id": user["id"], "amr": Jsonb(amr)})
         token = self._insert_refresh_token(tx, user["id"], session["id"], None)
-        user = users.update(tx, user["id"], last_sign_in_at=users.now())
-        tx.run("UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(id)s", {"id": user["id"]})
+        user = models.update_user(tx, user["id"], last_sign_in_at=models.now())
+        tx.run("stamp_identities_sign_in", {"user_id": user["id"]})
         return self._response(tx, user, session, token, **extra)
 
     def _insert_refresh_token(self, tx: Tx, user_id: uuid.UUID, session_id: uuid.UUID,
                               parent: str | None) -> str:
         token = new_refresh_token()
-        tx.run("INSERT INTO refresh_tokens (token, user_id, session_id, parent)"
-               " VALUES (%(token)s, %(uid)s, %(sid)s, %(parent)s)",
-               {"token": token, "uid": user_id, "sid": session_id, "parent": parent})
+        tx.run("insert_refresh_token", {"token": token, "user_id": user_id, "session_id": session_id,
+                                        "parent": parent})
         return token
 
     def refresh(self, store: Store, presented: str) -> dict:
         """The refresh_token grant with GoTrue's rotation and reuse rules."""
         if not REFRESH_TOKEN_SHAPE.match(presented):
             raise bad_request("Refresh token is not valid")
-        failure: ApiError | None = None
+        failure: GoTrueError | None = None
         with store.transaction() as tx:
-            row = tx.one("SELECT * FROM refresh_tokens WHERE token = %(t)s", {"t": presented})
+            row = tx.one("find_refresh_token", {"token": presented})
             if row is None:
                 raise _refresh_error("refresh_token_not_found", "Refresh Token Not Found")
-            user = users.get(tx, row["user_id"])
+            user = models.find_user(tx, row["user_id"])
             if user is None:
                 raise _refresh_error("refresh_token_not_found", "Refresh Token Not Found")
-            if users.is_banned(user):
+            if models.is_banned(user):
                 raise _refresh_error("user_banned", "User Banned")
             # Locking the session serialises concurrent refreshes of one chain.
-            session = tx.one("SELECT * FROM sessions WHERE id = %(id)s FOR UPDATE", {"id": row["session_id"]})
+            session = tx.one("lock_session", {"session_id": row["session_id"]})
             if session is None:
-                raise ApiError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
-            row = tx.one("SELECT * FROM refresh_tokens WHERE id = %(id)s", {"id": row["id"]})
+                raise GoTrueError(400, "session_not_found", "Invalid Refresh Token: No Valid Session Found")
+            row = tx.one("reread_refresh_token", {"id": row["id"]})
             issued: str | None = None
             if row["revoked"]:
-                active = tx.one("SELECT * FROM refresh_tokens WHERE session_id = %(sid)s AND NOT revoked"
-                                " ORDER BY id DESC LIMIT 1", {"sid": session["id"]})
+                active = tx.one("active_refresh_token", {"session_id": session["id"]})
                 interval = dt.timedelta(seconds=self.settings.refresh_reuse_interval)
                 reuse_deadline = row["updated_at"] + interval
                 if active is not None and active["parent"] == row["token"]:
                     issued = active["token"]  # the client lost our last answer: hand back the same token
-                elif reuse_deadline < users.now():
-                    tx.run("UPDATE refresh_tokens SET revoked = true, updated_at = now()"
-                           " WHERE session_id = %(sid)s AND NOT revoked", {"sid": session["id"]})
+                elif reuse_deadline < models.now():
+                    tx.run("revoke_refresh_tokens_of_session", {"session_id": session["id"]})
                     failure = _refresh_error("refresh_token_already_used", "Already Used")
             if failure is None:
                 if issued is None:
                     if not row["revoked"]:
-                        tx.run("UPDATE refresh_tokens SET revoked = true, updated_at = now()"
-                               " WHERE id = %(id)s",
-                               {"id": row["id"]})
+                        tx.run("revoke_refresh_token", {"id": row["id"]})
                     issued = self._insert_refresh_token(tx, user["id"], session["id"], row["token"])
-                tx.run("UPDATE sessions SET updated_at = now() WHERE id = %(id)s", {"id": session["id"]})
+                tx.run("touch_session", {"session_id": session["id"]})
                 return self._response(tx, user, session, issued)
         raise failure

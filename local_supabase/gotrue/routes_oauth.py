@@ -6,9 +6,9 @@ import secrets
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from . import flows, users
-from .context import ctx
-from .errors import ApiError, bad_request
+from . import flow_state, models
+from .api import ctx
+from .apierrors import GoTrueError, bad_request
 from .inputs import EMAIL, parse_uuid, redirect_target
 from .redirects import error_redirect, session_fragment, with_query
 from .store import Tx
@@ -29,10 +29,10 @@ def authorize() -> Response:
         raise bad_request(f"Unsupported provider: Provider {provider} could not be found")
     if provider not in ENABLED:
         raise bad_request("Unsupported provider: provider is not enabled")
-    pkce = flows.check_challenge(request.args.get("code_challenge", ""),
-                                 request.args.get("code_challenge_method", ""))
+    pkce = flow_state.check_challenge(request.args.get("code_challenge", ""),
+                                      request.args.get("code_challenge_method", ""))
     with ctx().store.transaction() as tx:
-        flow = flows.create(tx, pkce, "oauth", provider_type=provider, redirect_to=redirect_target())
+        flow = flow_state.create(tx, pkce, "oauth", provider_type=provider, redirect_to=redirect_target())
     return redirect(f"{ctx().settings.base_url}{CONSENT_PATH}?{_state_query(flow)}", 302)
 
 
@@ -42,8 +42,7 @@ def _state_query(flow: dict) -> str:
 
 def _flow(tx: Tx, raw_state: str) -> dict | None:
     state = parse_uuid(raw_state)
-    return state and tx.one("SELECT * FROM flow_state WHERE id = %(id)s AND authentication_method = 'oauth'"
-                            " AND user_id IS NULL FOR UPDATE", {"id": state})
+    return state and tx.one("find_oauth_flow_state", {"id": state})
 
 
 def _consent_page(state: str, provider: str, email: str = "", error: str = "", status: int = 200) -> Response:
@@ -75,23 +74,22 @@ def _google_user(tx: Tx, provider: str, email: str) -> dict:
     name = email.split("@")[0]
     data = {"iss": "https://accounts.google.com", "sub": subject, "name": name, "email": email,
             "full_name": name, "provider_id": subject, "email_verified": True, "phone_verified": False}
-    identity = tx.one("SELECT * FROM identities WHERE provider = %(p)s AND provider_id = %(s)s",
-                      {"p": provider, "s": subject})
+    identity = tx.one("find_identity", {"provider": provider, "provider_id": subject})
     if identity is not None:
-        tx.run("UPDATE identities SET last_sign_in_at = now(), updated_at = now() WHERE id = %(id)s",
-               {"id": identity["id"]})
-        return users.get(tx, identity["user_id"])
-    user = users.by_email(tx, email)
+        tx.run("stamp_identity_sign_in", {"identity_id": identity["id"]})
+        return models.find_user(tx, identity["user_id"])
+    user = models.find_user_by_email(tx, email)
     if user is None:
-        user = users.create(tx, email=email, app_metadata={"provider": provider, "providers": [provider]},
-                            user_metadata=dict(data), email_confirmed=True)
-        tx.run("DELETE FROM identities WHERE user_id = %(id)s", {"id": user["id"]})
+        user = models.create_user(tx, email=email,
+                                  app_metadata={"provider": provider, "providers": [provider]},
+                                  user_metadata=dict(data), email_confirmed=True)
+        tx.run("delete_identities_of_user", {"user_id": user["id"]})
     else:
         providers = list(user["app_metadata"].get("providers", []))
-        user = users.update(tx, user["id"], app_metadata={**user["app_metadata"],
-                                                            "providers": providers + [provider]})
-        user = users.confirm_email(tx, user)
-    users.add_identity(tx, user["id"], provider, subject, data)
+        user = models.update_user(tx, user["id"], app_metadata={**user["app_metadata"],
+                                                                "providers": providers + [provider]})
+        user = models.confirm_email(tx, user)
+    models.add_identity(tx, user["id"], provider, subject, data)
     return user
 
 
@@ -104,28 +102,27 @@ def callback() -> Response:
     with state.store.transaction() as tx:
         flow = _flow(tx, raw_state)
         if flow is None:
-            error = ApiError(400, "bad_oauth_state", "OAuth callback with invalid state")
+            error = GoTrueError(400, "bad_oauth_state", "OAuth callback with invalid state")
             return redirect(error_redirect(state.settings.site_url, error, in_query=True), 302)
         if not raw_email or len(raw_email) > 255 or not EMAIL.match(raw_email):
             return _consent_page(raw_state, flow["provider_type"], raw_email, "Enter a valid e-mail address.",
                                  status=400)
         target = flow["redirect_to"] or state.settings.site_url
         try:
-            if flows.is_expired(flow):
-                raise ApiError(422, "flow_state_expired", "invalid flow state, flow state has expired")
+            if flow_state.is_expired(flow):
+                raise GoTrueError(422, "flow_state_expired", "invalid flow state, flow state has expired")
             with tx.conn.transaction():
                 user = _google_user(tx, flow["provider_type"], raw_email)
-                if users.is_banned(user):
-                    raise ApiError(403, "user_banned", "User is banned")
-        except ApiError as error:
-            tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+                if models.is_banned(user):
+                    raise GoTrueError(403, "user_banned", "User is banned")
+        except GoTrueError as error:
+            tx.run("delete_flow_state", {"id": flow["id"]})
             return redirect(error_redirect(target, error, in_query=True), 302)
         provider_token = f"local-{flow['provider_type']}-{secrets.token_urlsafe(24)}"
         if flow["code_challenge"]:
-            tx.run("UPDATE flow_state SET user_id = %(uid)s, provider_access_token = %(pt)s"
-                   " WHERE id = %(id)s",
-                   {"uid": user["id"], "pt": provider_token, "id": flow["id"]})
+            tx.run("complete_oauth_flow_state",
+                   {"user_id": user["id"], "provider_access_token": provider_token, "id": flow["id"]})
             return redirect(with_query(target, {"code": str(flow["auth_code"])}), 302)
-        tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+        tx.run("delete_flow_state", {"id": flow["id"]})
         session = state.tokens.sign_in(tx, user, "oauth", provider_token=provider_token)
         return redirect(session_fragment(target, session), 302)

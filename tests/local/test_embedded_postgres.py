@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from coner_api.local.embedded_pg import EmbeddedPostgres
+from local_supabase.embedded_postgres import EmbeddedPostgres
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import uuid
 
 from flask import Blueprint, Response, jsonify, request
 
-from . import flows, mail, users
-from .context import ctx, session_reply
-from .errors import ApiError, bad_request, email_exists
-from .guards import current_caller
+from . import flow_state, mail, models
+from .api import ctx, session_reply
+from .apierrors import GoTrueError, bad_request, email_exists
+from .callers import current_caller
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import MIN_LENGTH, check_policy, hash_password, verify_password
 
@@ -16,8 +16,8 @@ bp = Blueprint("auth", __name__, url_prefix="/auth/v1")
 LOGOUT_SCOPES = {"global", "local", "others"}
 
 
-def _invalid_credentials() -> ApiError:
-    return ApiError(400, "invalid_credentials", "Invalid login credentials")
+def _invalid_credentials() -> GoTrueError:
+    return GoTrueError(400, "invalid_credentials", "Invalid login credentials")
 
 
 @bp.post("/signup")
@@ -27,34 +27,34 @@ def signup() -> Response:
     raw_email, phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
     data = field(body, "data", dict) or {}
     if not raw_email and not phone:
-        raise ApiError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+        raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
     if raw_email and phone:
         raise bad_request("Only an email address or phone number should be provided on signup.")
     if not password:
         raise bad_request("Signup requires a valid password")
     check_policy(password)
-    pkce = flows.pkce_params(body)
+    pkce = flow_state.pkce_params(body)
     if phone:
         raise bad_request("Phone signups are disabled", "phone_provider_disabled")
     email = email_address(raw_email)
     state = ctx()
     with state.store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         if user is not None and user["email_confirmed_at"] is not None:
             if not state.settings.autoconfirm:
-                return jsonify(users.fake_user_json(email, data))
-            raise ApiError(422, "user_already_exists", "User already registered")
+                return jsonify(models.fake_user_json(email, data))
+            raise GoTrueError(422, "user_already_exists", "User already registered")
         if user is None:
             user_id = uuid.uuid4()
-            identity = users.email_identity_data(user_id, email)
-            user = users.create(tx, user_id=user_id, email=email, password_hash=hash_password(password),
-                                user_metadata={**data, **identity}, identity_extra=data)
+            identity = models.email_identity_data(user_id, email)
+            user = models.create_user(tx, user_id=user_id, email=email, password_hash=hash_password(password),
+                                      user_metadata={**data, **identity}, identity_extra=data)
         if state.settings.autoconfirm:
-            user = users.confirm_email(tx, user)
+            user = models.confirm_email(tx, user)
             return session_reply(state.tokens.sign_in(tx, user, "password"))
-        flow = flows.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
+        flow = flow_state.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
         user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), flow["id"] if flow else None)
-        return jsonify(users.user_json(user, users.identities(tx, user["id"])))
+        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
 def _password_grant(body: dict) -> Response:
@@ -64,18 +64,18 @@ def _password_grant(body: dict) -> Response:
     if not email and not phone:
         raise bad_request("missing email or phone")
     if phone:
-        raise ApiError(422, "phone_provider_disabled", "Phone logins are disabled")
+        raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
     state = ctx()
     with state.store.transaction() as tx:
-        user = users.by_email(tx, email.strip().lower())
+        user = models.find_user_by_email(tx, email.strip().lower())
         if user is None or not user["encrypted_password"]:
             raise _invalid_credentials()
-        if users.is_banned(user):
-            raise ApiError(400, "user_banned", "User is banned")
+        if models.is_banned(user):
+            raise GoTrueError(400, "user_banned", "User is banned")
         if not verify_password(password, user["encrypted_password"]):
             raise _invalid_credentials()
         if user["email_confirmed_at"] is None:
-            raise ApiError(400, "email_not_confirmed", "Email not confirmed")
+            raise GoTrueError(400, "email_not_confirmed", "Email not confirmed")
         weak = None
         if len(password) < MIN_LENGTH:
             weak = {"message": f"Password should be at least {MIN_LENGTH} characters.", "reasons": ["length"]}
@@ -94,8 +94,8 @@ def token() -> Response:
         return session_reply(state.tokens.refresh(state.store, field(body, "refresh_token")))
     if grant == "pkce":
         with state.store.transaction() as tx:
-            return session_reply(flows.exchange(tx, body))
-    raise ApiError(400, "invalid_credentials", "unsupported_grant_type")
+            return session_reply(flow_state.exchange(tx, body))
+    raise GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
 
 
 @bp.get("/user")
@@ -103,7 +103,7 @@ def get_user() -> Response:
     """The user behind the Bearer token."""
     with ctx().store.transaction() as tx:
         user = current_caller(tx, check_audience=True).user
-        return jsonify(users.user_json(user, users.identities(tx, user["id"])))
+        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
 @bp.put("/user")
@@ -117,29 +117,28 @@ def update_user() -> Response:
         caller = current_caller(tx, check_audience=True)
         user = caller.user
         if body.get("app_metadata") is not None:
-            raise ApiError(403, "not_admin", "Updating app_metadata requires admin privileges")
+            raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
         if phone:
-            raise ApiError(422, "phone_provider_disabled", "Phone logins are disabled")
+            raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
         if password:
             check_policy(password)
             if verify_password(password, user["encrypted_password"]):
-                raise ApiError(422, "same_password",
-                               "New password should be different from the old password.")
-            user = users.update(tx, user["id"], encrypted_password=hash_password(password))
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s AND id IS DISTINCT FROM %(sid)s",
-                   {"uid": user["id"], "sid": caller.session_id})
+                raise GoTrueError(422, "same_password",
+                                  "New password should be different from the old password.")
+            user = models.update_user(tx, user["id"], encrypted_password=hash_password(password))
+            tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": caller.session_id})
         if data is not None:
-            user = users.update(tx, user["id"], user_metadata=users.merge(user["user_metadata"], data))
+            user = models.update_user(tx, user["id"], user_metadata=models.merge(user["user_metadata"], data))
         if raw_email:
             email = email_address(raw_email)
             if email != user["email"]:
-                if users.by_email(tx, email) is not None:
+                if models.find_user_by_email(tx, email) is not None:
                     raise email_exists()
-                pkce = flows.pkce_params(body)
-                flow = flows.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
+                pkce = flow_state.pkce_params(body)
+                flow = flow_state.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
                 flow_id = flow["id"] if flow else None
                 user = mail.send_email_change(tx, user, email, redirect_target(), flow_id)
-        return jsonify(users.user_json(user, users.identities(tx, user["id"])))
+        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
 @bp.post("/logout")
@@ -150,11 +149,11 @@ def logout() -> Response:
         scope = request.args.get("scope", "") or "global"
         if scope not in LOGOUT_SCOPES:
             raise bad_request(f'Unsupported logout scope "{scope}"')
-        params = {"uid": caller.user["id"], "sid": caller.session_id}
+        params = {"user_id": caller.user["id"], "session_id": caller.session_id}
         if scope == "global" or caller.session_id is None:
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s", params)
+            tx.run("delete_sessions_of_user", params)
         elif scope == "local":
-            tx.run("DELETE FROM sessions WHERE id = %(sid)s", params)
+            tx.run("delete_session", params)
         else:
-            tx.run("DELETE FROM sessions WHERE user_id = %(uid)s AND id <> %(sid)s", params)
+            tx.run("delete_other_sessions_of_user", params)
     return Response(status=204)

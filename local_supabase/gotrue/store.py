@@ -1,6 +1,11 @@
-"""Postgres access for the stand-in: a small psycopg pool pinned to its schema, and transaction helpers."""
+"""Postgres access for the stand-in: a small psycopg pool pinned to its schema, named queries, transactions.
+
+Queries live in `queries/*.sql` next to this module, as blocks headed `-- name: <query_name>` with `%(param)s`
+placeholders (the product's convention); callers name the query and pass a dict.
+"""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any, Iterator
@@ -13,23 +18,43 @@ from psycopg_pool import ConnectionPool
 from .settings import SCHEMA_NAME
 
 
+def load_queries() -> dict[str, str]:
+    """Read every `-- name:` block of the stand-in's queries folder."""
+    # A loader of its own rather than coner_api.db's: the stand-in imports nothing from the product.
+    queries: dict[str, str] = {}
+    folder = resources.files(__package__).joinpath("queries")
+    for resource in sorted(folder.iterdir(), key=lambda r: r.name):
+        if not resource.name.endswith(".sql"):
+            continue
+        for block in re.split(r"^-- name: ", resource.read_text(), flags=re.M)[1:]:
+            name, _, body = block.partition("\n")
+            name = name.strip()
+            if name in queries:
+                raise RuntimeError(f"query {name!r} is defined twice")
+            queries[name] = body.strip()
+    return queries
+
+
+QUERIES = load_queries()
+
+
 class Tx:
-    """One open transaction; every statement is parameterised (`%(name)s` placeholders)."""
+    """One open transaction; every statement is a named query with `%(name)s` parameters."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
 
     def one(self, query: str, params: dict[str, Any] | None = None) -> dict | None:
-        """The first row of `query`, or None."""
-        return self.conn.execute(query, params or {}).fetchone()
+        """The first row of the named query, or None."""
+        return self.conn.execute(QUERIES[query], params or {}).fetchone()
 
     def all(self, query: str, params: dict[str, Any] | None = None) -> list[dict]:
-        """Every row of `query`."""
-        return self.conn.execute(query, params or {}).fetchall()
+        """Every row of the named query."""
+        return self.conn.execute(QUERIES[query], params or {}).fetchall()
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> int:
-        """Execute `query`; return the number of rows it touched."""
-        return self.conn.execute(query, params or {}).rowcount
+        """Execute the named query; return the number of rows it touched."""
+        return self.conn.execute(QUERIES[query], params or {}).rowcount
 
 
 class Store:
@@ -47,15 +72,15 @@ class Store:
     def migrate(self) -> None:
         """Create the schema and its tables if they are missing (safe to run at every start)."""
         ddl = resources.files(__package__).joinpath("schema.sql").read_text()
+        schema = sql.Identifier(self.schema)
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            # Advisory lock: several stand-ins may start against one database at the same moment.
-            conn.execute("SELECT pg_advisory_lock(hashtext('coner_local_auth_server'))")
+            conn.execute(QUERIES["lock_schema_setup"])
             try:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+                conn.execute(sql.SQL(QUERIES["create_schema"]).format(schema=schema))
+                conn.execute(sql.SQL(QUERIES["use_schema"]).format(schema=schema))
                 conn.execute(ddl)
             finally:
-                conn.execute("SELECT pg_advisory_unlock(hashtext('coner_local_auth_server'))")
+                conn.execute(QUERIES["unlock_schema_setup"])
 
     def open(self) -> "Store":
         """Open the pool (waiting for the first connection)."""

@@ -7,9 +7,9 @@ import uuid
 
 from flask import Response, jsonify
 
-from . import users
-from .context import ctx
-from .errors import ApiError, bad_request, email_exists
+from . import models
+from .api import ctx
+from .apierrors import GoTrueError, bad_request, email_exists
 from .inputs import email_address, field, json_body, redirect_target
 from .mail import INVITE, issue_token, send, verify_link
 from .passwords import check_policy, hash_password
@@ -20,9 +20,9 @@ LINK_TYPES = ("signup", "invite", "magiclink", "recovery", "email_change_current
 
 def _new_user(tx: Tx, email: str, password: str, data: dict, invited: bool = False) -> dict:
     user_id = uuid.uuid4()
-    identity = users.email_identity_data(user_id, email)
-    return users.create(tx, user_id=user_id, email=email, password_hash=hash_password(password),
-                        user_metadata={**data, **identity}, identity_extra=data, invited=invited)
+    identity = models.email_identity_data(user_id, email)
+    return models.create_user(tx, user_id=user_id, email=email, password_hash=hash_password(password),
+                              user_metadata={**data, **identity}, identity_extra=data, invited=invited)
 
 
 def generate_link() -> Response:
@@ -35,7 +35,7 @@ def generate_link() -> Response:
         raise bad_request("Invalid email action link type requested: " + kind)
     email = email_address(raw_email)
     with ctx().store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         verification_type, token_type, relates_to = kind, "confirmation_token", email
         if kind == "magiclink" and user is None:
             kind = verification_type = "signup"
@@ -51,20 +51,20 @@ def generate_link() -> Response:
                 password = password or secrets.token_urlsafe(24)
                 user = _new_user(tx, email, password, data, invited=kind == "invite")
             elif kind == "invite":
-                user = users.update(tx, user["id"], invited_at=users.now())
+                user = models.update_user(tx, user["id"], invited_at=models.now())
         elif user is None:
-            raise ApiError(404, "user_not_found", "User with this email not found")
+            raise GoTrueError(404, "user_not_found", "User with this email not found")
         elif kind in ("magiclink", "recovery"):
             token_type = "recovery_token"
         else:
             new_email = email_address(new_email_raw)
-            if users.by_email(tx, new_email) is not None:
+            if models.find_user_by_email(tx, new_email) is not None:
                 raise email_exists()
-            user = users.update(tx, user["id"], new_email=new_email)
+            user = models.update_user(tx, user["id"], new_email=new_email)
             token_type = kind.replace("email_change_", "email_change_token_")
             relates_to = email if kind == "email_change_current" else new_email
         otp, hashed = issue_token(tx, user["id"], token_type, relates_to)
-        body = users.user_json(user, users.identities(tx, user["id"]))
+        body = models.user_json(user, models.identities(tx, user["id"]))
     link_type = "email_change" if kind.startswith("email_change") else verification_type
     return jsonify({**body, "action_link": verify_link(hashed, link_type, target, pkce=False),
                     "email_otp": otp, "hashed_token": hashed, "verification_type": verification_type,
@@ -77,10 +77,10 @@ def invite() -> Response:
     raw_email, data = field(body, "email"), field(body, "data", dict) or {}
     email = email_address(raw_email)
     with ctx().store.transaction() as tx:
-        user = users.by_email(tx, email)
+        user = models.find_user_by_email(tx, email)
         if user is not None and user["email_confirmed_at"] is not None:
             raise email_exists()
         if user is None:
             user = _new_user(tx, email, secrets.token_urlsafe(24), data, invited=True)
         user = send(tx, user, INVITE, redirect_target())
-        return jsonify(users.user_json(user, users.identities(tx, user["id"])))
+        return jsonify(models.user_json(user, models.identities(tx, user["id"])))

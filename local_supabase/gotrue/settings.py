@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-# Two levels above `coner_api/`: the checkout, whose git-ignored `.local/` holds runtime state.
-REPO_ROOT = Path(__file__).resolve().parents[3]
+# The folder above `local_supabase/`: the checkout, whose git-ignored `.local/` holds runtime state.
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 ALGORITHMS = ("ES256", "RS256", "HS256")
 

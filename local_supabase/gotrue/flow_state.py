@@ -1,4 +1,4 @@
-"""PKCE flow state: validating code challenges, remembering them, and the `grant_type=pkce` exchange."""
+"""Flow state (GoTrue's models.FlowState): PKCE code challenges, remembered flows, `grant_type=pkce`."""
 from __future__ import annotations
 
 import base64
@@ -7,9 +7,9 @@ import hashlib
 import hmac
 import uuid
 
-from . import users
-from .context import ctx
-from .errors import ApiError, bad_request
+from . import models
+from .api import ctx
+from .apierrors import GoTrueError, bad_request
 from .inputs import field, parse_uuid
 from .store import Tx
 
@@ -43,19 +43,17 @@ def create(tx: Tx, pkce: tuple[str, str] | None, authentication_method: str, *,
            redirect_to: str | None = None) -> dict:
     """Store a flow state (for OAuth also the implicit ones, to carry `redirect_to` to the callback)."""
     challenge, method = pkce if pkce else (None, None)
-    return tx.one(
-        "INSERT INTO flow_state (id, auth_code, user_id, code_challenge, code_challenge_method,"
-        " provider_type, authentication_method, redirect_to)"
-        " VALUES (%(id)s, %(code)s, %(uid)s, %(ch)s, %(m)s, %(p)s, %(am)s, %(rt)s) RETURNING *",
-        {"id": uuid.uuid4(), "code": uuid.uuid4(), "uid": user_id, "ch": challenge, "m": method,
-         "p": provider_type, "am": authentication_method, "rt": redirect_to})
+    return tx.one("insert_flow_state", {
+        "id": uuid.uuid4(), "auth_code": uuid.uuid4(), "user_id": user_id, "code_challenge": challenge,
+        "code_challenge_method": method, "provider_type": provider_type,
+        "authentication_method": authentication_method, "redirect_to": redirect_to})
 
 
 def is_expired(flow: dict) -> bool:
     """True once the flow is older than its 300 s lifetime."""
     start = flow["auth_code_issued_at"] if flow["authentication_method"] in _EMAIL_METHODS else None
     start = start or flow["created_at"]
-    return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < users.now()
+    return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < models.now()
 
 
 def _challenge_matches(flow: dict, verifier: str) -> bool:
@@ -73,19 +71,18 @@ def exchange(tx: Tx, body: dict) -> dict:
     if not auth_code or not verifier:
         raise bad_request("invalid request: both auth code and code verifier should be non-empty")
     code = parse_uuid(auth_code)
-    flow = code and tx.one("SELECT * FROM flow_state WHERE auth_code = %(c)s AND user_id IS NOT NULL"
-                           " AND code_challenge IS NOT NULL FOR UPDATE", {"c": code})
+    flow = code and tx.one("find_pkce_flow_state", {"auth_code": code})
     if not flow:
-        raise ApiError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
+        raise GoTrueError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
     if is_expired(flow):
-        raise ApiError(422, "flow_state_expired", "invalid flow state, flow state has expired")
+        raise GoTrueError(422, "flow_state_expired", "invalid flow state, flow state has expired")
     if not _challenge_matches(flow, verifier):
         raise bad_request("code challenge does not match previously saved code verifier", "bad_code_verifier")
-    user = users.get(tx, flow["user_id"])
+    user = models.find_user(tx, flow["user_id"])
     if user is None:
-        raise ApiError(404, "user_not_found", "User not found")
-    if users.is_banned(user):
-        raise ApiError(400, "user_banned", "User is banned")
-    tx.run("DELETE FROM flow_state WHERE id = %(id)s", {"id": flow["id"]})
+        raise GoTrueError(404, "user_not_found", "User not found")
+    if models.is_banned(user):
+        raise GoTrueError(400, "user_banned", "User is banned")
+    tx.run("delete_flow_state", {"id": flow["id"]})
     return ctx().tokens.sign_in(tx, user, flow["authentication_method"],
                                 provider_token=flow["provider_access_token"])

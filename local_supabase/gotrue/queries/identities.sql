@@ -1,0 +1,32 @@
+-- auth.identities (models.py, the OAuth callback, the admin routes).
+
+-- name: identities_of_user
+SELECT * FROM identities WHERE user_id = %(user_id)s ORDER BY created_at
+
+-- name: find_identity
+SELECT * FROM identities WHERE provider = %(provider)s AND provider_id = %(provider_id)s
+
+-- name: insert_identity
+INSERT INTO identities (id, provider_id, user_id, identity_data, provider, last_sign_in_at)
+VALUES (%(id)s, %(provider_id)s, %(user_id)s, %(identity_data)s, %(provider)s, now())
+RETURNING *
+
+-- name: merge_email_identity_data
+UPDATE identities
+   SET identity_data = identity_data || %(patch)s, updated_at = now()
+ WHERE user_id = %(user_id)s AND provider = 'email'
+
+-- name: set_email_identity_email
+-- The admin API's e-mail change: updated_at stays as it was.
+UPDATE identities
+   SET identity_data = identity_data || jsonb_build_object('email', %(email)s::text)
+ WHERE user_id = %(user_id)s AND provider = 'email'
+
+-- name: stamp_identity_sign_in
+UPDATE identities SET last_sign_in_at = now(), updated_at = now() WHERE id = %(identity_id)s
+
+-- name: stamp_identities_sign_in
+UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(user_id)s
+
+-- name: delete_identities_of_user
+DELETE FROM identities WHERE user_id = %(user_id)s
