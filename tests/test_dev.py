@@ -197,7 +197,7 @@ def test_dev_routes_are_documented_in_development(dev_client):
 # ------------------------------------------------------------------------------- absent outside development
 @pytest.fixture(scope="module")
 def production_app(make_app, migrated_database, auth_server):
-    return make_app(app_settings(migrated_database, auth_server, APP_ENV="production"))
+    return make_app(app_settings(migrated_database, auth_server, APP_ENV="production", TRUSTED_PROXIES="0"))
 
 
 @pytest.mark.parametrize("environment", ["test", "production"])
