@@ -36,8 +36,9 @@ preload_app = False
 # instance on the machine (tests, `make run`, the benchmark's two servers) would fight over; nothing uses it.
 control_socket_disable = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
-# Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines. The path
+# is logged without its query string: /auth/callback's holds a sign-in code and its flow id.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
 
 # gunicorn's own refusals (request line or headers too long, malformed HTTP) answer in the API's JSON shape.

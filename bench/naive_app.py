@@ -1,7 +1,7 @@
-"""The naive design of seed 003, as a yardstick: every protected request asks Supabase Auth who the token
+"""The naive proxy design, as a yardstick: every protected request asks Supabase Auth who the token
 belongs to (`GET /auth/v1/user` through the official client) instead of verifying it locally.
 
-Served by `make bench` with the API's own gunicorn settings; the routes are seed 003's.
+Served by `make bench` with the API's own gunicorn settings; the routes are what such a proxy typically offers.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask, jsonify, request
 from supabase import ClientOptions, create_client
 
 app = Flask(__name__)
-# One client per process, as seed 003's module-level client.
+# One client per process, as such a proxy keeps a module-level client.
 supabase = create_client(os.environ["SUPABASE_URL"], os.environ["SUPABASE_ANON_KEY"],
                          options=ClientOptions(auto_refresh_token=False, persist_session=False))
 
@@ -22,7 +22,7 @@ def _user_of_request():
         return None
     try:
         answer = supabase.auth.get_user(header.removeprefix("Bearer "))
-    except Exception:  # noqa: BLE001 - seed 003 answers every failure with the same 401
+    except Exception:  # noqa: BLE001 - such a proxy answers every failure with the same 401
         return None
     return answer.user if answer else None
 

@@ -2,7 +2,7 @@
 
 Starts an embedded Postgres and the Supabase Auth stand-in in `.local/bench/` (wiped first, so every run
 starts from empty tables), then the API exactly as the Procfile's `web:` line does (gunicorn, gunicorn.conf.py,
-APP_ENV=production) and, with the same command and settings, seed 003's naive design (`bench/naive_app.py`).
+APP_ENV=production) and, with the same command and settings, the naive proxy design (`bench/naive_app.py`).
 It creates users with tokens and finished profiles, drives each route with `wrk` (installed from Debian when
 missing and permitted), and prints requests/s, p50, p99 and errors per route with the ratio to the trivial
 route, the peak RSS of every API worker and how long a logout-all takes to reach every worker.
@@ -280,7 +280,7 @@ def main() -> int:
         postgres, database_url = start_postgres(WORK, port=free_port())
         migrate(database_url, REPO / "sql")
         auth, supabase = start_auth_server(database_url, WORK, port=free_port(), log=WORK / "auth.log")
-        env = {**os.environ, **supabase, "APP_ENV": "production", "DATABASE_URL": database_url,
+        env = {**os.environ, **supabase, "APP_ENV": "production", "DATABASE_URL": database_url, "TRUSTED_PROXIES": "0",
                "RATE_LIMIT_AUTH": "100000000/minute", "RATE_LIMIT_USER": "100000000/minute"}
         env.pop("REDIS_URL", None)
         api_port, naive_port = free_port(), free_port()
@@ -298,7 +298,7 @@ def main() -> int:
             ("GET /auth/me", f"{api_url}/auth/me", tokens, "GET", False),
             ("GET /users/profile", f"{api_url}/users/profile", tokens, "GET", False),
             ("PATCH /users/profile", f"{api_url}/users/profile", tokens, "PATCH", True),
-            ("naive (seed 003): GET /auth/verify-token", f"{naive_url}/auth/verify-token", tokens, "GET", False),
+            ("naive proxy design: GET /auth/verify-token", f"{naive_url}/auth/verify-token", tokens, "GET", False),
         ]
         for label, url, token_file, method, patch in plan:
             if WARMUP:

@@ -32,9 +32,9 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     from .admin import cli as admin_cli
     from .admin.routes import blp as admin_routes
     from .dev.routes import blp as dev_routes
-    from .health.routes import blp as health_routes
+    from .health import routes as health
     from .profiles.routes import blp as profile_routes
-    from .sessions.guard import verified_user_id
+    from .sessions.guard import authenticated_user_id
 
     if config is None:
         config = Config.from_env()
@@ -64,14 +64,18 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     redis_client = _redis_client(config)
     if redis_client is not None:
         app.extensions["coner.redis"] = redis_client
-    rate_limits.init_app(app, config, verified_user_id, redis_client)
+    rate_limits.init_app(app, config, authenticated_user_id, redis_client)
     profiles.init_app(app)
+    health.init_app(app)
     app.register_blueprint(api_docs.docs)
-    for blueprint in (health_routes, accounts_routes, profile_routes, admin_routes):
+    for blueprint in (health.blp, accounts_routes, profile_routes, admin_routes):
         api.register_blueprint(blueprint)
     admin_cli.init_app(app)
-    if config.is_development:  # the /dev routes do not exist outside development (docs/api.md)
+    if config.dev_routes_enabled:  # only in development against a local Supabase (docs/api.md)
         api.register_blueprint(dev_routes)
+    elif config.is_development:
+        app.logger.warning("APP_ENV=development with a Supabase that is not on this machine: the /dev routes "
+                           "are off (they create users and hand out their tokens)")
     return app
 
 

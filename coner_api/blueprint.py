@@ -5,7 +5,8 @@ documentation decorators that document without adding a call to every request.
 webargs treats a body sent with a non-JSON Content-Type as absent, so `{"display_name": "x"}` posted as
 text/plain would be parsed as `{}`: a confusing "field required", or worse, a silent no-op or defaults on a
 route whose body is optional. Here such a body is a 400 VALIDATION_FAILED instead. An empty body is still
-"no body" (optional bodies keep working), and invalid JSON stays webargs' 400 "Invalid JSON body.".
+"no body" (optional bodies keep working). A JSON body is parsed strictly (`request_bodies`): invalid,
+non-UTF-8, too deeply nested or unencodable input is a 400 naming the field, before any schema runs.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import flask_smorest
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
+from . import request_bodies
 from .rate_limits import GROUP_ATTRIBUTE
 from .schemas import ErrorSchema
 
@@ -37,18 +39,24 @@ ERROR_DESCRIPTIONS = {
 
 
 class JsonBodyParser(FlaskParser):
-    """FlaskParser that refuses a non-empty body whose Content-Type is not JSON."""
+    """FlaskParser that refuses a non-empty body whose Content-Type is not JSON, and parses JSON strictly."""
 
     # What the error handler answers anyway (it turns webargs' 422 into 400); said here so that the
     # OpenAPI document lists 400, not 422.
     DEFAULT_VALIDATION_STATUS = 400
 
-    def _raw_load_json(self, req: flask.Request) -> Any:
+    def load_json(self, req: flask.Request, schema: Any) -> Any:
+        raw = req.get_data(cache=True)
         if not is_json_request(req):
-            if req.get_data(cache=True):
+            if raw:
                 abort(400, messages={"json": [NOT_JSON_MESSAGE]})
             return core.missing
-        return super()._raw_load_json(req)
+        if not raw:
+            return core.missing
+        try:
+            return request_bodies.parse(raw)
+        except request_bodies.BodyRefused as refused:
+            abort(400, messages={"json": refused.details})
 
 
 def _doc_only(decorate: Callable[[Any], Any]) -> Callable[[Any], Any]:

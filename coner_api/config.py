@@ -27,6 +27,9 @@ class Config:
     supabase_service_role_key: str
     supabase_jwt_secret: str | None = None
     redis_url: str | None = None
+    # A direct connection for the cache listener when DATABASE_URL is a transaction pooler (LISTEN needs a
+    # session of its own); None: DATABASE_URL.
+    database_listen_url: str | None = None
     oauth_redirect_url: str = "http://127.0.0.1:8080/auth/callback"
     oauth_redirect_allowlist: tuple[str, ...] = ()
     trusted_proxies: int = 0
@@ -47,6 +50,16 @@ class Config:
     @property
     def is_development(self) -> bool:
         return self.app_env == "development"
+
+    @property
+    def supabase_is_local(self) -> bool:
+        """Whether Supabase Auth runs on this machine (the local stand-in): the only case where the /dev routes
+        may exist, whatever APP_ENV says."""
+        return is_loopback(self.supabase_url)
+
+    @property
+    def dev_routes_enabled(self) -> bool:
+        return self.is_development and self.supabase_is_local
 
     @property
     def issuer(self) -> str:
@@ -71,8 +84,9 @@ class Config:
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/")
         if supabase_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", supabase_url):
             problems.append("SUPABASE_URL must be an http(s) URL")
-        elif supabase_url.startswith("http://") and app_env == "production" and not _is_loopback(supabase_url):
-            problems.append("SUPABASE_URL must use https in production")
+        elif supabase_url.startswith("http://") and not is_loopback(supabase_url):
+            # Tokens, passwords and the service-role key would cross the network in the clear.
+            problems.append("SUPABASE_URL must use https unless it is a loopback address (127.0.0.1, localhost)")
 
         secret = get("SUPABASE_JWT_SECRET")
         if secret is not None and len(secret.encode()) < 32:
@@ -95,12 +109,19 @@ class Config:
                 problems.append(f"{name} is not a rate limit such as 5/minute (or several: 5/minute;50/hour)")
             return raw
 
+        if app_env == "production" and get("TRUSTED_PROXIES") is None:
+            # Guessing wrong either way is a security bug: 0 behind a proxy rate-limits the proxy's address
+            # (everyone at once), 1 without one lets every client pick its own address.
+            problems.append("TRUSTED_PROXIES is required in production: the number of proxies in front of the "
+                            "app that append to X-Forwarded-For (Heroku: 1; none: 0)")
+
         oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or 8080}/auth/callback"
         allowlist = tuple(u.strip() for u in (get("OAUTH_REDIRECT_ALLOWLIST") or "").split(",") if u.strip())
 
         config = cls(
             app_env=app_env,
             database_url=get("DATABASE_URL") or "",
+            database_listen_url=get("DATABASE_LISTEN_URL"),
             supabase_url=supabase_url,
             supabase_anon_key=get("SUPABASE_ANON_KEY") or "",
             supabase_service_role_key=get("SUPABASE_SERVICE_ROLE_KEY") or "",
@@ -122,5 +143,5 @@ class Config:
         return config
 
 
-def _is_loopback(url: str) -> bool:
-    return bool(re.match(r"^http://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))
+def is_loopback(url: str) -> bool:
+    return bool(re.match(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(/|$)", url))

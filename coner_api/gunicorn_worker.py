@@ -46,6 +46,8 @@ def _has_queued_connection(listener: Any) -> bool:
 class BalancedThreadWorker(ThreadWorker):
     """gthread, whose own SO_REUSEPORT socket listens only between app load and the start of a stop."""
 
+    _listening = False  # whether this worker's socket is in the kernel's group (between load and stop)
+
     def init_process(self) -> None:
         if self.cfg.reuse_port:
             for listener in self.sockets:
@@ -54,14 +56,18 @@ class BalancedThreadWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        if self.cfg.reuse_port:
+        if self.cfg.reuse_port and self.alive:  # told to stop while loading: never join the group
             for listener in self.sockets:
                 listener.listen(self.cfg.backlog)
                 self.log.info("Worker %s listening at %s", self.pid, listener)
+            self._listening = True
 
     def handle_exit(self, sig: int, frame: Any) -> None:
-        """SIGTERM: leave the kernel's group first, so that no new connection waits on a stopping worker."""
-        if self.alive and self.cfg.reuse_port:
+        """SIGTERM: leave the kernel's group first, so that no new connection waits on a stopping worker. A
+        worker stopped while its app still loads has left the group already (and shutting its socket down
+        again would fail with ENOTCONN)."""
+        if self.alive and self.cfg.reuse_port and self._listening:
+            self._listening = False
             self.set_accept_enabled(False)
             for listener in self.sockets:
                 while _has_queued_connection(listener):

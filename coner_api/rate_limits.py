@@ -10,10 +10,10 @@ Every endpoint falls in one group; each group is ONE shared bucket per client:
   callback exchanges a code): `RATE_LIMIT_USER` per client IP, a generous ceiling against floods.
 - unlimited: health and readiness probes (load balancers poll them), the OpenAPI document and /docs.
 - protected: everything else, i.e. every route behind `auth_required` (/auth/me, logout, bootstrap,
-  /users/*, /admin/*, and any route added later): `RATE_LIMIT_USER` per user id of a token whose signature
-  verifies (only the verifier's in-process work, no query: the revocation check stays with the route). A
-  request whose token does not verify is refused by the route anyway; it is counted against its IP
-  meanwhile, so a flood of forged tokens cannot spend another user's budget.
+  /users/*, /admin/*, and any route added later): `RATE_LIMIT_USER` per user id of a token that verifies and
+  is not revoked (the guard's own decision, made once per request). A request whose token is refused is
+  refused by the route anyway; it is counted against its IP meanwhile, so neither a flood of forged tokens
+  nor a leaked token that was logged out can spend its owner's budget.
 
 Counting is a moving window (a hard "N in any 60 s": no double burst at a window edge, an exact Retry-After):
 the `limits` library's over Redis when REDIS_URL is set (one count across every worker and dyno), else
@@ -29,6 +29,7 @@ back-off (1 s, doubling to 30 s). `/health` reports `"redis": "error"` meanwhile
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import threading
@@ -86,8 +87,22 @@ def client_ip() -> str:
     return current_request().remote_addr or "unknown"
 
 
+def _network(address: str) -> str:
+    """An IPv6 client is its /64: one subscriber usually holds a whole /64 and can pick any address in it, so
+    counting per address would give it 2**64 budgets. IPv4 (and IPv4-mapped IPv6) is counted per address."""
+    if ":" not in address:
+        return address
+    try:
+        parsed = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+
+
 def ip_key() -> str:
-    return "ip:" + client_ip()
+    return "ip:" + _network(client_ip())
 
 
 class MemoryWindows:
@@ -240,7 +255,7 @@ def add_headers(response: Response) -> Response:
     headers.add("X-RateLimit-Limit", str(item.amount))
     headers.add("X-RateLimit-Remaining", str(max(0, stats.remaining)))
     headers.add("X-RateLimit-Reset", str(math.ceil(stats.reset_time)))
-    if response.status_code == 429:
+    if response.status_code == 429 and "Retry-After" not in headers:  # an upstream 429 brings its own
         headers.add("Retry-After", str(max(1, math.ceil(stats.reset_time - time.time()))))
     return response
 

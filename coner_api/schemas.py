@@ -42,15 +42,49 @@ def password_rules(value: str) -> None:
     UTF-8 bytes like bcrypt."""
     if len(value) < 8:
         raise ValidationError("Password must be at least 8 characters long")
+    max_password_bytes(value)
+
+
+def max_password_bytes(value: str) -> None:
+    # The body parser has already refused strings that are not encodable (lone surrogates).
     if len(value.encode("utf-8")) > MAX_PASSWORD_BYTES:
         raise ValidationError("Password must be at most 72 bytes (UTF-8)")
 
 
 class EmailField(fields.Email):
+    """An e-mail address, trimmed and lower-cased before it is checked: Supabase Auth lower-cases addresses
+    but does not trim them, so " Ada@Example.com " would otherwise be refused at sign-up and never match at
+    sign-in. Quoted local parts and control characters are refused (marshmallow would take `"\x01"@a.io`)."""
+
     default_error_messages = {"invalid": "Please provide a valid email address"}
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(required=True, validate=validate.Length(max=254), **kwargs)
+        kwargs.setdefault("required", True)
+        super().__init__(validate=validate.Length(max=254), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        address = text.strip().lower()
+        if _CONTROL.search(address) or '"' in address:
+            raise self.make_error("invalid")
+        return address
+
+
+class Token(fields.String):
+    """A one-time code or refresh token: 1 to `max_length` printable ASCII characters, no spaces (every token
+    Supabase Auth issues is one; anything else cannot match, and some of it could not even be sent)."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(validate=[validate.Length(min=1, max=max_length), _printable_ascii],
+                         metadata={"pattern": "^[!-~]+$"}, **kwargs)
+
+
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
+
+
+def _printable_ascii(text: str) -> None:
+    if not _PRINTABLE_ASCII.fullmatch(text):
+        raise ValidationError("Must be printable ASCII without spaces")
 
 
 def encodable(text: str) -> None:

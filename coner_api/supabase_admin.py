@@ -10,7 +10,7 @@ from supabase_auth.types import UserList
 
 from .context import extension
 from .errors import InternalError, NotFound
-from .supabase_auth import AuthUser, SupabaseAuth, field_refused, user_from
+from .supabase_auth import AuthUser, SupabaseAuth, UpstreamRefused, user_from
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class SupabaseAdmin:
                                       "user_metadata": dict(user_metadata or {})}
         if app_metadata:
             attributes["app_metadata"] = dict(app_metadata)
-        with self.auth.translated({"validation_failed": field_refused("email")}):
+        with self.auth.translated({"validation_failed": UpstreamRefused}):
             return user_from(self.auth.admin_client().create_user(attributes).user)
 
     def get_user(self, user_id: str) -> AuthUser:

@@ -30,7 +30,27 @@ log = logging.getLogger(__name__)
 # The client stores the PKCE verifier under "<storage key>-code-verifier" in the storage we hand it.
 _STORAGE_KEY = "coner"
 
-# Supabase Auth error code -> our answer. Codes not listed are upstream faults we cannot explain: logged, 500.
+
+class UpstreamRefused(ValidationFailed):
+    """Supabase's own input check failed and its error code does not say which field (GoTrue answers
+    `validation_failed` for several): reported for the body as a whole, never guessed."""
+
+    def __init__(self, **_: Any) -> None:
+        super().__init__({"_schema": ["Refused by the authentication service"]})
+
+
+def field_refused(field_name: str) -> type[ApiError]:
+    """Supabase's own input check failed (say, an address it finds invalid that ours let through)."""
+
+    class UpstreamValidation(ValidationFailed):
+        def __init__(self, **_: Any) -> None:
+            super().__init__({field_name: ["Rejected by the authentication service"]})
+
+    return UpstreamValidation
+
+
+# Supabase Auth error code -> our answer. An unlisted code on a 400/422 is an input Supabase refused for a
+# reason it does not name (UpstreamRefused); on any other status it is a fault we cannot explain (logged, 500).
 ERROR_CODES: dict[str, type[ApiError]] = {
     "invalid_credentials": InvalidCredentials,
     "email_not_confirmed": EmailNotConfirmed,
@@ -54,6 +74,9 @@ ERROR_CODES: dict[str, type[ApiError]] = {
     "over_request_rate_limit": RateLimited,
     "over_email_send_rate_limit": RateLimited,
     "conflict": Conflict,
+    # Codes that name the e-mail address (GoTrue internal/api/apierrors/errorcode.go).
+    "email_address_invalid": field_refused("email"),
+    "email_address_not_authorized": field_refused("email"),
 }
 
 
@@ -181,6 +204,11 @@ class SupabaseAuth:
             if exc.status >= 500 or exc.status == 0:
                 log.warning("Supabase Auth failed: %s %s", exc.status, exc.message)
                 raise AuthUnavailable() from exc
+            if exc.status in (400, 422):
+                log.warning("Supabase Auth refused the input: %s (%s): %s", exc.code, exc.status, exc.message)
+                raise UpstreamRefused() from exc
+            if exc.status == 429:
+                raise RateLimited(headers={"Retry-After": "60"}) from exc
             log.error("unmapped Supabase Auth error %s (%s): %s", exc.code, exc.status, exc.message)
             raise InternalError() from exc
         except AuthUnknownError as exc:
@@ -192,7 +220,7 @@ class SupabaseAuth:
 
     # ------------------------------------------------------------------------------ end-user calls
     def sign_up(self, email: str, password: str, data: Mapping[str, Any]) -> AuthUser:
-        with self.translated({"validation_failed": field_refused("email")}):
+        with self.translated({"validation_failed": UpstreamRefused}):
             response = self.client().sign_up({"email": email, "password": password,
                                                "options": {"data": dict(data)}})
         user = user_from(response.user)
@@ -267,16 +295,6 @@ class SupabaseAuth:
             raise AuthUnavailable() from exc
         if response.status_code != 200:
             raise AuthUnavailable(f"Authentication service answered {response.status_code}")
-
-
-def field_refused(field_name: str) -> type[ApiError]:
-    """Supabase's own input check failed (say, an address it finds invalid that ours let through)."""
-
-    class UpstreamValidation(ValidationFailed):
-        def __init__(self, **_: Any) -> None:
-            super().__init__({field_name: ["Rejected by the authentication service"]})
-
-    return UpstreamValidation
 
 
 def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:

@@ -11,6 +11,7 @@ BASE = {
     "SUPABASE_URL": "https://abc.supabase.co",
     "SUPABASE_ANON_KEY": "anon",
     "SUPABASE_SERVICE_ROLE_KEY": "service",
+    "TRUSTED_PROXIES": "0",
 }
 
 
@@ -41,6 +42,14 @@ def test_every_missing_variable_is_named_at_once():
         assert name in str(raised.value)
 
 
+def test_trusted_proxies_must_be_set_in_production_and_zero_is_an_answer():
+    without = {k: v for k, v in BASE.items() if k != "TRUSTED_PROXIES"}
+    with pytest.raises(ConfigError, match="TRUSTED_PROXIES is required in production"):
+        Config.from_env(without)
+    assert Config.from_env({**without, "TRUSTED_PROXIES": "0"}).trusted_proxies == 0
+    assert Config.from_env({**without, "APP_ENV": "development"}).trusted_proxies == 0  # only production insists
+
+
 def test_blank_counts_as_missing():
     with pytest.raises(ConfigError, match="SUPABASE_ANON_KEY"):
         Config.from_env({**BASE, "SUPABASE_ANON_KEY": "   "})
@@ -69,9 +78,22 @@ def test_malformed_values_are_refused_by_name(overrides, fragment):
         Config.from_env({**BASE, **overrides})
 
 
-def test_plain_http_is_fine_for_a_loopback_auth_server_and_outside_production():
+def test_plain_http_only_for_a_loopback_auth_server_whatever_the_environment():
     assert Config.from_env({**BASE, "SUPABASE_URL": "http://127.0.0.1:54321"}).supabase_url == "http://127.0.0.1:54321"
-    assert Config.from_env({**BASE, "APP_ENV": "development", "SUPABASE_URL": "http://auth.internal"}).is_development
+    assert Config.from_env({**BASE, "SUPABASE_URL": "http://localhost:54321"}).supabase_is_local
+    for app_env in ("development", "test", "production"):
+        with pytest.raises(ConfigError, match="SUPABASE_URL must use https"):
+            Config.from_env({**BASE, "APP_ENV": app_env, "SUPABASE_URL": "http://auth.internal"})
+
+
+@pytest.mark.parametrize("app_env, supabase_url, enabled", [
+    ("development", "http://127.0.0.1:54321", True),
+    ("development", "https://abc.supabase.co", False),  # a hosted project: no test-user factory in front of it
+    ("test", "http://127.0.0.1:54321", False),
+    ("production", "http://127.0.0.1:54321", False),
+])
+def test_dev_routes_only_in_development_against_a_local_supabase(app_env, supabase_url, enabled):
+    assert Config.from_env({**BASE, "APP_ENV": app_env, "SUPABASE_URL": supabase_url}).dev_routes_enabled is enabled
 
 
 def test_values_are_parsed():

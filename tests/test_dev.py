@@ -187,7 +187,7 @@ def test_dev_routes_are_documented_in_development(dev_client):
 # ------------------------------------------------------------------------------- absent outside development
 @pytest.fixture(scope="module")
 def production_app(make_module_app, migrated_database, auth_server):
-    return make_module_app(app_settings(migrated_database, auth_server, APP_ENV="production"))
+    return make_module_app(app_settings(migrated_database, auth_server, APP_ENV="production", TRUSTED_PROXIES="0"))
 
 
 @pytest.mark.parametrize("environment", ["test", "production"])

@@ -1,4 +1,4 @@
-"""Health routes: 000's /health, 001's /ready and the trivial /auth/health, with real outages."""
+"""Health routes: /health, /ready and the trivial /auth/health, with real outages."""
 from __future__ import annotations
 
 import time

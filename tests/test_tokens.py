@@ -108,7 +108,7 @@ def test_valid_asymmetric_tokens(verifier, keys, claims, name):
 
 def test_uuids_are_canonicalised_and_optional_claims_default(verifier, keys, claims):
     token = keys["es"].sign(claims(sub=USER.upper(), session_id=DROP, email=DROP, aal=DROP,
-                                   app_metadata=DROP, is_anonymous=True))
+                                   app_metadata=DROP, is_anonymous=DROP))
     result = verifier.verify(token)
     assert result.user_id == USER and result.session_id is None and result.email is None
     assert result.roles == ()
@@ -119,8 +119,38 @@ def test_hs256_only_with_the_secret_configured(verifier, hs_verifier, claims):
     assert hs_verifier.verify(token).user_id == USER
     refused(verifier, token)
     refused(hs_verifier, jwt.encode(claims(), SECRET + "x", algorithm="HS256"))
-    # Only kid-less tokens go to the secret: an HS256 token naming a kid is refused.
-    refused(hs_verifier, jwt.encode(claims(), SECRET, algorithm="HS256", headers={"kid": "legacy"}))
+    refused(verifier, jwt.encode(claims(), SECRET, algorithm="HS256", headers={"kid": "legacy"}))
+
+
+def test_hs256_with_a_kid_is_verified_with_the_secret(hs_verifier, server, claims):
+    """A project that moved to signing keys keeps issuing HS256 tokens with the legacy key's kid until it
+    rotates (GoTrue's parseJWTClaims falls back to the secret for HS256): they verify, without a JWKS fetch."""
+    token = jwt.encode(claims(), SECRET, algorithm="HS256", headers={"kid": "legacy-key-id"})
+    assert hs_verifier.verify(token).user_id == USER
+    assert server.requests == 0
+    refused(hs_verifier, jwt.encode(claims(), SECRET + "x", algorithm="HS256", headers={"kid": "legacy-key-id"}))
+
+
+def test_anonymous_sessions_are_refused(verifier, keys, claims):
+    refused(verifier, keys["es"].sign(claims(is_anonymous=True)))
+    assert verifier.verify(keys["es"].sign(claims(is_anonymous=False))).user_id == USER
+
+
+@pytest.mark.parametrize("client_id", ["9a8b7c6d-1111-2222-3333-444455556666", "", None])
+def test_tokens_issued_to_oauth_clients_are_refused(verifier, keys, claims, client_id):
+    """Supabase's OAuth server puts `client_id` in the tokens it issues to third-party apps."""
+    refused(verifier, keys["es"].sign(claims(client_id=client_id)))
+
+
+@pytest.mark.parametrize("name", ["es", "rs"])
+def test_padded_signature_is_refused(verifier, keys, claims, name):
+    """Compact JWS segments are base64url without padding (RFC 7515 §2), the signature as much as the others."""
+    token = keys[name].sign(claims())
+    assert verifier.verify(token).user_id == USER
+    header, payload, signature = token.split(".")
+    for padded in (signature + "=", signature + "==", signature + "=" * (-len(signature) % 4 or 4),
+                   signature[:-1] + "+", signature[:-1] + "/", signature + "A"):
+        refused(verifier, f"{header}.{payload}.{padded}")
 
 
 def test_hs256_mode_does_not_need_the_jwks(hs_verifier, server, claims):

@@ -1,23 +1,53 @@
-"""Google sign-in through Supabase Auth with PKCE, for people testing the API by hand (docs/api.md,
+"""Google sign-in through Supabase Auth with PKCE, bound to the browser that starts it (docs/api.md,
 "Google sign-in").
 
-`/auth/google/url` starts a flow: the code verifier is stored server-side under a random flow id, and
-Supabase is told to come back to our callback with that id in the query. The callback takes the flow
-(single use, 10 minutes), exchanges the code, and either shows the tokens or, when the client asked for
-another allow-listed `redirect_to`, sends the browser there with the tokens in the fragment (as Supabase's
-implicit flow would)."""
+1. `/auth/google/url` makes a flow: the PKCE verifier and Supabase's authorize URL are stored server-side
+   under a random flow id, and the client gets our own start link, `/auth/google/start?flow=<id>`.
+2. `/auth/google/start`, opened in the browser, binds the flow to that browser: a random secret goes into a
+   short-lived HttpOnly cookie and its SHA-256 into the flow; then the browser is sent on to Supabase, which
+   is told to come back to our callback with the flow id in the query.
+3. `/auth/callback` exchanges the code only for the browser holding the flow's cookie, once, within 10
+   minutes; it then shows the tokens or, when the client asked for another allow-listed `redirect_to`, sends
+   the browser there with the tokens in the fragment (as Supabase's implicit flow would).
+
+Without step 2's cookie, a callback URL opened anywhere else (login CSRF: an attacker's own sign-in link
+planted in a victim's browser, or a URL read from a log or a screen) yields no session.
+"""
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import current_app
 
+from ..config import Config, is_loopback
 from ..db import get_db
 from ..errors import InvalidOtp, ValidationFailed
 from ..supabase_auth import TokenSet, get_supabase_auth
 
 PROVIDER = "google"
+FLOW_LIFETIME_SECONDS = 600
+COOKIE_PREFIX = "coner_oauth_"
+START_PATH = "/auth/google/start"
+EXPIRED = "Sign-in link is invalid or has expired"
+
+
+@dataclass(frozen=True)
+class BrowserCookie:
+    """The cookie that binds a flow to one browser."""
+
+    name: str
+    value: str
+    path: str
+    secure: bool
+    max_age: int = FLOW_LIFETIME_SECONDS
+
+
+def _config() -> Config:
+    return current_app.extensions["coner.config"]
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -27,38 +57,68 @@ def _with_query(url: str, **params: str) -> str:
 
 
 def _landing(flow_id: str) -> str:
-    return _with_query(current_app.extensions["coner.config"].oauth_redirect_url, flow=flow_id)
+    return _with_query(_config().oauth_redirect_url, flow=flow_id)
+
+
+def _binding(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _flow_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidOtp(EXPIRED) from None
+
+
+def cookie_name(flow_id: str) -> str:
+    return COOKIE_PREFIX + flow_id.replace("-", "")
 
 
 def start(redirect_to: str | None) -> str:
-    """The URL that signs the browser in with Google; `redirect_to` must be allow-listed (exact match)."""
-    config = current_app.extensions["coner.config"]
+    """Our start link for a new flow; `redirect_to` must be allow-listed (exact match)."""
+    config = _config()
     final_redirect = redirect_to or config.oauth_redirect_url
     if final_redirect != config.oauth_redirect_url and final_redirect not in config.oauth_redirect_allowlist:
         raise ValidationFailed({"redirect_to": ["Not an allowed redirect URL"]})
     flow_id = str(uuid.uuid4())
-    url, verifier = get_supabase_auth().oauth_url(PROVIDER, _landing(flow_id))
+    authorize_url, verifier = get_supabase_auth().oauth_url(PROVIDER, _landing(flow_id))
     get_db().execute("create_oauth_flow", {"flow_id": flow_id, "code_verifier": verifier,
-                                           "final_redirect": final_redirect})
-    return url
+                                           "final_redirect": final_redirect, "authorize_url": authorize_url})
+    # On the callback's origin: the cookie set there is the one the callback will be sent.
+    origin = urlsplit(config.oauth_redirect_url)._replace(path=START_PATH, query="", fragment="")
+    return _with_query(urlunsplit(origin), flow=flow_id)
 
 
-def finish(code: str, flow_id: str) -> tuple[TokenSet, str]:
-    """Exchange the code of flow `flow_id`; return the session and where the browser should end up."""
-    try:
-        flow_id = str(uuid.UUID(flow_id))
-    except ValueError:
-        raise InvalidOtp("Sign-in link is invalid or has expired") from None
-    flow = get_db().fetch_one("take_oauth_flow", {"flow_id": flow_id})
+def bind(raw_flow_id: str) -> tuple[str, BrowserCookie]:
+    """Give the flow to the browser that opened its start link: Supabase's authorize URL to send it to, and
+    the cookie it must bring back to the callback."""
+    flow_id = _flow_id(raw_flow_id)
+    secret = secrets.token_urlsafe(32)
+    row = get_db().fetch_one("bind_oauth_flow", {"flow_id": flow_id, "binding": _binding(secret)})
+    if row is None:
+        raise InvalidOtp(EXPIRED)
+    callback = _config().oauth_redirect_url
+    secure = not (callback.startswith("http://") and is_loopback(callback))
+    return row["authorize_url"], BrowserCookie(cookie_name(flow_id), secret, urlsplit(callback).path or "/", secure)
+
+
+def finish(code: str, raw_flow_id: str, browser_secret: str | None) -> tuple[TokenSet, str]:
+    """Exchange the code of the flow this browser owns; return the session and where the browser should end
+    up. A browser without the flow's cookie gets nothing, and the flow stays for the one that has it."""
+    flow_id = _flow_id(raw_flow_id)
+    if not browser_secret or not browser_secret.isascii():
+        raise InvalidOtp("Finish signing in in the browser where you started it")
+    flow = get_db().fetch_one("take_oauth_flow", {"flow_id": flow_id, "binding": _binding(browser_secret)})
     if flow is None:
-        raise InvalidOtp("Sign-in link is invalid or has expired")
+        raise InvalidOtp(EXPIRED)
     tokens = get_supabase_auth().exchange_code(code, flow["code_verifier"], _landing(flow_id))
     return tokens, flow["final_redirect"]
 
 
 def lands_here(final_redirect: str) -> bool:
     """Whether the flow ends on our own callback page (rather than a client's allow-listed URL)."""
-    return final_redirect == current_app.extensions["coner.config"].oauth_redirect_url
+    return final_redirect == _config().oauth_redirect_url
 
 
 def fragment_redirect(final_redirect: str, tokens: TokenSet) -> str:

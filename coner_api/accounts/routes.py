@@ -1,6 +1,7 @@
 """The /auth routes: parse, call one account flow, shape the answer (docs/api.md, "Accounts")."""
 from __future__ import annotations
 
+import re
 import secrets
 
 from flask import jsonify, make_response, redirect, render_template, request
@@ -18,6 +19,8 @@ blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-up, sess
                 template_folder="templates")
 
 ACCEPTED = {"message": "If the address can receive it, an e-mail is on its way"}
+# Supabase's PKCE authorization codes are UUIDs; anything that is not printable ASCII cannot be one.
+_CODE = re.compile(r"[\x21-\x7e]{1,512}")
 
 
 @blp.route("/signup", methods=["POST"])
@@ -141,8 +144,27 @@ def password_reset(body):
 @blp.response(200, UrlSchema)
 @blp.errors(400, 503)
 def google_url(query):
-    """A Google sign-in URL (PKCE) that ends on /auth/callback or an allow-listed `redirect_to`."""
+    """A Google sign-in link, to open in the browser that should end up signed in; the sign-in ends on
+    /auth/callback or an allow-listed `redirect_to`."""
     return {"url": oauth.start(query.get("redirect_to"))}
+
+
+@blp.route("/google/start")
+@blp.rate_limited(PUBLIC)
+@blp.doc(responses={"302": {"description": "On to Google (through Supabase Auth), with the cookie that binds "
+                                           "the sign-in to this browser"},
+                    "400": {"description": "HTML page: the link has expired or was already opened",
+                            "content": {"text/html": {"schema": {"type": "string"}}}}})
+def google_start():
+    """Open a sign-in link from /auth/google/url: binds the sign-in to this browser and goes on to Google."""
+    try:
+        authorize_url, cookie = oauth.bind(request.args.get("flow", ""))
+    except ApiError as exc:
+        return _page({"access_token": None, "expires_in": None, "error": exc.message}, 400)
+    response = _no_store(redirect(authorize_url, 302))
+    response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, path=cookie.path, secure=cookie.secure,
+                        httponly=True, samesite="Lax")
+    return response
 
 
 @blp.route("/callback")
@@ -154,17 +176,24 @@ def callback():
     args = request.args
     context = {"access_token": None, "expires_in": None, "error": None}
     status = 200
+    flow = args.get("flow", "")
     if args.get("error"):
         context["error"], status = args.get("error_description") or args.get("error"), 400
     elif args.get("code"):
-        try:
-            tokens, final_redirect = oauth.finish(args["code"], args.get("flow", ""))
-        except ApiError as exc:
-            context["error"], status = exc.message, exc.status
+        code = args["code"]
+        if not _CODE.fullmatch(code):
+            context["error"], status = oauth.EXPIRED, 400
         else:
-            if not oauth.lands_here(final_redirect):
-                return _no_store(redirect(oauth.fragment_redirect(final_redirect, tokens), 302))
-            context.update(access_token=tokens.access_token, expires_in=tokens.expires_in)
+            try:
+                tokens, final_redirect = oauth.finish(code, flow, request.cookies.get(oauth.cookie_name(flow)))
+            except ApiError as exc:
+                context["error"], status = exc.message, exc.status
+            else:
+                if not oauth.lands_here(final_redirect):
+                    return _forget_flow(_no_store(redirect(oauth.fragment_redirect(final_redirect, tokens), 302)),
+                                        flow)
+                context.update(access_token=tokens.access_token, expires_in=tokens.expires_in)
+                return _forget_flow(_page(context, status), flow)
     return _page(context, status)
 
 
@@ -180,4 +209,10 @@ def _page(context: dict, status: int):
 
 def _no_store(response):
     response.headers.update(NO_STORE)
+    return response
+
+
+def _forget_flow(response, flow: str):
+    """The flow is used up: its cookie goes too (it was set for this path)."""
+    response.delete_cookie(oauth.cookie_name(flow), path=request.path)
     return response

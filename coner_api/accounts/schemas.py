@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from ..schemas import Body, EmailField, password_rules
+from ..schemas import Body, EmailField, Text, Token, password_rules
 
 
 class SignUpSchema(Body):
     email = EmailField()
     password = fields.String(required=True, validate=password_rules)
-    displayName = fields.String(validate=validate.Length(min=1, max=100))  # noqa: N815 - the contract's name
+    displayName = Text(100)  # noqa: N815 - the contract's name
 
 
 class SignInSchema(Body):
@@ -18,7 +18,7 @@ class SignInSchema(Body):
 
 
 class RefreshSchema(Body):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=512))
+    refresh_token = Token(512, required=True)
 
 
 class EmailOnlySchema(Body):
@@ -27,12 +27,12 @@ class EmailOnlySchema(Body):
 
 class VerifyEmailSchema(Body):
     email = EmailField()
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    token = Token(128, required=True)
 
 
 class PasswordResetSchema(Body):
     email = EmailField()
-    token = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    token = Token(128, required=True)
     password = fields.String(required=True, validate=password_rules)
 
 

@@ -55,13 +55,19 @@ def _after_cutoff(tokens: TokenSet) -> TokenSet:
 
 def logout(claims: Claims, access_token: str) -> None:
     """End this session in Supabase, then refuse its access tokens here. Supabase first: if it fails the
-    client can retry with the same token; the reverse order would leave the refresh token alive."""
+    client can retry with the same token; the reverse order would leave the refresh token alive.
+
+    A token without a `session_id` names no session to end: GoTrue then signs the user out everywhere
+    (internal/api/logout.go, `Logout`), and so does this, so that the token is refused afterwards too."""
+    if claims.session_id is None:
+        logout_everywhere(claims, access_token)
+        return
     get_supabase_auth().sign_out(access_token, "local")
     get_revocations().revoke_session(claims)
 
 
 def logout_everywhere(claims: Claims, access_token: str) -> None:
-    """000's three steps: every refresh token revoked in Supabase, `logout_at = now()`, every process's caches
+    """The contract's three steps: every refresh token revoked in Supabase, `logout_at = now()`, every process's caches
     purged (the broadcast waits for all of them). Supabase first, for the same retry reason as `logout`."""
     get_supabase_auth().sign_out(access_token, "global")
     get_revocations().logout_everywhere(claims.user_id, claims.email)

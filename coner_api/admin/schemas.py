@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from ..profiles.schemas import LegacyProfileSchema, ProfileSchema
-from ..schemas import Body, EmailField, NonEmptyBody, UtcDateTime, password_rules
+from ..schemas import Body, EmailField, NonEmptyBody, Text, UtcDateTime, password_rules
 from ..sessions.roles import ROLES
 
 MAX_PAGE = 1_000_000
@@ -31,7 +31,7 @@ class CreateUserSchema(Body):
     email = EmailField()
     password = fields.String(required=True, validate=password_rules,
                              metadata={"description": "8 characters to 72 bytes (UTF-8)"})
-    displayName = fields.String(validate=validate.Length(min=1, max=100))  # noqa: N815 - as in signup
+    displayName = Text(100)  # noqa: N815 - as in signup
     roles = _roles_field('default ["user"]; admin roles need a super_admin')
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from ..accounts.schemas import TokenResponseSchema
-from ..schemas import Body
+from ..schemas import Body, EmailField, max_password_bytes
 
 DEFAULT_EMAIL = "test@coner.dev"
 DEFAULT_PASSWORD = "TestPassword123!"
@@ -13,9 +13,9 @@ MAX_BATCH = 20
 
 
 class DevTokenRequestSchema(Body):
-    email = fields.Email(load_default=DEFAULT_EMAIL, validate=validate.Length(max=254),
-                         error_messages={"invalid": "Please provide a valid email address"})
-    password = fields.String(load_default=DEFAULT_PASSWORD, validate=validate.Length(min=1, max=72))
+    email = EmailField(required=False, load_default=DEFAULT_EMAIL)
+    password = fields.String(load_default=DEFAULT_PASSWORD, validate=[validate.Length(min=1), max_password_bytes],
+                             metadata={"minLength": 1, "maxLength": 72})
     metadata = fields.Dict(keys=fields.String(), load_default=lambda: {"full_name": DEFAULT_FULL_NAME},
                            metadata={"description": "user_metadata for a newly created user"})
 

@@ -1,9 +1,12 @@
 """Health routes: `/health`, `/ready` and the trivial `/auth/health` (docs/api.md, "Health")."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, make_response
+import threading
+
+from flask import Flask, current_app, jsonify, make_response
 
 from ..blueprint import Blueprint
+from ..caches import BoundedCache
 from ..db import get_db
 from ..errors import ApiError
 from ..rate_limits import UNLIMITED
@@ -12,6 +15,20 @@ from .schemas import AuthHealthSchema, HealthErrorSchema, HealthSchema, Readines
 
 # Load balancers and platforms poll these: never rate-limited.
 blp = Blueprint("health", __name__, description="Liveness and readiness", rate_limit=UNLIMITED)
+
+READINESS_TTL = 2.0
+
+
+class Readiness:
+    """This process's latest /ready answer, and the lock that lets one request at a time check."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answer: BoundedCache[str, tuple[int, dict]] = BoundedCache(1, READINESS_TTL)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["coner.readiness"] = Readiness()
 
 
 def redis_status() -> str:
@@ -43,6 +60,19 @@ def health():
 @blp.alt_response(503, schema=ReadinessSchema, description="A required service is unavailable")
 def ready():
     """Readiness: Postgres and Supabase Auth must answer; Redis only degrades."""
+    # The answer is kept READINESS_TTL seconds per process, one check at a time: /ready is unauthenticated and
+    # unlimited (load balancers poll it), so a flood of it must not turn into a flood on Supabase or the pool.
+    readiness = current_app.extensions["coner.readiness"]
+    with readiness.lock:
+        answer = readiness.answer.get("ready")
+        if answer is None:
+            answer = _check_readiness()
+            readiness.answer.put("ready", answer)
+    status, body = answer
+    return make_response(jsonify(body), status)
+
+
+def _check_readiness() -> tuple[int, dict]:
     services: dict[str, str] = {}
     failures: list[ApiError] = []
     for name, check in (("database", lambda: get_db().ping()), ("auth", lambda: get_supabase_auth().health())):
@@ -54,10 +84,9 @@ def ready():
             failures.append(exc)
     services["redis"] = redis_status()
     if failures:
-        body = {"status": "not_ready", "services": services,
-                "error": "; ".join(f.message for f in failures), "code": failures[0].code}
-        return make_response(jsonify(body), 503)
-    return {"status": "ready", "services": services}
+        return 503, {"status": "not_ready", "services": services,
+                     "error": "; ".join(f.message for f in failures), "code": failures[0].code}
+    return 200, {"status": "ready", "services": services}
 
 
 @blp.route("/auth/health")

@@ -55,7 +55,7 @@ def mark_email_verified(user_id: str, email: str) -> None:
 
 
 def get_legacy_profile(user_id: str) -> dict[str, Any]:
-    """000's legacy profile (GET /users/me)."""
+    """The legacy profile (GET /users/me)."""
     row = get_db().fetch_one("profile_get_legacy", {"user_id": user_id})
     if row is None:
         raise ProfileNotFound()

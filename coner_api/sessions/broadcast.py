@@ -1,11 +1,24 @@
-"""Cache purges broadcast to every API process over Postgres LISTEN/NOTIFY, with acknowledgements.
+"""Cache purges broadcast to every API process over Postgres LISTEN/NOTIFY, acknowledged, and a proof of life
+that tells each process whether it may trust its caches at all (docs/architecture.md, "Caches").
 
-Each process keeps one listening connection (application_name `coner-cache-listener`). A revocation sends
-one notification and then waits until every listener connected at that moment has acknowledged it, so that
-when `POST /auth/logout-all` answers 204, no worker of any process can still accept the old tokens from its
-cache. A process whose listener is disconnected does not trust its caches at all (`Listener.connected`), so
-a purge it missed cannot leave stale entries behind: it reads Postgres until the listener is back, and
-clears its caches on reconnecting.
+Each process keeps one listening connection (application name `coner-cache-listener`), to
+`DATABASE_LISTEN_URL` when set, else `DATABASE_URL`. A revocation sends one notification and waits until every
+process that may be trusting its caches has applied and acknowledged it, or for `ACK_TIMEOUT` at most. A
+logout can answer after the timeout without every acknowledgement because of the proof of life:
+
+- Every `HEARTBEAT_INTERVAL` a process sends a heartbeat notification (on a pooled connection) and notes when
+  it sent it. Its caches are trusted only while the newest of its own heartbeats that came back to its
+  listener was sent less than `TRUST_WINDOW` ago. Every listener hears every process's heartbeats, which is
+  how a broadcast knows whose acknowledgement to wait for: each process heard from within `TRUST_WINDOW`.
+- Notifications reach a listener in commit order. So a listener that received a heartbeat sent after a purge
+  was committed has received, and applied, that purge first; one that did not has a newest proof older than
+  the purge, and stops trusting its caches within `TRUST_WINDOW` of it. `ACK_TIMEOUT` is longer than
+  `TRUST_WINDOW`: when a broadcast stops waiting, every process either applied the purge or reads Postgres.
+- A listener whose link died silently (a dead peer, a black hole), one that cannot connect, and one behind a
+  transaction pooler (PgBouncer in transaction mode, Supabase's pooler on port 6543: notifications never come
+  back) all simply never prove themselves: their processes read Postgres on every request. The last is
+  logged as a warning naming `DATABASE_LISTEN_URL`, the fix.
+- A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
 """
 from __future__ import annotations
 
@@ -15,101 +28,216 @@ import time
 import uuid
 from typing import Callable
 
-from ..db import Database, connect, translated_errors
+from ..db import Database, connect
 from ..errors import ApiError
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "coner_cache_purge"
 ACK_CHANNEL = "coner_cache_purge_ack"
+ALIVE_CHANNEL = "coner_cache_alive"
 LISTENER_NAME = "coner-cache-listener"
-ACK_TIMEOUT = 3.0
+HEARTBEAT_INTERVAL = 0.5
+TRUST_WINDOW = 2.5
+ACK_TIMEOUT = TRUST_WINDOW + 0.5
+# A connection that has proven nothing for this long is dropped and made again (a silently dead link).
+RECONNECT_AFTER = 2 * TRUST_WINDOW
+# How long a new connection may stay silent before the likely cause (a transaction pooler) is logged.
+NO_PROOF_WARNING = 10.0
+MAX_BACKOFF = 30.0
+
+
+class _Silent(Exception):
+    """The listening connection proved nothing for RECONNECT_AFTER: treated as dead."""
+
+
+class _Acks:
+    """The acknowledgements one broadcast waits for."""
+
+    def __init__(self) -> None:
+        self.listeners: set[str] = set()
+        self.changed = threading.Condition()
 
 
 class Listener:
-    """A daemon thread that applies purge messages from every process and acknowledges them."""
+    """A daemon thread that applies purge messages from every process and acknowledges them, and a second one
+    that sends this process's heartbeats. `trusted` says whether the caches may be used."""
 
-    def __init__(self, database_url: str, db: Database, on_message: Callable[[str], None],
+    def __init__(self, listen_url: str, db: Database, on_message: Callable[[str], None],
                  on_disconnect: Callable[[], None]) -> None:
-        self.database_url = database_url
+        self.listen_url = listen_url
         self.db = db
         self.on_message = on_message
         self.on_disconnect = on_disconnect
         self.listener_id = uuid.uuid4().hex
-        self._connected = threading.Event()
+        self._proven_at: float | None = None  # send time of the newest heartbeat of ours that came back
+        self._sent: dict[str, float] = {}  # our heartbeats in flight: number -> send time
+        self._heard: dict[str, float] = {}  # listener id -> when its latest heartbeat arrived here
+        self._sent_lock = threading.Lock()
+        self._acks: dict[str, _Acks] = {}  # event id -> acknowledgements of a broadcast of this process
         self._stopping = threading.Event()
+        self._proof = threading.Event()
+        self._beat_now = threading.Event()  # a new connection asks for a heartbeat at once: trust in ms, not 0.5 s
         self._thread = threading.Thread(target=self._run, name="coner-cache-listener", daemon=True)
+        self._heart = threading.Thread(target=self._beat, name="coner-cache-heartbeat", daemon=True)
 
     @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
+    def trusted(self) -> bool:
+        """Whether this process may answer from its revocation caches (see the module docstring)."""
+        proven = self._proven_at
+        return proven is not None and time.monotonic() - proven < TRUST_WINDOW
 
     def start(self) -> None:
         self._thread.start()
+        self._heart.start()
 
-    def wait_connected(self, timeout: float) -> bool:
-        return self._connected.wait(timeout)
+    def wait_trusted(self, timeout: float) -> bool:
+        """Wait until a heartbeat has come back (tests, start-up checks)."""
+        deadline = time.monotonic() + timeout
+        while not self.trusted:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                return False
+            self._proof.wait(min(remaining, HEARTBEAT_INTERVAL))
+            self._proof.clear()
+        return True
 
     def stop(self) -> None:
         self._stopping.set()
+        self._beat_now.set()
         self._thread.join(5)
+        self._heart.join(5)
 
+    # ------------------------------------------------------------------------------- listening thread
     def _run(self) -> None:
         backoff = 0.2
+        started = time.monotonic()
+        proven_ever = warned = False
         while not self._stopping.is_set():
+            proven_here = False
             try:
-                with connect(self.database_url, application_name=LISTENER_NAME, connect_timeout=3,
+                with connect(self.listen_url, application_name=LISTENER_NAME, connect_timeout=3,
                              keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    for channel in (CHANNEL, ACK_CHANNEL, ALIVE_CHANNEL):
+                        conn.execute(f"LISTEN {channel}")
                     # Anything purged while we were away is unknown: start from empty caches.
                     self.on_disconnect()
-                    self._connected.set()
-                    backoff = 0.2
+                    connected_at = time.monotonic()
+                    self._beat_now.set()
                     while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=1.0):
-                            self._handle(note.payload)
+                        for note in conn.notifies(timeout=HEARTBEAT_INTERVAL / 2):
+                            if note.channel == ALIVE_CHANNEL:
+                                proven_here = self._heartbeat(note.payload) or proven_here
+                            elif note.channel == ACK_CHANNEL:
+                                self._acknowledged(note.payload)
+                            else:
+                                self._purge(note.payload)
+                        now = time.monotonic()
+                        proven_ever = proven_ever or proven_here
+                        last = self._proven_at if proven_here and self._proven_at is not None else connected_at
+                        if not proven_ever and not warned and now - started > NO_PROOF_WARNING:
+                            warned = True
+                            log.warning("cache purge notifications do not arrive on the LISTEN connection, so this "
+                                        "process keeps no revocation caches and reads Postgres on every request. "
+                                        "Is DATABASE_URL a transaction pooler (PgBouncer in transaction mode, "
+                                        "Supabase's pooler on port 6543)? Set DATABASE_LISTEN_URL to a direct "
+                                        "connection to the same database.")
+                        if now - last > RECONNECT_AFTER:
+                            raise _Silent()
             except Exception as exc:  # noqa: BLE001 - any failure means "reconnect"; never kill the thread
-                if not self._stopping.is_set():
+                if not self._stopping.is_set() and not isinstance(exc, _Silent):
                     log.warning("cache listener disconnected: %s", exc)
+                elif isinstance(exc, _Silent) and proven_here:
+                    log.warning("cache listener heard nothing for %.0f s; reconnecting", RECONNECT_AFTER)
             finally:
-                self._connected.clear()
+                self._proven_at = None
+                self._heard.clear()
                 self.on_disconnect()
+            # A connection that proved itself was fine until now: retry soon. One that never did (a pooler,
+            # a black hole) is retried ever more slowly.
+            backoff = 0.2 if proven_here else min(backoff * 2, MAX_BACKOFF)
             self._stopping.wait(backoff)
-            backoff = min(backoff * 2, 5.0)
 
-    def _handle(self, payload: str) -> None:
+    def _heartbeat(self, payload: str) -> bool:
+        """Note who is alive; True when the heartbeat is one of ours (a proof for this connection)."""
+        sender, _, number = payload.partition("|")
+        now = time.monotonic()
+        self._heard[sender] = now
+        for gone in [key for key, heard_at in self._heard.items() if now - heard_at > 2 * TRUST_WINDOW]:
+            del self._heard[gone]
+        if sender != self.listener_id:
+            return False
+        with self._sent_lock:
+            sent_at = self._sent.pop(number, None)
+        if sent_at is None:
+            return False
+        if self._proven_at is None or sent_at > self._proven_at:
+            self._proven_at = sent_at
+        self._proof.set()
+        return True
+
+    def _purge(self, payload: str) -> None:
         event_id, _, message = payload.partition("|")
         self.on_message(message)
         try:
             self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{event_id}|{self.listener_id}"})
-        except ApiError as exc:
+        except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement
             log.warning("could not acknowledge cache purge %s: %s", event_id, exc)
 
+    def _acknowledged(self, payload: str) -> None:
+        event_id, _, listener_id = payload.partition("|")
+        acks = self._acks.get(event_id)
+        if acks is not None:
+            with acks.changed:
+                acks.listeners.add(listener_id)
+                acks.changed.notify_all()
 
-def broadcast(db: Database, message: str, timeout: float = ACK_TIMEOUT) -> bool:
-    """Send `message` to every process's listener and wait for all of them to acknowledge it.
+    # ------------------------------------------------------------------------------- heartbeat thread
+    def _beat(self) -> None:
+        counter = 0
+        while not self._stopping.is_set():
+            self._beat_now.wait(HEARTBEAT_INTERVAL)
+            self._beat_now.clear()
+            if self._stopping.is_set():
+                return
+            counter += 1
+            payload = str(counter)
+            now = time.monotonic()
+            with self._sent_lock:
+                # Forget heartbeats that can no longer prove anything.
+                for old in [key for key, sent_at in self._sent.items() if now - sent_at > TRUST_WINDOW]:
+                    del self._sent[old]
+                self._sent[payload] = now
+            try:
+                self.db.execute("notify", {"channel": ALIVE_CHANNEL, "payload": f"{self.listener_id}|{payload}"})
+            except ApiError:
+                pass  # Postgres is unreachable: no proof this time, which is the point
 
-    Returns False (and logs) if some listener did not answer in time: it has died or lost its connection,
-    and a process without a live listener does not trust its caches anyway."""
-    event_id = uuid.uuid4().hex
-    with db.connection() as conn, translated_errors():
-        conn.execute(f"LISTEN {ACK_CHANNEL}")
+    # ------------------------------------------------------------------------------------ broadcasting
+    def broadcast(self, message: str, timeout: float = ACK_TIMEOUT) -> bool:
+        """Send `message` to every process's listener and wait until all of them acknowledged it, or
+        `timeout`. True when all did; False means some did not, and have stopped trusting their caches by
+        now (the module docstring says why), so the purge holds either way. Raises DbUnavailable if the
+        message could not be sent."""
+        event_id = uuid.uuid4().hex
+        acks = self._acks[event_id] = _Acks()
         try:
-            # Counted before sending: a listener that connects later starts with empty caches.
-            expected = db.fetch_one("count_cache_listeners", {"application_name": LISTENER_NAME},
-                                    conn=conn)["listeners"]
-            db.execute("notify", {"channel": CHANNEL, "payload": f"{event_id}|{message}"}, conn=conn)
-            acked: set[str] = set()
+            # Whoever may trust its caches now. Taken before sending: a listener that connects later starts
+            # from empty caches. Without a live listener of our own we cannot know: wait for the timeout.
+            now = time.monotonic()
+            expected = ({sender for sender, heard_at in list(self._heard.items()) if now - heard_at < TRUST_WINDOW}
+                        if self.trusted else None)
+            self.db.execute("notify", {"channel": CHANNEL, "payload": f"{event_id}|{message}"})
             deadline = time.monotonic() + timeout
-            while len(acked) < expected:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    log.warning("cache purge %s: %d of %d listeners acknowledged", event_id, len(acked), expected)
-                    return False
-                for note in conn.notifies(timeout=remaining, stop_after=1):
-                    acked_event, _, listener_id = note.payload.partition("|")
-                    if acked_event == event_id:
-                        acked.add(listener_id)
+            with acks.changed:
+                while expected is None or not expected <= acks.listeners:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        log.warning("cache purge %s: %s of %s processes acknowledged; the others no longer "
+                                    "trust their caches", event_id, len(acks.listeners),
+                                    "?" if expected is None else len(expected))
+                        return False
+                    acks.changed.wait(remaining)
             return True
         finally:
-            conn.execute(f"UNLISTEN {ACK_CHANNEL}")
+            del self._acks[event_id]

@@ -20,8 +20,7 @@ View = TypeVar("View", bound=Callable)
 
 def verified_claims() -> Claims:
     """The claims of the request's Bearer token once signature, expiry, issuer and audience check out;
-    raises a 401 (or 503) ApiError otherwise. Verified once per request: the rate limiter's key function
-    and the route's guard both ask."""
+    raises a 401 (or 503) ApiError otherwise. Verified once per request."""
     state = request_globals()
     verified = state.get("verified")  # (token, claims) or (None, the refusal)
     if verified is None:
@@ -36,19 +35,36 @@ def verified_claims() -> Claims:
     return verified[1]
 
 
-def verified_user_id() -> str | None:
-    """The user id of the request's token if its signature, expiry, issuer and audience verify, else None
-    (the rate limiter's key for protected routes: no query, so it costs nothing while Postgres is down)."""
+def authenticated_claims() -> Claims:
+    """The request's verified claims once the revocation checks pass too (logout cutoff, logged-out session);
+    raises a 401 (or 503) ApiError otherwise. Decided once per request, refusals included: the rate limiter's
+    key function and the route's guard both ask, and an outage must not cost its timeout twice."""
+    state = request_globals()
+    outcome = state.get("authenticated")  # the claims, or the refusal
+    if outcome is None:
+        try:
+            outcome = verified_claims()
+            get_revocations().check(outcome)
+        except ApiError as refusal:
+            outcome = refusal
+        state.authenticated = outcome
+    if isinstance(outcome, ApiError):
+        raise outcome
+    return outcome
+
+
+def authenticated_user_id() -> str | None:
+    """The user id of a valid, unrevoked token, else None: the rate limiter's key for protected routes, so
+    that a leaked token that was logged out cannot spend its owner's budget (it counts against its IP)."""
     try:
-        return verified_claims().user_id
+        return authenticated_claims().user_id
     except ApiError:
         return None
 
 
 def authenticate() -> Claims:
     """The current request's verified, unrevoked claims; raises a 401 (or 503) ApiError otherwise."""
-    claims = verified_claims()
-    get_revocations().check(claims)
+    claims = authenticated_claims()
     request_globals().current_user = claims
     return claims
 

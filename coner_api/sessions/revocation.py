@@ -14,7 +14,7 @@ from typing import Any
 from ..caches import BoundedCache
 from ..db import Database
 from ..errors import SessionRevoked
-from .broadcast import Listener, broadcast
+from .broadcast import Listener
 from .tokens import Claims
 
 # A safety net only: purges are broadcast and acknowledged, so entries need not expire for correctness.
@@ -70,10 +70,10 @@ class RevocationCache:
 class Revocations:
     """The checks every protected request runs after the signature, and the two ways to revoke."""
 
-    def __init__(self, db: Database, database_url: str) -> None:
+    def __init__(self, db: Database, listen_url: str) -> None:
         self.db = db
         self.cache = RevocationCache()
-        self.listener = Listener(database_url, db, self.cache.purge, self.cache.clear)
+        self.listener = Listener(listen_url, db, self.cache.purge, self.cache.clear)
 
     def start(self) -> None:
         self.listener.start()
@@ -91,7 +91,7 @@ class Revocations:
             raise SessionRevoked()
 
     def state(self, user_id: str, session_id: str | None) -> tuple[float | None, bool]:
-        trusted = self.listener.connected
+        trusted = self.listener.trusted
         if trusted:
             cutoff, revoked = self.cache.lookup(user_id, session_id)
             if cutoff is not NOT_CACHED and revoked is not NOT_CACHED:
@@ -110,13 +110,14 @@ class Revocations:
     def logout_everywhere(self, user_id: str, email: str) -> datetime:
         """Set the user's cutoff to now and purge it from every process before returning."""
         row = self.db.fetch_one("set_logout_cutoff", {"user_id": user_id, "email": email or None})
-        broadcast(self.db, f"user:{user_id}")
+        self.listener.broadcast(f"user:{user_id}")
         return row["logout_at"]
 
     def revoke_session(self, claims: Claims) -> None:
-        """Refuse this token's session from now on, on every process."""
+        """Refuse this token's session from now on, on every process (a token without a session id is logged
+        out with `logout_everywhere` instead)."""
         if claims.session_id is None:
-            return
+            raise ValueError("a token without a session_id has no session to revoke")
         # Other access tokens of this session were issued before now and live at most as long as this one.
         lifetime = max(claims.exp - claims.iat, 0)
         keep_until = datetime.now(timezone.utc) + timedelta(seconds=lifetime + 60)
@@ -124,4 +125,4 @@ class Revocations:
         self.db.execute("revoke_session", {"session_id": claims.session_id, "user_id": claims.user_id,
                                            "expires_at": keep_until})
         self.db.execute("purge_expired_revocations")
-        broadcast(self.db, f"session:{claims.session_id}")
+        self.listener.broadcast(f"session:{claims.session_id}")

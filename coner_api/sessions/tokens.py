@@ -1,10 +1,14 @@
 """Verification of Supabase access tokens, with a bounded in-process cache of verified tokens.
 
-Key selection follows GoTrue's own verifier (`internal/api/auth.go`): a token with a `kid` is checked against
-that key from the JWKS; a token without one against the legacy HS256 secret, and only when that secret is
-configured. An HS256 token that carries a kid is refused: Supabase only omits the kid on tokens signed with
-the bare legacy secret, and the JWKS never lists symmetric keys. Each key verifies with exactly one
-algorithm, taken from the key (RFC 8725 §3.1); the header's `alg` must merely equal it.
+Key selection follows GoTrue's own verifier (`internal/api/auth.go`, `parseJWTClaims`): an HS256 token is
+checked against the legacy secret, and only when that secret is configured, whether or not it carries a kid
+(a project that moved to signing keys keeps issuing HS256 tokens with the legacy key's kid until it
+rotates); any other token needs a kid, checked against that key from the JWKS. Each key verifies with
+exactly one algorithm, taken from the key (RFC 8725 §3.1); the header's `alg` must merely equal it.
+
+Only what this API issues sessions for is accepted: tokens of anonymous sign-ins (`is_anonymous: true`) and
+of third-party OAuth clients (a `client_id` claim) are refused, as are signature segments that are not strict
+base64url (compact JWS has no padding, RFC 7515 §2).
 
 Verified tokens are cached by the SHA-256 of the whole token until `min(exp, verified + cache_ttl)`, so a hit
 costs a hash and a dict lookup, never an `exp` overrun, and a key withdrawn from the JWKS stops vouching for
@@ -174,8 +178,8 @@ class TokenVerifier:
         # PyJWT would also take UTF-16/32 JSON; we insist on UTF-8 and a JSON object.
         if not isinstance(_b64_json(segments[1], "payload"), dict):
             raise _Reject("payload is not a JSON object")
-        if not segments[2]:
-            raise _Reject("empty signature")
+        if not _SEGMENT.fullmatch(segments[2]) or len(segments[2]) % 4 == 1:
+            raise _Reject("signature is not base64url")
         forbidden = _FORBIDDEN_HEADERS.intersection(header)
         if forbidden:
             raise _Reject(f"header {sorted(forbidden)}")
@@ -205,9 +209,9 @@ class TokenVerifier:
 
     def _resolve_key(self, header: dict[str, Any]) -> tuple[Any, str]:
         """The verification key and its one algorithm, chosen by the kid (never by the header's alg)."""
-        if "kid" not in header:
+        if header.get("alg") == "HS256" or "kid" not in header:
             if self._secret is None:
-                raise _Reject("no kid and no HS256 secret configured")
+                raise _Reject("HS256 or no kid, and no HS256 secret configured")
             return self._secret, "HS256"
         kid = header["kid"]
         if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
@@ -239,9 +243,11 @@ class TokenVerifier:
             raise _Reject("session_id is not a UUID")
         app_metadata = _optional(payload, "app_metadata", dict) or {}
         roles = app_metadata.get("roles")
-        # Checked for their types although not kept: a token that garbles them is not one Supabase issued.
-        _optional(payload, "is_anonymous", bool)
-        _optional(payload, "aal", str)
+        if _optional(payload, "is_anonymous", bool):
+            raise _Reject("anonymous session")  # this API offers no anonymous sign-in
+        if "client_id" in payload:
+            raise _Reject("issued to an OAuth client")  # nor tokens for third-party OAuth clients
+        _optional(payload, "aal", str)  # checked although not kept: a garbled one is not Supabase's
         claims = Claims(
             user_id=sub.lower(),
             email=_optional(payload, "email", str),

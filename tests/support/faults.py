@@ -1,7 +1,8 @@
 """Tools for tests against real processes and their faults: timed HTTP calls on fresh connections (`call`,
 `call_all`), requests spread over every gunicorn worker (`hammer`), bounded waits (`wait_until`), gunicorn
 worker ids (`child_pids`), row locks held from the test (`RowLock`), a TCP "black hole" that never answers
-(`BlackHole`), and the product's timeouts that fault tests hold answers to."""
+(`BlackHole`), a Postgres proxy that black-holes or deafens the connections behind it (`PostgresProxy`), and the
+product's timeouts that fault tests hold answers to."""
 from __future__ import annotations
 
 import socket
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 import httpx
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 # Rate limiting must not interfere with fault and load tests (it has its own tests).
 GENEROUS_LIMITS = {"RATE_LIMIT_AUTH": "100000/minute", "RATE_LIMIT_USER": "100000/minute"}
@@ -187,3 +189,100 @@ class BlackHole:
         for connection in self._held:
             connection.close()
         self.listener.close()
+
+
+class PostgresProxy:
+    """A TCP proxy in front of Postgres for the API's connections. It can stop forwarding on the connections of
+    one application name (the purge listener's) while keeping them open, as a link that died silently does
+    (the kernel still answers keepalives), and it can drop the server's notification messages on every
+    connection, which is what LISTEN through a transaction pooler amounts to. Clients connect with
+    sslmode=disable and gssencmode=disable, so everything either side sends is a plain protocol message."""
+
+    def __init__(self, upstream: tuple[str, int], drop_notifications: bool = False) -> None:
+        self.upstream = upstream
+        self.drop_notifications = drop_notifications
+        self.silenced: set[str] = set()  # application names whose connections no longer forward
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.notifications_dropped = 0
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, database_url: str) -> str:
+        params = conninfo_to_dict(database_url)
+        params.update(host="127.0.0.1", port=str(self.port), sslmode="disable", gssencmode="disable")
+        return make_conninfo(**params)
+
+    def black_hole(self, application_name: str) -> None:
+        self.silenced.add(application_name)
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self._sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client: socket.socket) -> None:
+        try:
+            startup = self._read_startup(client)
+            server = socket.create_connection(self.upstream)
+            server.sendall(startup)
+        except OSError:
+            client.close()
+            return
+        fields = startup[8:].split(b"\x00")
+        params = dict(zip(fields[0::2], fields[1::2]))
+        name = params.get(b"application_name", b"").decode()
+        self._sockets += [client, server]
+        threading.Thread(target=self._pump, args=(client, server, name, False), daemon=True).start()
+        threading.Thread(target=self._pump, args=(server, client, name, self.drop_notifications),
+                         daemon=True).start()
+
+    @staticmethod
+    def _read_startup(client: socket.socket) -> bytes:
+        data = b""
+        while len(data) < 4 or len(data) < int.from_bytes(data[:4], "big"):
+            chunk = client.recv(65536)
+            if not chunk:
+                raise OSError("closed before the startup message")
+            data += chunk
+        return data
+
+    def _pump(self, source: socket.socket, target: socket.socket, name: str, filter_messages: bool) -> None:
+        pending = b""
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    target.shutdown(socket.SHUT_WR)
+                    return
+                if name in self.silenced:
+                    continue  # swallowed: nothing reaches the other side, nothing is closed
+                if not filter_messages:
+                    target.sendall(data)
+                    continue
+                pending += data
+                out = bytearray()
+                while len(pending) >= 5:
+                    length = int.from_bytes(pending[1:5], "big")
+                    if len(pending) < 1 + length:
+                        break
+                    message, pending = pending[:1 + length], pending[1 + length:]
+                    if message[:1] == b"A":  # NotificationResponse
+                        self.notifications_dropped += 1
+                    else:
+                        out += message
+                if out:
+                    target.sendall(bytes(out))
+        except OSError:
+            return
