@@ -1,4 +1,4 @@
--- The profile table exactly as the reference contract (seed 000) gives it.
+-- The profile table exactly as the API contract gives it (docs/api.md, "Profiles").
 CREATE TABLE user_profiles (
   user_id           uuid PRIMARY KEY,
   display_name      varchar(100),

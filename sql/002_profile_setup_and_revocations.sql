@@ -1,4 +1,4 @@
--- What the contract adds to seed 000's table: the first-time-setup marker, value checks that mirror the
+-- What the API adds to the contract's table: the first-time-setup marker, value checks that mirror the
 -- API's validation (a last line of defence, never the first), and the single-session revocation list.
 
 -- Set once, by the one statement that performs the first-time setup; NULL means "not set up yet".

@@ -69,7 +69,7 @@ def test_a_wrong_password_for_an_existing_user_creates_nothing(dev_client, auth_
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"json": {}}, {"data": "", "content_type": "application/json"}])
-def test_token_without_a_body_uses_000s_defaults(dev_client, auth_server, kwargs):
+def test_token_without_a_body_uses_the_contracts_defaults(dev_client, auth_server, kwargs):
     response = dev_client.post("/dev/auth/token", **kwargs)
     assert response.status_code == 200, response.get_json()
     data = response.get_json()["data"]
@@ -96,7 +96,7 @@ def test_token_refuses_bad_input(dev_client, body, field):
     assert field in answer["details"]
 
 
-def test_token_email_message_is_000s(dev_client):
+def test_token_email_message_is_the_contracts(dev_client):
     response = dev_client.post("/dev/auth/token", json={"email": "nope"})
     assert response.get_json()["details"] == {"email": ["Please provide a valid email address"]}
 

@@ -32,7 +32,7 @@ def app_without_database(make_app, migrated_database, auth_server):
     return make_app(app_settings(unreachable_url("postgresql", "/nothing"), auth_server))
 
 
-def test_health_is_500_in_000s_shape_when_postgres_is_down(app_without_database):
+def test_health_is_500_in_the_contracts_shape_when_postgres_is_down(app_without_database):
     started = time.monotonic()
     response = app_without_database.test_client().get("/health")
     assert response.status_code == 500

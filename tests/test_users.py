@@ -110,7 +110,7 @@ def test_a_deleted_profile_is_not_found_and_not_recreated(client, db_conn, new_u
 
 
 # --------------------------------------------------------------------------------------- legacy profile
-def test_legacy_profile_has_000s_keys(client, new_user):
+def test_legacy_profile_has_the_contracts_keys(client, new_user):
     user = new_user()
     body = client.get("/users/me", headers=user.headers).get_json()
     assert set(body) == LEGACY_KEYS
@@ -135,7 +135,7 @@ def test_legacy_update_changes_only_what_is_sent(client, db_conn, new_user):
 
 
 # -------------------------------------------------------------------------------------- first-time setup
-def test_000s_profile_setup_flow(client, new_user):
+def test_the_contracts_profile_setup_flow(client, new_user):
     user = new_user()
     response = client.put("/users/profile-first", json=VALID, headers=user.headers)
     assert response.status_code == 200

@@ -1,0 +1,88 @@
+"""The library internals the product overrides are still there, in the shape it relies on, and the installed
+versions are inside the ranges setup.cfg pins. An upgrade that moves any of them fails here, loudly, instead
+of silently changing a worker's socket handling, an error page or the OpenAPI document.
+
+What is overridden, and where:
+- gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`
+  (coner_api/gunicorn_worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
+  (coner_api/server_errors.py).
+- flask-smorest: the `_apidoc` record its documentation decorators leave on a view (coner_api/blueprint.py
+  keeps it and drops their wrappers), `Blueprint.ARGUMENTS_PARSER`, `Api.ERROR_SCHEMA` and
+  `Api._register_responses` (coner_api/api_docs.py).
+- webargs: `FlaskParser.load_json`, `is_json_request` and `abort` (coner_api/blueprint.py).
+"""
+from __future__ import annotations
+
+import configparser
+import inspect
+from importlib.metadata import version
+
+import flask_smorest
+import pytest
+from gunicorn import util
+from gunicorn.workers import base, gthread
+from packaging.requirements import Requirement
+from webargs import flaskparser
+
+from tests.support.servers import REPO
+
+
+def pinned() -> dict[str, Requirement]:
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    lines = [line.strip() for line in config["options"]["install_requires"].splitlines()]
+    requirements = [Requirement(line) for line in lines if line and not line.startswith("#")]
+    return {requirement.name.lower(): requirement for requirement in requirements}
+
+
+@pytest.mark.parametrize("package", ["gunicorn", "flask-smorest", "webargs"])
+def test_installed_versions_are_inside_the_pinned_ranges(package):
+    requirement = pinned()[package]
+    assert requirement.specifier, f"{package} must be pinned to a range: the product overrides its internals"
+    assert "<" in str(requirement.specifier), f"{package} needs an upper bound: {requirement}"
+    assert requirement.specifier.contains(version(package)), (package, version(package), str(requirement))
+
+
+def parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_gunicorn_thread_worker_hooks():
+    worker = gthread.ThreadWorker
+    assert parameters(worker.init_process) == ["self"]
+    assert parameters(worker.load_wsgi) == ["self"]
+    assert parameters(worker.handle_exit) == ["self", "sig", "frame"]
+    assert parameters(worker.accept) == ["self", "listener"]
+    assert parameters(worker.set_accept_enabled) == ["self", "enabled"]
+    # The attributes the overrides read.
+    source = inspect.getsource(gthread.ThreadWorker) + inspect.getsource(base.Worker)
+    for attribute in ("self.sockets", "self.alive", "self.cfg", "self.log"):
+        assert attribute in source, attribute
+
+
+def test_gunicorn_writes_its_error_pages_through_util_write_error_at_call_time():
+    assert parameters(util.write_error) == ["sock", "status_int", "reason", "mesg"]
+    assert callable(util.write_nonblock)
+    # Looked up as an attribute of the module on every call, so replacing it in the module takes effect.
+    assert "util.write_error(" in inspect.getsource(base.Worker.handle_error)
+
+
+def test_flask_smorest_documentation_decorators_leave_an_apidoc_record():
+    blueprint = flask_smorest.Blueprint("probe", __name__)
+
+    def view():
+        return "x"
+
+    documented = blueprint.doc(summary="s")(view)
+    assert hasattr(documented, "_apidoc") and documented._apidoc
+    alt = blueprint.alt_response(404, description="d")(view)
+    assert "response" in alt._apidoc and 404 in alt._apidoc["response"].get("responses", {})
+    assert hasattr(flask_smorest.Blueprint, "ARGUMENTS_PARSER")
+    assert hasattr(flask_smorest.Api, "ERROR_SCHEMA") and callable(flask_smorest.Api._register_responses)
+
+
+def test_webargs_flask_parser_hooks():
+    parser = flaskparser.FlaskParser
+    assert parameters(parser.load_json) == ["self", "req", "schema"]
+    assert callable(flaskparser.is_json_request)
+    assert "messages" in inspect.getsource(flaskparser.abort) or "kwargs" in str(inspect.signature(flaskparser.abort))
