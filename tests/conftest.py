@@ -132,11 +132,14 @@ def start_auth_server(database_url: str, tmp_path_factory: pytest.TempPathFactor
     """Factory: `start_auth_server(LOCAL_AUTH_JWT_ALG="RS256", ...)` returns a running stand-in.
 
     Calls with the same settings share one process for the session; pass `fresh=True` for a private one
-    (a test that stops or rotates it)."""
+    (a test that stops or rotates it). The suite signs up and in hundreds of times from 127.0.0.1, so
+    its stand-ins run with `LOCAL_AUTH_RATE_LIMITS=off` unless a test asks for limits
+    (`LOCAL_AUTH_RATE_LIMITS="on"`: the hosted defaults, which `make run` keeps)."""
     started: dict[tuple, AuthServer] = {}
     counter = iter(range(1, 10_000))
 
     def start(fresh: bool = False, **settings: str) -> AuthServer:
+        settings.setdefault("LOCAL_AUTH_RATE_LIMITS", "off")
         key = tuple(sorted(settings.items()))
         if not fresh and key in started:
             return started[key]
@@ -176,7 +179,7 @@ def start_auth_server(database_url: str, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture(scope="session")
 def auth_server(start_auth_server: Callable[..., AuthServer]) -> AuthServer:
-    """The default stand-in: ES256, autoconfirm on, as `make run` starts it."""
+    """The default stand-in: ES256, autoconfirm on, as `make run` starts it (but with rate limits off)."""
     return start_auth_server()
 
 

@@ -18,8 +18,8 @@ Simplifications against the real server, on purpose:
   `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a signed JWT).
 - No MFA, SSO/SAML, web3, passkeys, identity linking, reauthentication, captcha, hooks or OAuth-server
   feature.
-- Rate limits: only the per-user e-mail frequency, at the CLI's 1 s (`LOCAL_AUTH_EMAIL_FREQUENCY`); no IP
-  buckets and no global "e-mails per hour" limit.
+- Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
+  settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s
   (`LOCAL_AUTH_REFRESH_REUSE_INTERVAL`). No session timebox, inactivity timeout or single-session limit.
 - E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. E-mail change always needs both addresses to confirm
@@ -27,6 +27,7 @@ Simplifications against the real server, on purpose:
   completes the change.
 - Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
   `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.
+  `Sb-Forwarded-For` counts only with the service-role key as `apikey` (hosted: a secret key).
 - HS256 mode signs user tokens with the legacy secret and ignores asymmetric keys left by earlier runs; in
   ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration).
   `/_local/keys/rotate` is refused in HS256 mode.
@@ -46,6 +47,7 @@ from .callers import check_gateway
 from .grants import TokenService
 from .inputs import reject_nul_in_query
 from .keys import KEY_FILE, KeyStore
+from .ratelimits import RateLimits
 from .settings import Settings
 from .store import Store
 
@@ -63,7 +65,8 @@ def create_app(settings: Settings) -> Flask:
     store.open()
     keys = KeyStore(settings.data_dir / KEY_FILE, settings.jwt_alg)
     app.extensions[EXTENSION] = AuthContext(settings=settings, store=store, keys=keys,
-                                            tokens=TokenService(settings, keys))
+                                            tokens=TokenService(settings, keys),
+                                            limits=RateLimits.from_settings(settings))
     apierrors.init_app(app)
 
     @app.before_request

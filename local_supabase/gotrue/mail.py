@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 import uuid
 from urllib.parse import urlencode
 
 from . import models
-from .api import ctx
+from .api import count_email_sent, ctx
 from .apierrors import GoTrueError
 from .store import Tx
 
@@ -30,15 +29,16 @@ def token_hash(email: str, otp: str) -> str:
 
 
 def check_frequency(user: dict, sent_at_column: str) -> None:
-    """Refuse a second e-mail of one kind within the per-user frequency (CLI: 1 s)."""
+    """GoTrue mail.go, validateSentWithinFrequencyLimit: one e-mail of a kind per user per SMTP frequency."""
     last = user.get(sent_at_column)
-    limit = ctx().settings.email_frequency
+    limit = ctx().settings.effective_email_frequency
     if last is None or limit <= 0:
         return
     remaining = limit - (models.now() - last).total_seconds()
     if remaining > 0:
+        # errors.go, generateFrequencyLimitErrorMessage: whole seconds left, rounded down (Duration / Second).
         raise GoTrueError(429, "over_email_send_rate_limit", "For security purposes, you can only request"
-                          f" this after {math.ceil(remaining)} seconds.")
+                          f" this after {int(remaining)} seconds.")
 
 
 def issue_token(tx: Tx, user_id: uuid.UUID, token_type: str, relates_to: str,
@@ -66,10 +66,14 @@ def deliver(tx: Tx, recipient: str, mail_type: str, otp: str, hashed: str, link:
 
 def send(tx: Tx, user: dict, kind: tuple[str, str, str], redirect_to: str,
          flow_id: uuid.UUID | None = None) -> dict:
-    """Send a confirmation, invite, recovery or magic-link e-mail; return the updated user row."""
+    """Send a confirmation, invite, recovery or magic-link e-mail; return the updated user row.
+
+    GoTrue mail.go, sendConfirmation / sendInvite / sendPasswordRecovery / sendMagicLink: the frequency check
+    (not for invites), then sendEmail's project budget, then the token."""
     mail_type, token_type, sent_column = kind
     if kind is not INVITE:
         check_frequency(user, sent_column)
+    count_email_sent()
     otp, hashed = issue_token(tx, user["id"], token_type, user["email"], flow_id)
     link = verify_link(hashed, mail_type, redirect_to, bool(flow_id))
     deliver(tx, user["email"], mail_type, otp, hashed, link)
@@ -80,6 +84,7 @@ def send_email_change(tx: Tx, user: dict, new_email: str, redirect_to: str,
                       flow_id: uuid.UUID | None = None) -> dict:
     """Secure (double-confirm) e-mail change: one message to the current address, one to the new one."""
     check_frequency(user, "email_change_sent_at")
+    count_email_sent()
     for token_type, address in (("email_change_token_current", user["email"]),
                                 ("email_change_token_new", new_email)):
         if not address:

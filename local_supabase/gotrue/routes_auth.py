@@ -6,7 +6,7 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 
 from . import flow_state, mail, models
-from .api import ctx, session_reply
+from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request, email_exists
 from .callers import current_caller
 from .inputs import email_address, field, json_body, redirect_target
@@ -28,6 +28,7 @@ def signup() -> Response:
     data = field(body, "data", dict) or {}
     if not raw_email and not phone:
         raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
+    rate_limit("signups")  # GoTrue api.go, the /signup route: after the anonymous check
     if raw_email and phone:
         raise bad_request("Only an email address or phone number should be provided on signup.")
     if not password:
@@ -84,18 +85,19 @@ def _password_grant(body: dict) -> Response:
 
 @bp.post("/token")
 def token() -> Response:
-    """The password, refresh_token and pkce grants."""
+    """The password, refresh_token and pkce grants, behind one bucket (token.go, Token)."""
     grant = request.args.get("grant_type", "")
+    if grant not in ("password", "refresh_token", "pkce"):
+        raise GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
+    rate_limit("token")
     body = json_body()
     if grant == "password":
         return _password_grant(body)
     state = ctx()
     if grant == "refresh_token":
         return session_reply(state.tokens.refresh(state.store, field(body, "refresh_token")))
-    if grant == "pkce":
-        with state.store.transaction() as tx:
-            return session_reply(flow_state.exchange(tx, body))
-    raise GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
+    with state.store.transaction() as tx:
+        return session_reply(flow_state.exchange(tx, body))
 
 
 @bp.get("/user")
@@ -115,6 +117,7 @@ def update_user() -> Response:
     state = ctx()
     with state.store.transaction() as tx:
         caller = current_caller(tx, check_audience=True)
+        rate_limit("user")  # GoTrue api.go: PUT /user's bucket, after authentication
         user = caller.user
         if body.get("app_metadata") is not None:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")

@@ -1,4 +1,5 @@
-"""E-mail flows: `/verify` (POST and the GET link), `/recover`, `/otp` (magic link) and `/resend`."""
+"""E-mail flows: `/verify` (POST and the GET link), `/recover`, `/otp` (magic link) and `/resend`, each behind
+its rate-limit bucket (GoTrue api.go, limitHandler)."""
 from __future__ import annotations
 
 import secrets
@@ -7,7 +8,7 @@ import uuid
 from flask import Blueprint, Response, jsonify, redirect, request
 
 from . import flow_state, mail, models
-from .api import ctx, session_reply
+from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import hash_password
@@ -21,6 +22,7 @@ RESEND_TYPES = ("signup", "email_change", "sms", "phone_change")
 @bp.post("/verify")
 def verify_post() -> Response:
     """Verify an OTP (with e-mail) or a token hash; answer with a session."""
+    rate_limit("verify")
     body = json_body()
     kind, otp, hashed = field(body, "type"), field(body, "token"), field(body, "token_hash")
     raw_email, phone = field(body, "email"), field(body, "phone")
@@ -46,6 +48,7 @@ def verify_post() -> Response:
 @bp.get("/verify")
 def verify_get() -> Response:
     """The link in an e-mail: 303 to `redirect_to` with tokens (implicit) or `?code=` (PKCE)."""
+    rate_limit("verify")
     kind, token = request.args.get("type", ""), request.args.get("token", "")
     target = redirect_target()
     is_pkce = token.startswith("pkce_")
@@ -77,6 +80,7 @@ def verify_get() -> Response:
 @bp.post("/recover")
 def recover() -> Response:
     """Send a password-recovery e-mail; `{}` whether or not the address is known."""
+    rate_limit("recover")
     body = json_body()
     raw_email = field(body, "email")
     if not raw_email:
@@ -94,6 +98,7 @@ def recover() -> Response:
 @bp.post("/otp")
 def otp() -> Response:
     """Magic link / e-mail OTP; signs unknown (or unconfirmed) addresses up when `create_user` allows."""
+    rate_limit("otp")
     body = json_body()
     raw_email, phone = field(body, "email"), field(body, "phone")
     create_user = body.get("create_user") is None or field(body, "create_user", bool)
@@ -132,6 +137,7 @@ def otp() -> Response:
 @bp.post("/resend")
 def resend() -> Response:
     """Send the signup confirmation or the e-mail-change messages again, if one is pending."""
+    rate_limit("resend")
     body = json_body()
     kind, raw_email, phone = field(body, "type"), field(body, "email"), field(body, "phone")
     if kind not in RESEND_TYPES:

@@ -102,4 +102,4 @@ def h() -> type[Helpers]:
 @pytest.fixture(scope="session")
 def confirm_server(start_auth_server):
     """A stand-in with autoconfirm off (hosted-style "Confirm email")."""
-    return start_auth_server(LOCAL_AUTH_AUTOCONFIRM="false", LOCAL_AUTH_EMAIL_FREQUENCY="0.5")
+    return start_auth_server(LOCAL_AUTH_AUTOCONFIRM="false")
