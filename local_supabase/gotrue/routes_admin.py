@@ -137,11 +137,17 @@ def get_user(raw_id: str) -> Response:
         return _reply(tx, _user_or_404(tx, raw_id))
 
 
+def _new_password(body: dict) -> str | None:
+    # AdminUserParams.Password is a *string: absent or null is nil, "" is a (too short) password.
+    return None if body.get("password") is None else field(body, "password")
+
+
 @bp.put("/users/<raw_id>")
 def update_user(raw_id: str) -> Response:
-    """Update any attribute; metadata keys merge (null deletes); a new password ends all sessions."""
+    """Update any attribute; metadata keys merge (null deletes); a new password ends all sessions; an empty
+    password is weak (422, admin.go adminUserUpdate)."""
     body = json_body()
-    raw_email, raw_phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
+    raw_email, raw_phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
     role, ban = field(body, "role"), field(body, "ban_duration")
     user_metadata, app_metadata = field(body, "user_metadata", dict), field(body, "app_metadata", dict)
     email_confirm, phone_confirm = field(body, "email_confirm", bool), field(body, "phone_confirm", bool)
@@ -154,7 +160,7 @@ def update_user(raw_id: str) -> Response:
             changes["email"] = email_address(raw_email)
         if raw_phone:
             changes["phone"] = phone_number(raw_phone)
-        if password:
+        if password is not None:
             check_policy(password)
             changes["encrypted_password"] = hash_password(password)
         if user_metadata is not None:
@@ -177,7 +183,7 @@ def update_user(raw_id: str) -> Response:
             raise GoTrueError(500, "unexpected_failure", "Error updating user") from None
         if "email" in changes:
             tx.run("set_email_identity_email", {"email": changes["email"], "user_id": user["id"]})
-        if password:
+        if password is not None:
             tx.run("delete_sessions_of_user", {"user_id": user["id"]})
         return _reply(tx, user)
 

@@ -10,7 +10,7 @@ from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request, email_exists
 from .callers import current_caller
 from .inputs import email_address, field, json_body, redirect_target
-from .passwords import MIN_LENGTH, check_policy, hash_password, verify_password
+from .passwords import MIN_LENGTH, check_policy, hash_password, is_too_short, verify_password
 
 bp = Blueprint("auth", __name__, url_prefix="/auth/v1")
 LOGOUT_SCOPES = {"global", "local", "others"}
@@ -22,18 +22,23 @@ def _invalid_credentials() -> GoTrueError:
 
 @bp.post("/signup")
 def signup() -> Response:
-    """Create an e-mail user: a session with autoconfirm, else a bare user and a confirmation e-mail."""
+    """Create an e-mail user: a session with autoconfirm, else a bare user and a confirmation e-mail.
+
+    GoTrue api.go (the /signup route: anonymous check, then the Signups bucket) and signup.go, Signup /
+    validateSignupParams, in their order."""
     body = json_body()
     raw_email, phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
     data = field(body, "data", dict) or {}
     if not raw_email and not phone:
         raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
-    rate_limit("signups")  # GoTrue api.go, the /signup route: after the anonymous check
-    if raw_email and phone:
-        raise bad_request("Only an email address or phone number should be provided on signup.")
+    rate_limit("signups")
     if not password:
         raise bad_request("Signup requires a valid password")
     check_policy(password)
+    if raw_email and phone:
+        raise bad_request("Only an email address or phone number should be provided on signup.")
+    if phone and field(body, "code_challenge"):
+        raise bad_request("PKCE not supported for phone signups")
     pkce = flow_state.pkce_params(body)
     if phone:
         raise bad_request("Phone signups are disabled", "phone_provider_disabled")
@@ -59,6 +64,7 @@ def signup() -> Response:
 
 
 def _password_grant(body: dict) -> Response:
+    """token.go, ResourceOwnerPasswordGrant, its checks in its order."""
     email, phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
     if email and phone:
         raise bad_request("Only an email address or phone number should be provided on login.")
@@ -68,7 +74,8 @@ def _password_grant(body: dict) -> Response:
         raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
     state = ctx()
     with state.store.transaction() as tx:
-        user = models.find_user_by_email(tx, email.strip().lower())
+        # models.FindUserByEmailAndAudience lower-cases the address but does not trim it.
+        user = models.find_user_by_email(tx, email.lower())
         if user is None or not user["encrypted_password"]:
             raise _invalid_credentials()
         if models.is_banned(user):
@@ -78,7 +85,7 @@ def _password_grant(body: dict) -> Response:
         if user["email_confirmed_at"] is None:
             raise GoTrueError(400, "email_not_confirmed", "Email not confirmed")
         weak = None
-        if len(password) < MIN_LENGTH:
+        if is_too_short(password):
             weak = {"message": f"Password should be at least {MIN_LENGTH} characters.", "reasons": ["length"]}
         return session_reply(state.tokens.sign_in(tx, user, "password", weak_password=weak))
 
@@ -108,11 +115,17 @@ def get_user() -> Response:
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
+def _new_password(body: dict) -> str | None:
+    """`password` as Go's *string sees it: None when absent or null, else the string (empty included)."""
+    return None if body.get("password") is None else field(body, "password")
+
+
 @bp.put("/user")
 def update_user() -> Response:
-    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation)."""
+    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation); any
+    password sent is checked, an empty one too (user.go, validateUserUpdateParams)."""
     body = json_body()
-    password, raw_email, phone = field(body, "password"), field(body, "email"), field(body, "phone")
+    password, raw_email, phone = _new_password(body), field(body, "email"), field(body, "phone")
     data = field(body, "data", dict)
     state = ctx()
     with state.store.transaction() as tx:
@@ -123,7 +136,7 @@ def update_user() -> Response:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
         if phone:
             raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
-        if password:
+        if password is not None:
             check_policy(password)
             if verify_password(password, user["encrypted_password"]):
                 raise GoTrueError(422, "same_password",

@@ -36,7 +36,10 @@ def verify_post() -> Response:
         raise bad_request("Unsupported verification type")
     email = ""
     if otp and kind not in PHONE_TYPES:
-        email = email_address(raw_email, "Invalid email format", status=422)
+        try:
+            email = email_address(raw_email)
+        except GoTrueError:  # verify.go, VerifyParams.Validate
+            raise GoTrueError(422, "validation_failed", "Invalid email format") from None
     state = ctx()
     with state.store.transaction() as tx:
         verified = verify(tx, kind, hashed=hashed, otp=otp, email=email)
@@ -134,25 +137,33 @@ def otp() -> Response:
     return jsonify({})
 
 
+def _resend_address(body: dict, kind: str) -> str:
+    """resend.go, ResendConfirmationParams.Validate, in its order."""
+    raw_email, phone = field(body, "email"), field(body, "phone")
+    if kind in ("signup", "email_change"):
+        flow_state.pkce_params(body)
+    elif kind not in RESEND_TYPES:
+        raise bad_request("Missing one of these types: signup, email_change, sms, phone_change")
+    if not raw_email and kind == "signup":
+        raise bad_request("Type provided requires an email address")
+    if not phone and kind == "sms":
+        raise bad_request("Type provided requires a phone number")
+    if raw_email and phone:
+        raise bad_request("Only an email address or phone number should be provided.")
+    if raw_email:
+        return email_address(raw_email)
+    if phone:
+        raise bad_request("Phone logins are disabled", "phone_provider_disabled")
+    raise bad_request("Missing email address or phone number")
+
+
 @bp.post("/resend")
 def resend() -> Response:
     """Send the signup confirmation or the e-mail-change messages again, if one is pending."""
     rate_limit("resend")
     body = json_body()
-    kind, raw_email, phone = field(body, "type"), field(body, "email"), field(body, "phone")
-    if kind not in RESEND_TYPES:
-        raise bad_request("Missing one of these types: signup, email_change, sms, phone_change")
-    if not raw_email and not phone:
-        raise bad_request("Missing email address or phone number")
-    if raw_email and phone:
-        raise bad_request("Only an email address or phone number should be provided.")
-    if kind in ("signup", "email_change") and not raw_email:
-        raise bad_request("Type provided requires an email address")
-    if kind in ("sms", "phone_change"):
-        if not phone:
-            raise bad_request("Type provided requires a phone number")
-        return jsonify({})  # no phone users can be pending: SMS is disabled, as in the CLI's default config
-    email = email_address(raw_email)
+    kind = field(body, "type")
+    email = _resend_address(body, kind)
     pkce = flow_state.pkce_params(body)
     with ctx().store.transaction() as tx:
         user = models.find_user_by_email(tx, email)
