@@ -22,9 +22,9 @@ Simplifications against the real server, on purpose:
   settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s
   (`LOCAL_AUTH_REFRESH_REUSE_INTERVAL`). No session timebox, inactivity timeout or single-session limit.
-- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. E-mail change always needs both addresses to confirm
-  (CLI `double_confirm_changes`), except `generate_link` email_change_* types, where the one generated token
-  completes the change.
+- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. Secure e-mail change is on (GoTrue's default); the
+  e-mail-changed, password-changed and identity-linked notification e-mails are off (GoTrue's defaults too).
+- A PKCE link's code comes from the user's latest flow state of that method (GoTrue's issueAuthCode).
 - Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
   `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.
   `Sb-Forwarded-For` counts only with the service-role key as `apikey` (hosted: a secret key).
@@ -41,7 +41,8 @@ import uuid
 
 from flask import Flask, Response, request
 
-from . import apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth
+from . import (apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth,
+               routes_verify)
 from .api import EXTENSION, AuthContext
 from .callers import check_gateway
 from .grants import TokenService
@@ -91,7 +92,8 @@ def create_app(settings: Settings) -> Flask:
         response.headers.add("Vary", "Origin")
         return response
 
-    for module in (routes_meta, routes_auth, routes_email, routes_admin, routes_oauth, routes_local):
+    for module in (routes_meta, routes_auth, routes_email, routes_verify, routes_admin, routes_oauth,
+                   routes_local):
         app.register_blueprint(module.bp)
     app.register_blueprint(routes_admin.invite_bp)
     return app

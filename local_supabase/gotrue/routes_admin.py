@@ -162,14 +162,13 @@ def update_user(raw_id: str) -> Response:
             changes["phone"] = phone_number(raw_phone)
         if password is not None:
             check_policy(password)
-            changes["encrypted_password"] = hash_password(password)
         if user_metadata is not None:
             changes["user_metadata"] = models.merge(user["user_metadata"], user_metadata)
         if app_metadata is not None:
             changes["app_metadata"] = models.merge(user["app_metadata"], app_metadata)
         if ban:
             changes["banned_until"] = _ban_until(ban)
-        if email_confirm and user["email_confirmed_at"] is None:
+        if email_confirm:  # admin.go, adminUserUpdate: User.Confirm, confirmed or not
             user = models.confirm_email(tx, user)
             changes["user_metadata"] = models.merge(changes.get("user_metadata", user["user_metadata"]),
                                                     {"email_verified": True})
@@ -183,8 +182,8 @@ def update_user(raw_id: str) -> Response:
             raise GoTrueError(500, "unexpected_failure", "Error updating user") from None
         if "email" in changes:
             tx.run("set_email_identity_email", {"email": changes["email"], "user_id": user["id"]})
-        if password is not None:
-            tx.run("delete_sessions_of_user", {"user_id": user["id"]})
+        if password is not None:  # User.UpdatePassword: tokens cleared, every session ended
+            user = models.update_password(tx, user, hash_password(password), keep_session=None)
         return _reply(tx, user)
 
 

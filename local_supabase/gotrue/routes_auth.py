@@ -58,8 +58,9 @@ def signup() -> Response:
         if state.settings.autoconfirm:
             user = models.confirm_email(tx, user)
             return session_reply(state.tokens.sign_in(tx, user, "password"))
-        flow = flow_state.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
-        user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), flow["id"] if flow else None)
+        if pkce:
+            flow_state.create(tx, pkce, "email/signup", user_id=user["id"])
+        user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), pkce=bool(pkce))
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
@@ -122,38 +123,40 @@ def _new_password(body: dict) -> str | None:
 
 @bp.put("/user")
 def update_user() -> Response:
-    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation); any
-    password sent is checked, an empty one too (user.go, validateUserUpdateParams)."""
-    body = json_body()
-    password, raw_email, phone = _new_password(body), field(body, "email"), field(body, "phone")
-    data = field(body, "data", dict)
+    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation).
+
+    GoTrue api.go (authentication, then the User bucket) and user.go, UserUpdate and
+    validateUserUpdateParams."""
     state = ctx()
     with state.store.transaction() as tx:
-        caller = current_caller(tx, check_audience=True)
-        rate_limit("user")  # GoTrue api.go: PUT /user's bucket, after authentication
-        user = caller.user
-        if body.get("app_metadata") is not None:
-            raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
+        caller = current_caller(tx)
+        rate_limit("user")
+        body = json_body()
+        raw_email, phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
+        data = field(body, "data", dict)
+        email = email_address(raw_email) if raw_email else ""
         if phone:
             raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
         if password is not None:
             check_policy(password)
-            if verify_password(password, user["encrypted_password"]):
+        user = caller.user
+        if body.get("app_metadata") is not None:
+            raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
+        if email and email != user["email"] and models.find_user_by_email(tx, email) is not None:
+            raise email_exists()
+        if password is not None:
+            if password and verify_password(password, user["encrypted_password"]):
                 raise GoTrueError(422, "same_password",
                                   "New password should be different from the old password.")
-            user = models.update_user(tx, user["id"], encrypted_password=hash_password(password))
-            tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": caller.session_id})
+            user = models.update_password(tx, user, hash_password(password) if password else None,
+                                          caller.session_id)
         if data is not None:
             user = models.update_user(tx, user["id"], user_metadata=models.merge(user["user_metadata"], data))
-        if raw_email:
-            email = email_address(raw_email)
-            if email != user["email"]:
-                if models.find_user_by_email(tx, email) is not None:
-                    raise email_exists()
-                pkce = flow_state.pkce_params(body)
-                flow = flow_state.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
-                flow_id = flow["id"] if flow else None
-                user = mail.send_email_change(tx, user, email, redirect_target(), flow_id)
+        if email and email != user["email"]:
+            pkce = flow_state.pkce_params(body)
+            if pkce:
+                flow_state.create(tx, pkce, "email_change", user_id=user["id"])
+            user = mail.send_email_change(tx, user, email, redirect_target(), pkce=bool(pkce))
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 

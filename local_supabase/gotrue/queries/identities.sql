@@ -30,3 +30,9 @@ UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(user_id)s
 
 -- name: delete_identities_of_user
 DELETE FROM identities WHERE user_id = %(user_id)s
+
+-- name: verify_identities_with_email
+-- verify.go, signupVerify: email_verified on every identity that carries the user's address.
+UPDATE identities
+   SET identity_data = identity_data || '{"email_verified": true}'::jsonb
+ WHERE user_id = %(user_id)s AND %(email)s <> '' AND lower(identity_data->>'email') = %(email)s

@@ -51,6 +51,18 @@ UPDATE users
                                    THEN %(banned_until)s::timestamptz ELSE banned_until END,
        deleted_at           = CASE WHEN %(set_deleted_at)s
                                    THEN %(deleted_at)s::timestamptz ELSE deleted_at END,
+       confirmation_token   = CASE WHEN %(set_confirmation_token)s
+                                   THEN %(confirmation_token)s::text ELSE confirmation_token END,
+       recovery_token       = CASE WHEN %(set_recovery_token)s
+                                   THEN %(recovery_token)s::text ELSE recovery_token END,
+       email_change_token_current = CASE WHEN %(set_email_change_token_current)s
+                                   THEN %(email_change_token_current)s::text
+                                   ELSE email_change_token_current END,
+       email_change_token_new = CASE WHEN %(set_email_change_token_new)s
+                                   THEN %(email_change_token_new)s::text ELSE email_change_token_new END,
+       email_change_confirm_status = CASE WHEN %(set_email_change_confirm_status)s
+                                   THEN %(email_change_confirm_status)s::smallint
+                                   ELSE email_change_confirm_status END,
        updated_at           = now()
  WHERE id = %(user_id)s
 RETURNING *
