@@ -12,11 +12,11 @@ Simplifications against the real server, on purpose:
   CLI's default config), no SMS is sent, and phone OTP types never verify. Anonymous sign-ins are disabled.
   Admin may still create users with a phone number.
 - Google is played by a local consent page (`/_local/oauth/consent`): the user types an e-mail and continues;
-  the Google subject id is derived from the e-mail. An existing user with the same e-mail is linked
-  (its e-mail becomes confirmed). `provider_token` is a random local string; there is no provider refresh
-  token.
-  `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a signed JWT).
-- No MFA, SSO/SAML, web3, passkeys, identity linking, reauthentication, captcha, hooks or OAuth-server
+  the Google subject id is derived from the e-mail, which Google always reports verified. Linking to an
+  existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider
+  refresh token. `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a
+  signed JWT).
+- No MFA, SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
   feature.
 - Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
   settings.py), counted in this process; no SMS limits (no SMS).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import httpx
 import pytest
@@ -125,10 +126,16 @@ def test_bad_code_challenge(auth_server):
     assert response.status_code == 400 and response.json()["error_code"] == "validation_failed"
 
 
-def test_callback_with_unknown_state(auth_server):
+def test_callback_with_unknown_state(auth_server, h):
+    """GoTrue external_oauth.go, loadFlowState: a bad state is a 303 to the Site URL, error in the query."""
     response = httpx.post(f"{auth_server.url}/auth/v1/callback", data={"state": "nope", "email": "a@b.co"})
-    assert response.status_code == 302
-    assert "error_code=bad_oauth_state" in response.headers["location"]
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("http://127.0.0.1:8080?")
+    assert h.query(response.headers["location"]) == {
+        "error": "invalid_request", "error_code": "bad_oauth_state",
+        "error_description": "OAuth state parameter is invalid"}
+    unknown = httpx.post(f"{auth_server.url}/auth/v1/callback", data={"state": str(uuid.uuid4())})
+    assert h.query(unknown.headers["location"])["error_description"] == "OAuth state not found or expired"
 
 
 def test_consent_page_rejects_invalid_email(auth_server, h):

@@ -37,3 +37,7 @@ UPDATE flow_state
               WHERE user_id = %(user_id)s AND authentication_method = %(authentication_method)s
               ORDER BY created_at DESC LIMIT 1)
 RETURNING auth_code, code_challenge
+
+-- name: find_flow_state
+-- models.FindFlowStateByID.
+SELECT * FROM flow_state WHERE id = %(id)s FOR UPDATE

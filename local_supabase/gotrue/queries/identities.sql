@@ -22,8 +22,18 @@ UPDATE identities
    SET identity_data = identity_data || jsonb_build_object('email', %(email)s::text)
  WHERE user_id = %(user_id)s AND provider = 'email'
 
--- name: stamp_identity_sign_in
-UPDATE identities SET last_sign_in_at = now(), updated_at = now() WHERE id = %(identity_id)s
+-- name: identities_with_email
+-- models.DetermineAccountLinking: identities whose (generated, lower-cased) e-mail is this address.
+SELECT * FROM identities WHERE lower(identity_data->>'email') = %(email)s
+
+-- name: replace_identity_data
+-- createAccountFromExternalIdentity (account exists): the provider's new data, signed in now.
+UPDATE identities SET identity_data = %(identity_data)s, last_sign_in_at = now(), updated_at = now()
+ WHERE id = %(id)s
+
+-- name: delete_other_identities
+-- models.User.RemoveUnconfirmedIdentities: every identity but the one being signed in with.
+DELETE FROM identities WHERE user_id = %(user_id)s AND id <> %(identity_id)s
 
 -- name: stamp_identities_sign_in
 UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(user_id)s
