@@ -22,8 +22,9 @@ Simplifications against the real server, on purpose:
   settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s
   (`LOCAL_AUTH_REFRESH_REUSE_INTERVAL`). No session timebox, inactivity timeout or single-session limit.
-- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. Secure e-mail change is on (GoTrue's default); the
-  e-mail-changed, password-changed and identity-linked notification e-mails are off (GoTrue's defaults too).
+- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s (`LOCAL_AUTH_FLOW_STATE_LIFETIME` may shorten it for
+  tests, which GoTrue never allows). Secure e-mail change is on (GoTrue's default); the e-mail-changed,
+  password-changed and identity-linked notification e-mails are off (GoTrue's defaults too).
 - A PKCE link's code comes from the user's latest flow state of that method (GoTrue's issueAuthCode).
 - Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
   `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.

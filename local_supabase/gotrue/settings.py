@@ -56,7 +56,8 @@ class Settings:
     data_dir: Path = REPO_ROOT / ".local"
     refresh_reuse_interval: float = 10.0
     otp_lifetime: int = 3600
-    flow_state_lifetime: int = 300
+    # GoTrue's FlowStateExpiryDuration (never below 300 s there); shorter only so a test need not wait.
+    flow_state_lifetime: float = 300.0
     rate_limits: bool = True
     rate_limit_token_refresh: float = 150.0  # per 5 minutes and IP
     rate_limit_verify: float = 30.0  # per 5 minutes and IP
@@ -134,6 +135,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "LOCAL_AUTH_REDIRECT_ALLOWLIST": ("redirect_allowlist", _allowlist),
     "LOCAL_AUTH_DB_SCHEMA": ("db_schema", _schema),
     "LOCAL_AUTH_REFRESH_REUSE_INTERVAL": ("refresh_reuse_interval", _real),
+    "LOCAL_AUTH_FLOW_STATE_LIFETIME": ("flow_state_lifetime", _real),
     "LOCAL_AUTH_RATE_LIMITS": ("rate_limits", _bool),
     "LOCAL_AUTH_RATE_LIMIT_TOKEN_REFRESH": ("rate_limit_token_refresh", _real),
     "LOCAL_AUTH_RATE_LIMIT_VERIFY": ("rate_limit_verify", _real),
