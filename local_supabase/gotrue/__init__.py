@@ -32,7 +32,6 @@ Simplifications against the real server, on purpose:
 - HS256 mode signs user tokens with the legacy secret and ignores asymmetric keys left by earlier runs; in
   ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration).
   `/_local/keys/rotate` is refused in HS256 mode.
-- A soft delete clears e-mail, phone and password and drops identities and sessions, without GoTrue's hashing.
 - CORS is answered for any origin (as the stack's gateway plugin is configured); preflights need no apikey.
 - Unknown paths answer 404 `not_found`, wrong methods 405 `method_not_allowed` (in the usual error shapes).
 """

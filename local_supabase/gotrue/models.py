@@ -1,7 +1,9 @@
 """Users and identities (GoTrue's models.User and Identity): rows, JSON form, metadata, confirmation, bans."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -152,6 +154,29 @@ def update_password(tx: Tx, user: dict, password_hash: str | None, keep_session:
     else:
         tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": keep_session})
     return user
+
+
+def _obfuscate(user_id: uuid.UUID, value: str) -> str:
+    """GoTrue models obfuscateValue: base64url, unpadded, of sha256(user id + value)."""
+    digest = hashlib.sha256((str(user_id) + value).encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def soft_delete(tx: Tx, user: dict) -> None:
+    """GoTrue models.User.SoftDeleteUser and SoftDeleteUserIdentities: addresses obfuscated (so they are free
+    again), password, tokens, metadata and sessions gone, identities emptied; the row stays, listed by
+    admin."""
+    user_id = user["id"]
+    clear_one_time_tokens(tx, user_id)
+    update_user(tx, user_id, email=_obfuscate(user_id, user["email"] or ""),
+                phone=_obfuscate(user_id, user["phone"] or "")[:15],
+                new_email=_obfuscate(user_id, user["new_email"] or ""), encrypted_password=None,
+                confirmation_token="", recovery_token="", email_change_token_current="",
+                email_change_token_new="", deleted_at=now(), user_metadata={}, app_metadata={})
+    tx.run("delete_sessions_of_user", {"user_id": user_id})
+    for identity in identities(tx, user_id):
+        provider_id = _obfuscate(user_id, f"{identity['provider']}:{identity['provider_id']}")
+        tx.run("soft_delete_identity", {"id": identity["id"], "provider_id": provider_id})
 
 
 def identity_json(identity: dict) -> dict:

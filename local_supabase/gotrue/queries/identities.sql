@@ -16,12 +16,6 @@ UPDATE identities
    SET identity_data = identity_data || %(patch)s, updated_at = now()
  WHERE user_id = %(user_id)s AND provider = 'email'
 
--- name: set_email_identity_email
--- The admin API's e-mail change: updated_at stays as it was.
-UPDATE identities
-   SET identity_data = identity_data || jsonb_build_object('email', %(email)s::text)
- WHERE user_id = %(user_id)s AND provider = 'email'
-
 -- name: identities_with_email
 -- models.DetermineAccountLinking: identities whose (generated, lower-cased) e-mail is this address.
 SELECT * FROM identities WHERE lower(identity_data->>'email') = %(email)s
@@ -46,3 +40,7 @@ DELETE FROM identities WHERE user_id = %(user_id)s
 UPDATE identities
    SET identity_data = identity_data || '{"email_verified": true}'::jsonb
  WHERE user_id = %(user_id)s AND %(email)s <> '' AND lower(identity_data->>'email') = %(email)s
+
+-- name: soft_delete_identity
+-- models.User.SoftDeleteUserIdentities: identity_data emptied, provider_id obfuscated.
+UPDATE identities SET identity_data = '{}'::jsonb, provider_id = %(provider_id)s WHERE id = %(id)s
