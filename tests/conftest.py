@@ -127,9 +127,9 @@ def _wait_ready(url: str, process: subprocess.Popen, data_dir: Path, timeout: fl
 
 
 @pytest.fixture(scope="session")
-def start_auth_server(database_url: str, tmp_path_factory: pytest.TempPathFactory
-                      ) -> Iterator[Callable[..., AuthServer]]:
-    """Factory: `start_auth_server(LOCAL_AUTH_JWT_ALG="RS256", ...)` returns a running stand-in.
+def local_auth_servers(database_url: str, tmp_path_factory: pytest.TempPathFactory
+                       ) -> Iterator[Callable[..., AuthServer]]:
+    """Factory: `local_auth_servers(LOCAL_AUTH_JWT_ALG="RS256", ...)` returns a running stand-in.
 
     Calls with the same settings share one process for the session; pass `fresh=True` for a private one
     (a test that stops or rotates it). The suite signs up and in hundreds of times from 127.0.0.1, so
@@ -175,6 +175,12 @@ def start_auth_server(database_url: str, tmp_path_factory: pytest.TempPathFactor
     yield start
     for server in started.values():
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_auth_server(local_auth_servers: Callable[..., AuthServer]) -> Callable[..., AuthServer]:
+    """The stand-in factory tests ask for (tests/local/conftest.py points it at a real project when asked)."""
+    return local_auth_servers
 
 
 @pytest.fixture(scope="session")

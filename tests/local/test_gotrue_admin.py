@@ -259,6 +259,7 @@ def test_generate_link_types(auth_server, h):
         assert http.post("/admin/generate_link", json={"type": "bogus", "email": email}).status_code == 400
 
 
+@pytest.mark.standin_only("the CLI-style demo service key")
 def test_service_role_key_claims(auth_server):
     claims = jwt.decode(auth_server.service_role_key, options={"verify_signature": False})
     assert claims["role"] == "service_role" and claims["iss"] == "supabase-demo"

@@ -17,6 +17,7 @@ def _oauth_url(server, h, flow_type, redirect_to=CALLBACK):
     return client, response.url
 
 
+@pytest.mark.standin_only("the local Google consent page")
 def test_authorize_redirects_to_consent_page(auth_server, h):
     _, url = _oauth_url(auth_server, h, "implicit")
     response = httpx.get(url)  # no apikey: /authorize is open
@@ -108,6 +109,7 @@ def test_redirect_to_outside_allow_list_uses_site_url(auth_server, h):
     assert h.consent(url, h.email()).headers["location"].startswith("http://127.0.0.1:8080/somewhere#")
 
 
+@pytest.mark.standin_only("expects the stand-in's providers (Google on, GitHub off)")
 @pytest.mark.parametrize("provider, message", [
     ("foo", "Unsupported provider: Provider foo could not be found"),
     ("github", "Unsupported provider: provider is not enabled"),
@@ -126,6 +128,7 @@ def test_bad_code_challenge(auth_server):
     assert response.status_code == 400 and response.json()["error_code"] == "validation_failed"
 
 
+@pytest.mark.standin_only("redirects to the stand-in's Site URL")
 def test_callback_with_unknown_state(auth_server, h):
     """GoTrue external_oauth.go, loadFlowState: a bad state is a 303 to the Site URL, error in the query."""
     response = httpx.post(f"{auth_server.url}/auth/v1/callback", data={"state": "nope", "email": "a@b.co"})

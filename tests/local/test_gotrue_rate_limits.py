@@ -21,6 +21,7 @@ from supabase_auth.errors import AuthApiError
 
 from local_supabase.gotrue.settings import SettingsError, from_env
 
+pytestmark = pytest.mark.standin_only("exhausts rate-limit buckets and sends Sb-Forwarded-For")
 BURST = 30
 _ADDRESSES = (f"198.51.100.{n}" for n in itertools.count(1))
 
