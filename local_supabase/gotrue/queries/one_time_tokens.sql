@@ -9,11 +9,13 @@ ON CONFLICT (user_id, token_type) DO UPDATE
    SET token_hash = EXCLUDED.token_hash, relates_to = EXCLUDED.relates_to, flow_id = NULL, created_at = now()
 
 -- name: find_one_time_token
--- FindOneTimeToken: the exact stored hash (with its pkce_ prefix, if any) among the given types.
+-- FindOneTimeToken: the exact stored hash (with its pkce_ prefix, if any) among the given types. Locked, so
+-- that of two verifications of one token the second finds it gone.
 SELECT *
   FROM one_time_tokens
  WHERE token_hash = %(token_hash)s AND token_type = ANY(%(token_types)s)
  ORDER BY created_at DESC LIMIT 1
+   FOR UPDATE
 
 -- name: delete_one_time_tokens_of_type
 -- ClearOneTimeTokenForUser.
