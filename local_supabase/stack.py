@@ -61,9 +61,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None = None,
-                      log: Path | None = None) -> tuple[subprocess.Popen, dict[str, str]]:
+                      log: Path | None = None, settings: dict[str, str] | None = None
+                      ) -> tuple[subprocess.Popen, dict[str, str]]:
     """The Supabase Auth stand-in, keeping its keys in `local` (its output in `log`, if given, else ours);
-    returns it and its SUPABASE_* settings."""
+    returns it and its SUPABASE_* settings. `settings` are LOCAL_AUTH_* values over the environment's; rate
+    limits stay on (hosted Supabase's) unless they or the environment say `LOCAL_AUTH_RATE_LIMITS=off`."""
     env_file = local / "supabase.env"
     env_file.unlink(missing_ok=True)  # wait for this run's values, not a previous run's
     port = str(port or os.environ.get("LOCAL_AUTH_PORT", "54321"))
@@ -71,6 +73,7 @@ def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None =
            "LOCAL_AUTH_DATA_DIR": str(local)}
     env.setdefault("LOCAL_AUTH_SITE_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8080')}")
     env.setdefault("LOCAL_AUTH_REDIRECT_ALLOWLIST", f"{env['LOCAL_AUTH_SITE_URL']}/auth/callback")
+    env.update(settings or {})
     with open(log, "w") if log else contextlib.nullcontext() as output:
         # From the checkout: `local_supabase` is not installed, `python -m` finds it in the working directory.
         process = subprocess.Popen([sys.executable, "-m", "local_supabase.gotrue"], env=env, cwd=REPO,

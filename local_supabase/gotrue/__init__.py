@@ -12,25 +12,26 @@ Simplifications against the real server, on purpose:
   CLI's default config), no SMS is sent, and phone OTP types never verify. Anonymous sign-ins are disabled.
   Admin may still create users with a phone number.
 - Google is played by a local consent page (`/_local/oauth/consent`): the user types an e-mail and continues;
-  the Google subject id is derived from the e-mail. An existing user with the same e-mail is linked
-  (its e-mail becomes confirmed). `provider_token` is a random local string; there is no provider refresh
-  token.
-  `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a signed JWT).
-- No MFA, SSO/SAML, web3, passkeys, identity linking, reauthentication, captcha, hooks or OAuth-server
+  the Google subject id is derived from the e-mail, which Google always reports verified. Linking to an
+  existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider
+  refresh token. `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a
+  signed JWT).
+- No MFA, SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
   feature.
-- Rate limits: only the per-user e-mail frequency, at the CLI's 1 s (`LOCAL_AUTH_EMAIL_FREQUENCY`); no IP
-  buckets and no global "e-mails per hour" limit.
+- Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
+  settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s
   (`LOCAL_AUTH_REFRESH_REUSE_INTERVAL`). No session timebox, inactivity timeout or single-session limit.
-- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s. E-mail change always needs both addresses to confirm
-  (CLI `double_confirm_changes`), except `generate_link` email_change_* types, where the one generated token
-  completes the change.
+- E-mail OTPs live 3600 s (CLI); PKCE flow states 300 s (`LOCAL_AUTH_FLOW_STATE_LIFETIME` may shorten it for
+  tests, which GoTrue never allows). Secure e-mail change is on (GoTrue's default); the e-mail-changed,
+  password-changed and identity-linked notification e-mails are off (GoTrue's defaults too).
+- A PKCE link's code comes from the user's latest flow state of that method (GoTrue's issueAuthCode).
 - Gateway: the anon and service-role keys are legacy HS256 JWTs (iss `supabase-demo`, like the CLI); no
   `sb_publishable_`/`sb_secret_` keys. A request without `Authorization` is given `Bearer <apikey>`.
+  `Sb-Forwarded-For` counts only with the service-role key as `apikey` (hosted: a secret key).
 - HS256 mode signs user tokens with the legacy secret and ignores asymmetric keys left by earlier runs; in
   ES256/RS256 mode tokens signed with that secret are still accepted (as after a hosted migration).
   `/_local/keys/rotate` is refused in HS256 mode.
-- A soft delete clears e-mail, phone and password and drops identities and sessions, without GoTrue's hashing.
 - CORS is answered for any origin (as the stack's gateway plugin is configured); preflights need no apikey.
 - Unknown paths answer 404 `not_found`, wrong methods 405 `method_not_allowed` (in the usual error shapes).
 """
@@ -40,12 +41,14 @@ import uuid
 
 from flask import Flask, Response, request
 
-from . import apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth
+from . import (apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth,
+               routes_verify)
 from .api import EXTENSION, AuthContext
 from .callers import check_gateway
 from .grants import TokenService
 from .inputs import reject_nul_in_query
 from .keys import KEY_FILE, KeyStore
+from .ratelimits import RateLimits
 from .settings import Settings
 from .store import Store
 
@@ -63,7 +66,8 @@ def create_app(settings: Settings) -> Flask:
     store.open()
     keys = KeyStore(settings.data_dir / KEY_FILE, settings.jwt_alg)
     app.extensions[EXTENSION] = AuthContext(settings=settings, store=store, keys=keys,
-                                            tokens=TokenService(settings, keys))
+                                            tokens=TokenService(settings, keys),
+                                            limits=RateLimits.from_settings(settings))
     apierrors.init_app(app)
 
     @app.before_request
@@ -88,7 +92,8 @@ def create_app(settings: Settings) -> Flask:
         response.headers.add("Vary", "Origin")
         return response
 
-    for module in (routes_meta, routes_auth, routes_email, routes_admin, routes_oauth, routes_local):
+    for module in (routes_meta, routes_auth, routes_email, routes_verify, routes_admin, routes_oauth,
+                   routes_local):
         app.register_blueprint(module.bp)
     app.register_blueprint(routes_admin.invite_bp)
     return app

@@ -1,4 +1,4 @@
-"""The stand-in's per-app state, GoTrue's `API` (settings, store, keys, grants), kept in `app.extensions`."""
+"""The stand-in's per-app state, GoTrue's `API` (settings, store, keys, grants, limits), in app.extensions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +8,7 @@ from flask import Response, current_app, jsonify
 
 from .grants import TokenService
 from .keys import KeyStore
+from .ratelimits import RateLimits
 from .settings import Settings
 from .store import Store
 
@@ -22,11 +23,24 @@ class AuthContext:
     store: Store
     keys: KeyStore
     tokens: TokenService
+    limits: RateLimits
 
 
 def ctx() -> AuthContext:
     """The stand-in's state for the current app."""
     return current_app.extensions[EXTENSION]
+
+
+def rate_limit(bucket: str) -> None:
+    """Take a request from the caller's bucket of this route (GoTrue api.go, limitHandler); 429 if empty."""
+    state = ctx()
+    state.limits.check(bucket, state.keys.service_role_key)
+
+
+def count_email_sent() -> None:
+    """Spend one e-mail of the project's hourly budget (GoTrue mail.go, sendEmail); 429 when it is used up."""
+    state = ctx()
+    state.limits.check_email_sent(state.settings.autoconfirm)
 
 
 def session_reply(body: dict) -> Response:

@@ -70,9 +70,8 @@ class Caller:
     claims: dict
 
 
-def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
-    """Resolve the Bearer token to a live user and session, with GoTrue's errors in its order."""
-    claims = verified_claims(bearer_token())
+def _user_and_session(tx: Tx, claims: dict) -> tuple[dict, uuid.UUID | None]:
+    """GoTrue auth.go, maybeLoadUserOrSession: the `sub` user and `session_id` session, with its errors."""
     sub = claims.get("sub")
     if not sub:
         raise GoTrueError(403, "bad_jwt", "invalid claim: missing sub claim")
@@ -80,15 +79,23 @@ def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
     if user_id is None:
         raise GoTrueError(400, "bad_jwt", "invalid claim: sub claim must be a UUID")
     user = models.find_user(tx, user_id)
-    if user is None or user["deleted_at"] is not None:
+    if user is None:
         raise GoTrueError(403, "user_not_found", "User from sub claim in JWT does not exist")
     session_id = None
-    if claims.get("session_id"):
+    if claims.get("session_id") and claims["session_id"] != str(uuid.UUID(int=0)):
         session_id = parse_uuid(str(claims["session_id"]))
         if session_id is None:
             raise GoTrueError(403, "bad_jwt", "invalid claim: session_id claim must be a UUID")
-        if tx.one("find_session_of_user", {"session_id": session_id, "user_id": user_id}) is None:
+        if tx.one("find_session", {"session_id": session_id}) is None:
             raise GoTrueError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+    return user, session_id
+
+
+def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
+    """GoTrue auth.go, requireAuthentication: the Bearer token's live user and session, then the ban check
+    (and UserGet's audience check when asked)."""
+    claims = verified_claims(bearer_token())
+    user, session_id = _user_and_session(tx, claims)
     if models.is_banned(user):
         raise GoTrueError(403, "user_banned", "User is banned")
     audience = claims.get("aud")
@@ -99,13 +106,13 @@ def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
 
 
 def require_admin() -> dict:
-    """Claims of a Bearer JWT whose role is service_role or supabase_admin; 401/403 otherwise."""
+    """GoTrue middleware.go, requireAdminCredentials: a token naming a session must still have it (a user's
+    JWT whose session is gone is 403 session_not_found, before the role is looked at); then the role must be
+    service_role or supabase_admin (auth.go, requireAdmin)."""
     claims = verified_claims(bearer_token())
+    if claims.get("session_id") and claims["session_id"] != str(uuid.UUID(int=0)):
+        with ctx().store.transaction() as tx:
+            _user_and_session(tx, claims)
     if claims.get("role") not in ADMIN_ROLES:
         raise GoTrueError(403, "not_admin", "User not allowed")
-    if claims.get("session_id"):
-        session_id = parse_uuid(str(claims["session_id"]))
-        with ctx().store.transaction() as tx:
-            if session_id is None or tx.one("find_session", {"session_id": session_id}) is None:
-                raise GoTrueError(403, "session_expired", "Session is no longer valid")
     return claims

@@ -1,10 +1,12 @@
-"""Flow state (GoTrue's models.FlowState): PKCE code challenges, remembered flows, `grant_type=pkce`."""
+"""Flow state (GoTrue's models.FlowState): PKCE code challenges, remembered flows, `grant_type=pkce`
+(GoTrue internal/api/pkce.go and token.go, PKCE)."""
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import hashlib
 import hmac
+import re
 import uuid
 
 from . import models
@@ -14,8 +16,7 @@ from .inputs import field, parse_uuid
 from .store import Tx
 
 METHODS = {"s256", "plain"}
-# Methods whose code is handed out later than the flow is created (by GET /verify).
-_EMAIL_METHODS = {"email/signup", "recovery", "magiclink", "email_change", "invite"}
+_CHALLENGE = re.compile(r"^[a-zA-Z._~0-9-]+$")
 
 
 def pkce_params(body: dict) -> tuple[str, str] | None:
@@ -35,6 +36,9 @@ def check_challenge(challenge: str, method: str) -> tuple[str, str] | None:
         raise bad_request(f"code challenge method {method} not supported")
     if not 43 <= len(challenge) <= 128:
         raise bad_request("code challenge has to be between 43 and 128 characters")
+    if not _CHALLENGE.match(challenge):  # pkce.go, isValidCodeChallenge (RFC 7636 section 4.2)
+        raise bad_request("code challenge can only contain alphanumeric characters, hyphens, periods, "
+                          "underscores and tildes")
     return challenge, method.lower()
 
 
@@ -50,9 +54,11 @@ def create(tx: Tx, pkce: tuple[str, str] | None, authentication_method: str, *,
 
 
 def is_expired(flow: dict) -> bool:
-    """True once the flow is older than its 300 s lifetime."""
-    start = flow["auth_code_issued_at"] if flow["authentication_method"] in _EMAIL_METHODS else None
-    start = start or flow["created_at"]
+    """models.FlowState.IsExpired: 300 s after the flow was created; only a magic link's flow counts from when
+    its code was issued (by GET /verify)."""
+    start = flow["created_at"]
+    if flow["authentication_method"] == "magiclink" and flow["auth_code_issued_at"] is not None:
+        start = flow["auth_code_issued_at"]
     return start + dt.timedelta(seconds=ctx().settings.flow_state_lifetime) < models.now()
 
 
@@ -81,8 +87,7 @@ def exchange(tx: Tx, body: dict) -> dict:
     user = models.find_user(tx, flow["user_id"])
     if user is None:
         raise GoTrueError(404, "user_not_found", "User not found")
-    if models.is_banned(user):
-        raise GoTrueError(400, "user_banned", "User is banned")
+    # token.go, PKCE: no ban check here (the session's first use of a Bearer endpoint meets it).
     tx.run("delete_flow_state", {"id": flow["id"]})
     return ctx().tokens.sign_in(tx, user, flow["authentication_method"],
                                 provider_token=flow["provider_access_token"])

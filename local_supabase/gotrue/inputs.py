@@ -57,13 +57,16 @@ def field(body: dict, name: str, kind: type = str) -> Any:
     return value
 
 
-def email_address(raw: str, message: str = "Unable to validate email address: invalid format",
-                  status: int = 400) -> str:
-    """The trimmed, lower-cased address, or 400 validation_failed."""
-    email = raw.strip().lower()
-    if len(email) > 255 or not EMAIL.match(email):
-        raise GoTrueError(status, "validation_failed", message)
-    return email
+def email_address(raw: str) -> str:
+    """GoTrue mail.go, validateEmail: required, at most 255 bytes, checkmail's format, then lower-cased; never
+    trimmed, so " a@x.com" is 400 validation_failed."""
+    if not raw:
+        raise bad_request("An email address is required")
+    if len(raw.encode()) > 255:
+        raise bad_request("An email address is too long")
+    if not EMAIL.fullmatch(raw):
+        raise bad_request("Unable to validate email address: invalid format")
+    return raw.lower()
 
 
 def phone_number(raw: str) -> str:

@@ -1,7 +1,9 @@
 """Users and identities (GoTrue's models.User and Identity): rows, JSON form, metadata, confirmation, bans."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -13,7 +15,8 @@ from .store import Tx
 USER_COLUMNS = {"aud", "role", "email", "encrypted_password", "email_confirmed_at", "invited_at", "phone",
                 "phone_confirmed_at", "confirmation_sent_at", "recovery_sent_at", "new_email",
                 "email_change_sent_at", "last_sign_in_at", "app_metadata", "user_metadata", "banned_until",
-                "deleted_at"}
+                "deleted_at", "confirmation_token", "recovery_token", "email_change_token_current",
+                "email_change_token_new", "email_change_confirm_status"}
 
 
 def now() -> dt.datetime:
@@ -59,6 +62,11 @@ def identities(tx: Tx, user_id: uuid.UUID) -> list[dict]:
     return tx.all("identities_of_user", {"user_id": user_id})
 
 
+def identities_of(tx: Tx, user_id: uuid.UUID, provider: str) -> list[dict]:
+    """The user's identities of one provider."""
+    return [identity for identity in identities(tx, user_id) if identity["provider"] == provider]
+
+
 def update_user(tx: Tx, user_id: uuid.UUID, **values: Any) -> dict:
     """Set the given columns (a fixed whitelist) and updated_at; return the new row."""
     unknown = set(values) - USER_COLUMNS
@@ -95,12 +103,12 @@ def create_user(tx: Tx, *, email: str = "", phone: str = "", password_hash: str 
         "phone_confirmed_at": stamp if phone_confirmed else None, "invited_at": stamp if invited else None,
         "app_metadata": Jsonb(app), "user_metadata": Jsonb(user_metadata or {})})
     if email:
-        data = {**email_identity_data(user_id, email, email_confirmed), **(identity_extra or {})}
+        # GoTrue's e-mail identity starts with email_verified false, confirmed or not (provider.Claims).
+        data = {**email_identity_data(user_id, email), **(identity_extra or {})}
         add_identity(tx, user_id, "email", str(user_id), data)
     if phone:
         add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,
-                                                          "email_verified": False,
-                                                          "phone_verified": phone_confirmed})
+                                                          "email_verified": False, "phone_verified": False})
     return user
 
 
@@ -109,17 +117,66 @@ def email_identity_data(user_id: uuid.UUID, email: str, verified: bool = False) 
     return {"sub": str(user_id), "email": email, "email_verified": verified, "phone_verified": False}
 
 
-def _set_identity_flag(tx: Tx, user_id: uuid.UUID, flag: str) -> None:
-    tx.run("merge_email_identity_data", {"patch": Jsonb({flag: True}), "user_id": user_id})
+def set_email_identity_data(tx: Tx, user_id: uuid.UUID, **patch: Any) -> None:
+    """Merge keys into the user's e-mail identity (GoTrue models.Identity.UpdateIdentityData)."""
+    tx.run("merge_email_identity_data", {"patch": Jsonb(patch), "user_id": user_id})
+
+
+def clear_one_time_tokens(tx: Tx, user_id: uuid.UUID) -> None:
+    """GoTrue models.ClearAllOneTimeTokensForUser: every pending token hash (link) of the user goes."""
+    tx.run("delete_one_time_tokens_of_user", {"user_id": user_id})
 
 
 def confirm_email(tx: Tx, user: dict) -> dict:
-    """Mark the e-mail confirmed (and `email_verified` in metadata and identity); return the row."""
-    if user["email_confirmed_at"] is not None:
-        return user
-    _set_identity_flag(tx, user["id"], "email_verified")
-    return update_user(tx, user["id"], email_confirmed_at=now(),
+    """GoTrue models.User.Confirm: confirmed now (again, if it was), `email_verified` in user_metadata, the
+    confirmation token and every pending token hash cleared. The recovery and e-mail-change OTP columns
+    stay."""
+    clear_one_time_tokens(tx, user["id"])
+    return update_user(tx, user["id"], confirmation_token="", email_confirmed_at=now(),
                        user_metadata=merge(user["user_metadata"], {"email_verified": True}))
+
+
+def recover(tx: Tx, user: dict) -> dict:
+    """GoTrue models.User.Recover: the recovery token and every pending token hash cleared."""
+    clear_one_time_tokens(tx, user["id"])
+    return update_user(tx, user["id"], recovery_token="")
+
+
+def update_password(tx: Tx, user: dict, password_hash: str | None, keep_session: uuid.UUID | None) -> dict:
+    """GoTrue models.User.UpdatePassword: the new hash, every pending token and its sent-at time cleared, and
+    the user's other sessions (all of them without `keep_session`) ended."""
+    clear_one_time_tokens(tx, user["id"])
+    user = update_user(tx, user["id"], encrypted_password=password_hash, confirmation_token="",
+                       confirmation_sent_at=None, recovery_token="", recovery_sent_at=None,
+                       email_change_token_current="", email_change_token_new="", email_change_sent_at=None)
+    if keep_session is None:
+        tx.run("delete_sessions_of_user", {"user_id": user["id"]})
+    else:
+        tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": keep_session})
+    return user
+
+
+def _obfuscate(user_id: uuid.UUID, value: str) -> str:
+    """GoTrue models obfuscateValue: base64url, unpadded, of sha256(user id + value)."""
+    digest = hashlib.sha256((str(user_id) + value).encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def soft_delete(tx: Tx, user: dict) -> None:
+    """GoTrue models.User.SoftDeleteUser and SoftDeleteUserIdentities: addresses obfuscated (so they are free
+    again), password, tokens, metadata and sessions gone, identities emptied; the row stays, listed by
+    admin."""
+    user_id = user["id"]
+    clear_one_time_tokens(tx, user_id)
+    update_user(tx, user_id, email=_obfuscate(user_id, user["email"] or ""),
+                phone=_obfuscate(user_id, user["phone"] or "")[:15],
+                new_email=_obfuscate(user_id, user["new_email"] or ""), encrypted_password=None,
+                confirmation_token="", recovery_token="", email_change_token_current="",
+                email_change_token_new="", deleted_at=now(), user_metadata={}, app_metadata={})
+    tx.run("delete_sessions_of_user", {"user_id": user_id})
+    for identity in identities(tx, user_id):
+        provider_id = _obfuscate(user_id, f"{identity['provider']}:{identity['provider_id']}")
+        tx.run("soft_delete_identity", {"id": identity["id"], "provider_id": provider_id})
 
 
 def identity_json(identity: dict) -> dict:

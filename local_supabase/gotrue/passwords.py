@@ -1,4 +1,4 @@
-"""Password policy (6 characters minimum, 72 bytes maximum) and hashing with a deliberately cheap scrypt."""
+"""Password policy (6 bytes minimum, 72 bytes maximum) and hashing with a deliberately cheap scrypt."""
 from __future__ import annotations
 
 import base64
@@ -14,11 +14,17 @@ MAX_BYTES = 72
 _N, _R, _P = 2 ** 12, 8, 1
 
 
+def is_too_short(password: str) -> bool:
+    """GoTrue password.go, checkPasswordStrength: Go's len() counts UTF-8 bytes, not characters."""
+    return len(password.encode()) < MIN_LENGTH
+
+
 def check_policy(password: str) -> None:
-    """Raise GoTrue's errors for a password that is too long (400) or too short (422 weak_password)."""
+    """GoTrue password.go, checkPasswordStrength: too long is 400 (72 bytes, bcrypt's limit, though the
+    message says characters), too short 422 weak_password; an empty password is simply too short."""
     if len(password.encode()) > MAX_BYTES:
         raise bad_request(f"Password cannot be longer than {MAX_BYTES} characters")
-    if len(password) < MIN_LENGTH:
+    if is_too_short(password):
         raise weak_password(f"Password should be at least {MIN_LENGTH} characters.", ["length"])
 
 

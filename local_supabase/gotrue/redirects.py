@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .apierrors import GoTrueError
 
 _ERROR_NAMES = {400: "invalid_request", 401: "unauthorized_client", 403: "access_denied", 500: "server_error"}
+_ACCESS_DENIED = {"signup_disabled", "user_banned", "provider_email_needs_verification"}
 
 
 def _encode(params: dict) -> str:
@@ -35,11 +36,16 @@ def session_fragment(url: str, session: dict, **extra: str) -> str:
     return with_fragment(url, {**params, "sb": "", **extra})
 
 
+def error_params(error: GoTrueError) -> dict:
+    """`error`, `error_code`, `error_description` as GoTrue's getErrorQueryString sets them (external.go)."""
+    fallback = "server_error" if error.status >= 500 else "invalid_request"
+    name = "access_denied" if error.code in _ACCESS_DENIED else _ERROR_NAMES.get(error.status, fallback)
+    return {"error": name, "error_code": error.code, "error_description": error.message}
+
+
 def error_redirect(url: str, error: GoTrueError, in_query: bool) -> str:
     """Errors in the fragment (and in the query too for PKCE and OAuth callbacks)."""
-    fallback = "server_error" if error.status >= 500 else "invalid_request"
-    params = {"error": _ERROR_NAMES.get(error.status, fallback), "error_code": error.code,
-              "error_description": error.message}
+    params = error_params(error)
     if in_query:
         url = with_query(url, params)
     return with_fragment(url, {**params, "sb": ""})

@@ -6,11 +6,11 @@ import uuid
 from flask import Blueprint, Response, jsonify, request
 
 from . import flow_state, mail, models
-from .api import ctx, session_reply
+from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request, email_exists
 from .callers import current_caller
 from .inputs import email_address, field, json_body, redirect_target
-from .passwords import MIN_LENGTH, check_policy, hash_password, verify_password
+from .passwords import MIN_LENGTH, check_policy, hash_password, is_too_short, verify_password
 
 bp = Blueprint("auth", __name__, url_prefix="/auth/v1")
 LOGOUT_SCOPES = {"global", "local", "others"}
@@ -22,17 +22,23 @@ def _invalid_credentials() -> GoTrueError:
 
 @bp.post("/signup")
 def signup() -> Response:
-    """Create an e-mail user: a session with autoconfirm, else a bare user and a confirmation e-mail."""
+    """Create an e-mail user: a session with autoconfirm, else a bare user and a confirmation e-mail.
+
+    GoTrue api.go (the /signup route: anonymous check, then the Signups bucket) and signup.go, Signup /
+    validateSignupParams, in their order."""
     body = json_body()
     raw_email, phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
     data = field(body, "data", dict) or {}
     if not raw_email and not phone:
         raise GoTrueError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
-    if raw_email and phone:
-        raise bad_request("Only an email address or phone number should be provided on signup.")
+    rate_limit("signups")
     if not password:
         raise bad_request("Signup requires a valid password")
     check_policy(password)
+    if raw_email and phone:
+        raise bad_request("Only an email address or phone number should be provided on signup.")
+    if phone and field(body, "code_challenge"):
+        raise bad_request("PKCE not supported for phone signups")
     pkce = flow_state.pkce_params(body)
     if phone:
         raise bad_request("Phone signups are disabled", "phone_provider_disabled")
@@ -52,12 +58,14 @@ def signup() -> Response:
         if state.settings.autoconfirm:
             user = models.confirm_email(tx, user)
             return session_reply(state.tokens.sign_in(tx, user, "password"))
-        flow = flow_state.create(tx, pkce, "email/signup", user_id=user["id"]) if pkce else None
-        user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), flow["id"] if flow else None)
+        if pkce:
+            flow_state.create(tx, pkce, "email/signup", user_id=user["id"])
+        user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), pkce=bool(pkce))
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
 def _password_grant(body: dict) -> Response:
+    """token.go, ResourceOwnerPasswordGrant, its checks in its order."""
     email, phone, password = field(body, "email"), field(body, "phone"), field(body, "password")
     if email and phone:
         raise bad_request("Only an email address or phone number should be provided on login.")
@@ -67,7 +75,8 @@ def _password_grant(body: dict) -> Response:
         raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
     state = ctx()
     with state.store.transaction() as tx:
-        user = models.find_user_by_email(tx, email.strip().lower())
+        # models.FindUserByEmailAndAudience lower-cases the address but does not trim it.
+        user = models.find_user_by_email(tx, email.lower())
         if user is None or not user["encrypted_password"]:
             raise _invalid_credentials()
         if models.is_banned(user):
@@ -77,25 +86,26 @@ def _password_grant(body: dict) -> Response:
         if user["email_confirmed_at"] is None:
             raise GoTrueError(400, "email_not_confirmed", "Email not confirmed")
         weak = None
-        if len(password) < MIN_LENGTH:
+        if is_too_short(password):
             weak = {"message": f"Password should be at least {MIN_LENGTH} characters.", "reasons": ["length"]}
         return session_reply(state.tokens.sign_in(tx, user, "password", weak_password=weak))
 
 
 @bp.post("/token")
 def token() -> Response:
-    """The password, refresh_token and pkce grants."""
+    """The password, refresh_token and pkce grants, behind one bucket (token.go, Token)."""
     grant = request.args.get("grant_type", "")
+    if grant not in ("password", "refresh_token", "pkce"):
+        raise GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
+    rate_limit("token")
     body = json_body()
     if grant == "password":
         return _password_grant(body)
     state = ctx()
     if grant == "refresh_token":
         return session_reply(state.tokens.refresh(state.store, field(body, "refresh_token")))
-    if grant == "pkce":
-        with state.store.transaction() as tx:
-            return session_reply(flow_state.exchange(tx, body))
-    raise GoTrueError(400, "invalid_credentials", "unsupported_grant_type")
+    with state.store.transaction() as tx:
+        return session_reply(flow_state.exchange(tx, body))
 
 
 @bp.get("/user")
@@ -106,38 +116,47 @@ def get_user() -> Response:
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 
+def _new_password(body: dict) -> str | None:
+    """`password` as Go's *string sees it: None when absent or null, else the string (empty included)."""
+    return None if body.get("password") is None else field(body, "password")
+
+
 @bp.put("/user")
 def update_user() -> Response:
-    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation)."""
-    body = json_body()
-    password, raw_email, phone = field(body, "password"), field(body, "email"), field(body, "phone")
-    data = field(body, "data", dict)
+    """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation).
+
+    GoTrue api.go (authentication, then the User bucket) and user.go, UserUpdate and
+    validateUserUpdateParams."""
     state = ctx()
     with state.store.transaction() as tx:
-        caller = current_caller(tx, check_audience=True)
+        caller = current_caller(tx)
+        rate_limit("user")
+        body = json_body()
+        raw_email, phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
+        data = field(body, "data", dict)
+        email = email_address(raw_email) if raw_email else ""
+        if phone:
+            raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
+        if password is not None:
+            check_policy(password)
         user = caller.user
         if body.get("app_metadata") is not None:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
-        if phone:
-            raise GoTrueError(422, "phone_provider_disabled", "Phone logins are disabled")
-        if password:
-            check_policy(password)
-            if verify_password(password, user["encrypted_password"]):
+        if email and email != user["email"] and models.find_user_by_email(tx, email) is not None:
+            raise email_exists()
+        if password is not None:
+            if password and verify_password(password, user["encrypted_password"]):
                 raise GoTrueError(422, "same_password",
                                   "New password should be different from the old password.")
-            user = models.update_user(tx, user["id"], encrypted_password=hash_password(password))
-            tx.run("delete_other_sessions_of_user", {"user_id": user["id"], "session_id": caller.session_id})
+            user = models.update_password(tx, user, hash_password(password) if password else None,
+                                          caller.session_id)
         if data is not None:
             user = models.update_user(tx, user["id"], user_metadata=models.merge(user["user_metadata"], data))
-        if raw_email:
-            email = email_address(raw_email)
-            if email != user["email"]:
-                if models.find_user_by_email(tx, email) is not None:
-                    raise email_exists()
-                pkce = flow_state.pkce_params(body)
-                flow = flow_state.create(tx, pkce, "email_change", user_id=user["id"]) if pkce else None
-                flow_id = flow["id"] if flow else None
-                user = mail.send_email_change(tx, user, email, redirect_target(), flow_id)
+        if email and email != user["email"]:
+            pkce = flow_state.pkce_params(body)
+            if pkce:
+                flow_state.create(tx, pkce, "email_change", user_id=user["id"])
+            user = mail.send_email_change(tx, user, email, redirect_target(), pkce=bool(pkce))
         return jsonify(models.user_json(user, models.identities(tx, user["id"])))
 
 

@@ -6,11 +6,12 @@ import secrets
 
 from flask import Blueprint, Response, redirect, render_template, request
 
-from . import flow_state, models
+from . import flow_state
 from .api import ctx
 from .apierrors import GoTrueError, bad_request
 from .inputs import EMAIL, parse_uuid, redirect_target
-from .redirects import error_redirect, session_fragment, with_query
+from .linking import external_sign_in
+from .redirects import error_params, error_redirect, session_fragment, with_query
 from .store import Tx
 
 bp = Blueprint("oauth", __name__, template_folder="templates")
@@ -68,57 +69,56 @@ def _provider_subject(email: str) -> str:
     return str(int(hashlib.sha256(email.encode()).hexdigest()[:16], 16))
 
 
-def _google_user(tx: Tx, provider: str, email: str) -> dict:
-    """Find, link or create the user for this provider account (providers verify e-mails)."""
-    subject = _provider_subject(email)
-    name = email.split("@")[0]
-    data = {"iss": "https://accounts.google.com", "sub": subject, "name": name, "email": email,
+def _provider_data(provider: str, email: str) -> dict:
+    """What the local Google vouches for (the identity data GoTrue keeps from provider.Claims)."""
+    subject, name = _provider_subject(email), email.split("@")[0]
+    return {"iss": "https://accounts.google.com", "sub": subject, "name": name, "email": email,
             "full_name": name, "provider_id": subject, "email_verified": True, "phone_verified": False}
-    identity = tx.one("find_identity", {"provider": provider, "provider_id": subject})
-    if identity is not None:
-        tx.run("stamp_identity_sign_in", {"identity_id": identity["id"]})
-        return models.find_user(tx, identity["user_id"])
-    user = models.find_user_by_email(tx, email)
-    if user is None:
-        user = models.create_user(tx, email=email,
-                                  app_metadata={"provider": provider, "providers": [provider]},
-                                  user_metadata=dict(data), email_confirmed=True)
-        tx.run("delete_identities_of_user", {"user_id": user["id"]})
-    else:
-        providers = list(user["app_metadata"].get("providers", []))
-        user = models.update_user(tx, user["id"], app_metadata={**user["app_metadata"],
-                                                                "providers": providers + [provider]})
-        user = models.confirm_email(tx, user)
-    models.add_identity(tx, user["id"], provider, subject, data)
-    return user
+
+
+def _callback_flow(tx: Tx, raw_state: str) -> dict:
+    """external.go, loadExternalState / loadExternalStateFromUUID, with their errors."""
+    if not raw_state:
+        raise GoTrueError(400, "bad_oauth_callback", "OAuth state parameter missing")
+    state_id = parse_uuid(raw_state)
+    if state_id is None:
+        raise GoTrueError(400, "bad_oauth_state", "OAuth state parameter is invalid")
+    flow = tx.one("find_flow_state", {"id": state_id})
+    if flow is None or flow["authentication_method"] != "oauth":
+        raise GoTrueError(400, "bad_oauth_state", "OAuth state not found or expired")
+    if flow_state.is_expired(flow):
+        raise GoTrueError(400, "bad_oauth_state", "OAuth state has expired")
+    if flow["code_challenge"] and flow["user_id"] is not None:
+        raise GoTrueError(400, "flow_state_already_used", "State has already been used")
+    return flow
 
 
 @bp.route("/auth/v1/callback", methods=["GET", "POST"])
 def callback() -> Response:
-    """The provider's answer: sign the user in and redirect like GoTrue (fragment, `?code=`, or error)."""
-    raw_state = request.values.get("state", "")
+    """The provider's answer: sign the user in and redirect like GoTrue (fragment, `?code=`, or error).
+
+    external_oauth.go, loadFlowState (a bad state is a 303 to the Site URL, the error in the query), then
+    external.go, ExternalProviderCallback / internalExternalProviderCallback (errors as redirectErrors puts
+    them: 302, in the query and the fragment)."""
     raw_email = request.values.get("email", "").strip().lower()
     state = ctx()
     with state.store.transaction() as tx:
-        flow = _flow(tx, raw_state)
-        if flow is None:
-            error = GoTrueError(400, "bad_oauth_state", "OAuth callback with invalid state")
-            return redirect(error_redirect(state.settings.site_url, error, in_query=True), 302)
-        if not raw_email or len(raw_email) > 255 or not EMAIL.match(raw_email):
-            return _consent_page(raw_state, flow["provider_type"], raw_email, "Enter a valid e-mail address.",
-                                 status=400)
-        target = flow["redirect_to"] or state.settings.site_url
         try:
-            if flow_state.is_expired(flow):
-                raise GoTrueError(422, "flow_state_expired", "invalid flow state, flow state has expired")
-            with tx.conn.transaction():
-                user = _google_user(tx, flow["provider_type"], raw_email)
-                if models.is_banned(user):
-                    raise GoTrueError(403, "user_banned", "User is banned")
+            flow = _callback_flow(tx, request.values.get("state", ""))
         except GoTrueError as error:
-            tx.run("delete_flow_state", {"id": flow["id"]})
+            return redirect(with_query(state.settings.site_url, error_params(error)), 303)
+        if not raw_email or len(raw_email) > 255 or not EMAIL.fullmatch(raw_email):
+            return _consent_page(str(flow["id"]), flow["provider_type"], raw_email,
+                                 "Enter a valid e-mail address.", status=400)
+        target = flow["redirect_to"] or state.settings.site_url
+        provider = flow["provider_type"]
+        data = _provider_data(provider, raw_email)
+        try:
+            with tx.conn.transaction():
+                user = external_sign_in(tx, provider, data["sub"], raw_email, data)
+        except GoTrueError as error:
             return redirect(error_redirect(target, error, in_query=True), 302)
-        provider_token = f"local-{flow['provider_type']}-{secrets.token_urlsafe(24)}"
+        provider_token = f"local-{provider}-{secrets.token_urlsafe(24)}"
         if flow["code_challenge"]:
             tx.run("complete_oauth_flow_state",
                    {"user_id": user["id"], "provider_access_token": provider_token, "id": flow["id"]})

@@ -11,6 +11,7 @@ from supabase_auth.errors import AuthApiError
 from tests.support.users import unique_email
 
 
+@pytest.mark.standin_only("reads the stand-in's supabase.env")
 def test_env_file_lists_url_and_keys(auth_server):
     assert auth_server.url.startswith("http://127.0.0.1:")
     assert auth_server.anon_key.count(".") == 2
@@ -33,6 +34,7 @@ def test_wrong_apikey_gets_gateway_401(auth_server):
                                "hint": "Double check your Supabase `anon` or `service_role` API key."}
 
 
+@pytest.mark.standin_only("expects the stand-in's providers (Google on, GitHub off)")
 def test_health_and_settings_with_apikey(auth_server):
     headers = {"apiKey": auth_server.anon_key}
     health = httpx.get(f"{auth_server.url}/auth/v1/health", headers=headers)
@@ -43,6 +45,7 @@ def test_health_and_settings_with_apikey(auth_server):
     assert settings["external"]["email"] is True and settings["mailer_autoconfirm"] is True
 
 
+@pytest.mark.standin_only("expects the stand-in's ES256 key")
 def test_jwks_is_open_and_cacheable(auth_server):
     response = httpx.get(f"{auth_server.url}/auth/v1/.well-known/jwks.json")
     assert response.status_code == 200
@@ -126,6 +129,7 @@ def test_client_sign_up_and_sign_in(auth_server):
     assert caught.value.code == "invalid_credentials" and caught.value.status == 400
 
 
+@pytest.mark.standin_only("the local gateway's CORS answers")
 def test_cors_preflight_and_headers(auth_server):
     preflight = httpx.options(f"{auth_server.url}/auth/v1/token", headers={
         "Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": "POST",

@@ -8,6 +8,8 @@ import jwt
 import pytest
 from supabase_auth.errors import AuthApiError, AuthInvalidJwtError
 
+pytestmark = pytest.mark.standin_only("signing modes, key rotation and restarts are the stand-in's settings")
+
 
 def _jwks(server) -> dict:
     return httpx.get(f"{server.url}/auth/v1/.well-known/jwks.json").json()

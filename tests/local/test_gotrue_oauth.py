@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ def _oauth_url(server, h, flow_type, redirect_to=CALLBACK):
     return client, response.url
 
 
+@pytest.mark.standin_only("the local Google consent page")
 def test_authorize_redirects_to_consent_page(auth_server, h):
     _, url = _oauth_url(auth_server, h, "implicit")
     response = httpx.get(url)  # no apikey: /authorize is open
@@ -107,6 +109,7 @@ def test_redirect_to_outside_allow_list_uses_site_url(auth_server, h):
     assert h.consent(url, h.email()).headers["location"].startswith("http://127.0.0.1:8080/somewhere#")
 
 
+@pytest.mark.standin_only("expects the stand-in's providers (Google on, GitHub off)")
 @pytest.mark.parametrize("provider, message", [
     ("foo", "Unsupported provider: Provider foo could not be found"),
     ("github", "Unsupported provider: provider is not enabled"),
@@ -125,10 +128,17 @@ def test_bad_code_challenge(auth_server):
     assert response.status_code == 400 and response.json()["error_code"] == "validation_failed"
 
 
-def test_callback_with_unknown_state(auth_server):
+@pytest.mark.standin_only("redirects to the stand-in's Site URL")
+def test_callback_with_unknown_state(auth_server, h):
+    """GoTrue external_oauth.go, loadFlowState: a bad state is a 303 to the Site URL, error in the query."""
     response = httpx.post(f"{auth_server.url}/auth/v1/callback", data={"state": "nope", "email": "a@b.co"})
-    assert response.status_code == 302
-    assert "error_code=bad_oauth_state" in response.headers["location"]
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("http://127.0.0.1:8080?")
+    assert h.query(response.headers["location"]) == {
+        "error": "invalid_request", "error_code": "bad_oauth_state",
+        "error_description": "OAuth state parameter is invalid"}
+    unknown = httpx.post(f"{auth_server.url}/auth/v1/callback", data={"state": str(uuid.uuid4())})
+    assert h.query(unknown.headers["location"])["error_description"] == "OAuth state not found or expired"
 
 
 def test_consent_page_rejects_invalid_email(auth_server, h):

@@ -1,17 +1,65 @@
 """Tools for the stand-in's own tests (tests/local/), reached there through the `h` fixture: official
 clients in either OAuth flow, raw HTTP clients for checking the wire format, a raw sign-up that returns the
-stand-in's JSON, playing the user on the local Google consent page, and reading redirect locations."""
+stand-in's JSON, playing the user on the local Google consent page, and reading redirect locations; and the
+real Supabase project the same tests run against when the environment names one (`PROJECT`)."""
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from supabase import ClientOptions, create_client
 
 from tests.support.servers import AuthServer
 from tests.support.users import supabase_admin, unique_email
+
+PROJECT_VARIABLES = ("SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY")
+
+
+@dataclass
+class RealProject:
+    """A real Supabase project, standing where tests expect an `AuthServer` stand-in."""
+
+    url: str
+    anon_key: str
+    service_role_key: str
+    jwt_secret: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/auth/v1"
+
+    def mail(self, to: str) -> list[dict]:
+        pytest.skip("reads the stand-in's mailbox (/_local/mail); a real project sends real e-mail")
+
+    def autoconfirm(self) -> bool:
+        """The project's "Confirm email" setting, as GET /settings reports it (mailer_autoconfirm)."""
+        response = httpx.get(f"{self.url}/auth/v1/settings", headers={"apikey": self.anon_key}, timeout=10)
+        response.raise_for_status()
+        return bool(response.json()["mailer_autoconfirm"])
+
+    def start(self, fresh: bool = False, **settings: str) -> "RealProject":
+        """What `start_auth_server` gives: the project itself, unless the test needs a stand-in setting."""
+        if fresh or settings:
+            pytest.skip(f"needs a stand-in of its own ({settings or 'fresh'}); a project has one config")
+        return self
+
+
+def real_project() -> RealProject | None:
+    """The project named by the environment, or None (then the tests spawn stand-ins)."""
+    if not all(os.environ.get(name) for name in PROJECT_VARIABLES):
+        return None
+    return RealProject(url=os.environ["SUPABASE_URL"].rstrip("/"), anon_key=os.environ["SUPABASE_ANON_KEY"],
+                       service_role_key=os.environ["SUPABASE_SERVICE_ROLE_KEY"],
+                       jwt_secret=os.environ.get("SUPABASE_JWT_SECRET") or None)
+
+
+PROJECT = real_project()
 
 
 class _FormParser(HTMLParser):
@@ -72,6 +120,8 @@ class Helpers:
     @staticmethod
     def consent(authorize_url: str, email: str) -> httpx.Response:
         """Play the user on the local Google page: open it, fill in the e-mail, Continue; return the 302."""
+        if PROJECT is not None:
+            pytest.skip("plays the stand-in's local Google consent page; a real project uses Google itself")
         with httpx.Client(timeout=10) as browser:
             page = browser.get(authorize_url, follow_redirects=True)
             assert page.status_code == 200, page.text

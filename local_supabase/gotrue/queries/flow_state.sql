@@ -21,9 +21,6 @@ SELECT *
  WHERE id = %(id)s AND authentication_method = 'oauth' AND user_id IS NULL
    FOR UPDATE
 
--- name: issue_flow_auth_code
-UPDATE flow_state SET auth_code_issued_at = now(), user_id = %(user_id)s WHERE id = %(id)s RETURNING auth_code
-
 -- name: complete_oauth_flow_state
 UPDATE flow_state
    SET user_id = %(user_id)s, provider_access_token = %(provider_access_token)s
@@ -31,3 +28,16 @@ UPDATE flow_state
 
 -- name: delete_flow_state
 DELETE FROM flow_state WHERE id = %(id)s
+
+-- name: issue_latest_flow_auth_code
+-- pkce.go, issueAuthCode: the user's latest flow of this authentication method gets its code issued now.
+UPDATE flow_state
+   SET auth_code_issued_at = now()
+ WHERE id = (SELECT id FROM flow_state
+              WHERE user_id = %(user_id)s AND authentication_method = %(authentication_method)s
+              ORDER BY created_at DESC LIMIT 1)
+RETURNING auth_code, code_challenge
+
+-- name: find_flow_state
+-- models.FindFlowStateByID.
+SELECT * FROM flow_state WHERE id = %(id)s FOR UPDATE

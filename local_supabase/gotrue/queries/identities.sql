@@ -16,17 +16,31 @@ UPDATE identities
    SET identity_data = identity_data || %(patch)s, updated_at = now()
  WHERE user_id = %(user_id)s AND provider = 'email'
 
--- name: set_email_identity_email
--- The admin API's e-mail change: updated_at stays as it was.
-UPDATE identities
-   SET identity_data = identity_data || jsonb_build_object('email', %(email)s::text)
- WHERE user_id = %(user_id)s AND provider = 'email'
+-- name: identities_with_email
+-- models.DetermineAccountLinking: identities whose (generated, lower-cased) e-mail is this address.
+SELECT * FROM identities WHERE lower(identity_data->>'email') = %(email)s
 
--- name: stamp_identity_sign_in
-UPDATE identities SET last_sign_in_at = now(), updated_at = now() WHERE id = %(identity_id)s
+-- name: replace_identity_data
+-- createAccountFromExternalIdentity (account exists): the provider's new data, signed in now.
+UPDATE identities SET identity_data = %(identity_data)s, last_sign_in_at = now(), updated_at = now()
+ WHERE id = %(id)s
+
+-- name: delete_other_identities
+-- models.User.RemoveUnconfirmedIdentities: every identity but the one being signed in with.
+DELETE FROM identities WHERE user_id = %(user_id)s AND id <> %(identity_id)s
 
 -- name: stamp_identities_sign_in
 UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(user_id)s
 
 -- name: delete_identities_of_user
 DELETE FROM identities WHERE user_id = %(user_id)s
+
+-- name: verify_identities_with_email
+-- verify.go, signupVerify: email_verified on every identity that carries the user's address.
+UPDATE identities
+   SET identity_data = identity_data || '{"email_verified": true}'::jsonb
+ WHERE user_id = %(user_id)s AND %(email)s <> '' AND lower(identity_data->>'email') = %(email)s
+
+-- name: soft_delete_identity
+-- models.User.SoftDeleteUserIdentities: identity_data emptied, provider_id obfuscated.
+UPDATE identities SET identity_data = '{}'::jsonb, provider_id = %(provider_id)s WHERE id = %(id)s

@@ -6,9 +6,6 @@ INSERT INTO sessions (id, user_id, amr) VALUES (%(id)s, %(user_id)s, %(amr)s) RE
 -- name: find_session
 SELECT id FROM sessions WHERE id = %(session_id)s
 
--- name: find_session_of_user
-SELECT id FROM sessions WHERE id = %(session_id)s AND user_id = %(user_id)s
-
 -- name: lock_session
 SELECT * FROM sessions WHERE id = %(session_id)s FOR UPDATE
 

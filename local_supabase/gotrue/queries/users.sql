@@ -51,6 +51,18 @@ UPDATE users
                                    THEN %(banned_until)s::timestamptz ELSE banned_until END,
        deleted_at           = CASE WHEN %(set_deleted_at)s
                                    THEN %(deleted_at)s::timestamptz ELSE deleted_at END,
+       confirmation_token   = CASE WHEN %(set_confirmation_token)s
+                                   THEN %(confirmation_token)s::text ELSE confirmation_token END,
+       recovery_token       = CASE WHEN %(set_recovery_token)s
+                                   THEN %(recovery_token)s::text ELSE recovery_token END,
+       email_change_token_current = CASE WHEN %(set_email_change_token_current)s
+                                   THEN %(email_change_token_current)s::text
+                                   ELSE email_change_token_current END,
+       email_change_token_new = CASE WHEN %(set_email_change_token_new)s
+                                   THEN %(email_change_token_new)s::text ELSE email_change_token_new END,
+       email_change_confirm_status = CASE WHEN %(set_email_change_confirm_status)s
+                                   THEN %(email_change_confirm_status)s::smallint
+                                   ELSE email_change_confirm_status END,
        updated_at           = now()
  WHERE id = %(user_id)s
 RETURNING *
@@ -59,22 +71,23 @@ RETURNING *
 UPDATE users SET phone_confirmed_at = now() WHERE id = %(user_id)s
 
 -- name: count_users
--- The admin list's filter: a substring of the e-mail or of user_metadata.full_name.
+-- models.FindUsersInAudience: soft-deleted users included; with a filter, a substring of the e-mail (LIKE, so
+-- case-sensitive) or of user_metadata.full_name (ILIKE).
 SELECT count(*) AS n
   FROM users
- WHERE deleted_at IS NULL AND (email ILIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
+ WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
 
 -- name: page_users_newest_first
 SELECT *
   FROM users
- WHERE deleted_at IS NULL AND (email ILIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
+ WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
  ORDER BY created_at DESC, id
  LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: page_users_oldest_first
 SELECT *
   FROM users
- WHERE deleted_at IS NULL AND (email ILIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
+ WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
  ORDER BY created_at ASC, id
  LIMIT %(limit)s OFFSET %(offset)s
 

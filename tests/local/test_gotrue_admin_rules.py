@@ -1,0 +1,103 @@
+"""Admin API and GET /verify rules the stand-in used to be kinder about (issue 14, point 7).
+
+GoTrue internal/api/admin.go (adminUsers, adminUserDelete), sorting.go (sort), models/user.go
+(FindUsersInAudience, SoftDeleteUser), middleware.go (requireAdminCredentials), verify.go (Verify /
+VerifyParams.Validate) and mail.go (adminGenerateLink), verify.go (emailChangeVerify).
+"""
+from __future__ import annotations
+
+import httpx
+import pytest
+from supabase_auth.errors import AuthApiError
+
+
+def _total(http: httpx.Client) -> int:
+    return int(http.get("/admin/users", params={"per_page": 1}).headers["X-Total-Count"])
+
+
+def test_list_shows_and_counts_soft_deleted_users(auth_server, h):
+    email = h.email()
+    session = h.sign_up(auth_server, email)
+    user_id = session["user"]["id"]
+    with h.admin_http(auth_server) as http:
+        before = _total(http)
+        h.admin(auth_server).delete_user(user_id, should_soft_delete=True)
+        assert _total(http) == before  # still counted in X-Total-Count
+        newest = http.get("/admin/users", params={"per_page": 20}).json()["users"]
+    listed = {user["id"]: user for user in newest}
+    assert user_id in listed and listed[user_id]["deleted_at"]
+    kept = h.admin(auth_server).get_user_by_id(user_id).user
+    assert kept.deleted_at is not None and kept.email != email  # obfuscated, so the address is free again
+    assert kept.user_metadata == {} and kept.app_metadata == {}
+    assert h.sign_up(auth_server, email)["user"]["id"] != user_id
+    with h.http(auth_server, token=session["access_token"]) as http:
+        gone = http.get("/user")  # maybeLoadUserOrSession: the user row is there, its sessions are not
+    assert gone.status_code == 403 and gone.json()["code"] == "session_not_found"
+
+
+@pytest.mark.parametrize("sort, message", [
+    ("email", "Bad Sort Parameters: bad field for sort 'email'"),
+    ("created_at sideways",
+     "Bad Sort Parameters: bad direction for sort 'sideways', only 'asc' and 'desc' allowed"),
+    ("", "Bad Sort Parameters: bad field for sort ''"),
+])
+def test_a_bad_sort_is_400(auth_server, h, sort, message):
+    with h.admin_http(auth_server) as http:
+        response = http.get("/admin/users", params={"sort": sort})
+        assert http.get("/admin/users", params={"sort": "created_at DESC"}).status_code == 200
+    assert response.status_code == 400
+    assert response.json() == {"code": "validation_failed", "message": message}
+
+
+@pytest.mark.parametrize("query, message", [
+    ({"token": "abc"}, "Verify requires a verification type"),
+    ({"type": "signup"}, "Verify requires a token or a token hash"),
+    ({"type": "signup", "token": ""}, "Verify requires a token or a token hash"),
+])
+def test_get_verify_with_bad_parameters_is_a_json_400(auth_server, query, message):
+    response = httpx.get(f"{auth_server.url}/auth/v1/verify",
+                         headers={"X-Supabase-Api-Version": "2024-01-01"},
+                         params={**query, "redirect_to": "http://127.0.0.1:8080/auth/callback"})
+    assert response.status_code == 400 and "location" not in response.headers
+    assert response.json() == {"code": "validation_failed", "message": message}
+
+
+def test_get_verify_with_an_unknown_type_redirects_with_the_error(auth_server, h):
+    response = httpx.get(f"{auth_server.url}/auth/v1/verify", params={"type": "bogus", "token": "abc"})
+    assert response.status_code == 303
+    assert h.fragment(response.headers["location"]) == {
+        "error": "invalid_request", "error_code": "validation_failed",
+        "error_description": "Invalid email verification type", "sb": ""}
+
+
+def test_admin_route_with_a_user_jwt_whose_session_is_gone(auth_server, h):
+    session = h.sign_up(auth_server)
+    with h.http(auth_server, token=session["access_token"]) as http:
+        assert http.get("/admin/users").json() == {"code": "not_admin", "message": "User not allowed"}
+        assert http.post("/logout").status_code == 204
+        gone = http.get("/admin/users")
+    assert gone.status_code == 403
+    assert gone.json() == {"code": "session_not_found",
+                           "message": "Session from session_id claim in JWT does not exist"}
+
+
+def test_generate_link_email_change_needs_both_halves(confirm_server, h):
+    """With secure e-mail change (the default) and autoconfirm off, one generated token is only half of it."""
+    admin = h.admin(confirm_server)
+    old, new = h.email(), h.email()
+    admin.create_user({"email": old, "password": "secret123", "email_confirm": True})
+    client = h.client(confirm_server)
+    alone = admin.generate_link({"type": "email_change_new", "email": old, "new_email": new}).properties
+    half = client.auth.verify_otp({"type": "email_change", "email": new, "token": alone.email_otp})
+    assert half.session is None and half.user is None  # "Confirmation link accepted..."
+    assert client.auth.sign_in_with_password({"email": old, "password": "secret123"}).user.email == old
+    # Both halves, generated before either is used, complete the change.
+    current = admin.generate_link({"type": "email_change_current", "email": old, "new_email": new}).properties
+    future = admin.generate_link({"type": "email_change_new", "email": old, "new_email": new}).properties
+    first = client.auth.verify_otp({"type": "email_change", "email": old, "token": current.email_otp})
+    assert first.user is None
+    with pytest.raises(AuthApiError):
+        client.auth.sign_in_with_password({"email": new, "password": "secret123"})
+    done = client.auth.verify_otp({"type": "email_change", "email": new, "token": future.email_otp})
+    assert done.user.email == new and done.user.new_email is None
+    assert client.auth.sign_in_with_password({"email": new, "password": "secret123"}).session

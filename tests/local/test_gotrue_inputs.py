@@ -1,0 +1,107 @@
+"""What GoTrue accepts as an e-mail address and a password (issue 14, points 2 and 3), and the order its
+validations run in.
+
+E-mail: GoTrue internal/api/mail.go, validateEmail (lower-cased, never trimmed) and models/user.go,
+FindUserByEmailAndAudience (the password grant lower-cases the address it looks up, nothing more).
+Passwords: internal/api/password.go, checkPasswordStrength, where Go's len() counts UTF-8 bytes; user.go,
+UserUpdate and admin.go, adminUserUpdate check any `password` sent, the empty one included.
+"""
+from __future__ import annotations
+
+import pytest
+from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
+
+INVALID_FORMAT = {"code": "validation_failed", "message": "Unable to validate email address: invalid format"}
+
+
+@pytest.mark.parametrize("padded", [" {}", "{} ", "\t{}", "{}\n"])
+def test_email_whitespace_is_refused_not_trimmed(auth_server, h, padded):
+    email = h.email()
+    with pytest.raises(AuthApiError) as caught:
+        h.client(auth_server).auth.sign_up({"email": padded.format(email), "password": "secret123"})
+    assert caught.value.status == 400 and caught.value.code == "validation_failed"
+    assert caught.value.message == INVALID_FORMAT["message"]
+    with h.http(auth_server) as http:
+        for path, body in [("/recover", {}), ("/otp", {}), ("/resend", {"type": "signup"})]:
+            response = http.post(path, json={**body, "email": padded.format(email)})
+            assert (response.status_code, response.json()) == (400, INVALID_FORMAT), path
+        assert http.post("/verify", json={"type": "email", "email": padded.format(email), "token": "123456"}
+                         ).json() == {"code": "validation_failed", "message": "Invalid email format"}
+
+
+def test_sign_in_lower_cases_but_does_not_trim(auth_server, h):
+    email = h.email()
+    h.sign_up(auth_server, email)
+    client = h.client(auth_server)
+    assert client.auth.sign_in_with_password({"email": email.upper(), "password": "secret123"}).session
+    for padded in (f" {email}", f"{email} "):
+        with pytest.raises(AuthApiError) as caught:
+            client.auth.sign_in_with_password({"email": padded, "password": "secret123"})
+        assert caught.value.status == 400 and caught.value.code == "invalid_credentials"
+
+
+def test_admin_and_user_updates_refuse_padded_addresses(auth_server, h):
+    session = h.sign_up(auth_server)
+    with h.http(auth_server, token=session["access_token"]) as http:
+        response = http.put("/user", json={"email": f" {h.email()}"})
+    assert (response.status_code, response.json()) == (400, INVALID_FORMAT)
+    with h.admin_http(auth_server) as admin:
+        created = admin.post("/admin/users", json={"email": f"{h.email()} "})
+        updated = admin.put(f"/admin/users/{session['user']['id']}", json={"email": f" {h.email()}"})
+        missing = admin.post("/admin/generate_link", json={"type": "magiclink"})
+    assert (created.status_code, created.json()) == (400, INVALID_FORMAT)
+    assert (updated.status_code, updated.json()) == (400, INVALID_FORMAT)
+    assert missing.json() == {"code": "validation_failed", "message": "An email address is required"}
+
+
+def test_password_length_is_counted_in_bytes(auth_server, h):
+    client = h.client(auth_server)
+    email = h.email()
+    # Three characters, six bytes: long enough for GoTrue.
+    signed_up = client.auth.sign_up({"email": email, "password": "ééé"})
+    assert signed_up.session is not None
+    with h.http(auth_server) as http:
+        signed_in = http.post("/token", params={"grant_type": "password"},
+                              json={"email": email, "password": "ééé"})
+    assert signed_in.status_code == 200 and "weak_password" not in signed_in.json()
+    with pytest.raises(AuthWeakPasswordError) as short:
+        client.auth.sign_up({"email": h.email(), "password": "éé"})  # four bytes
+    assert short.value.status == 422 and short.value.reasons == ["length"]
+    assert client.auth.sign_up({"email": h.email(), "password": "é" * 36}).session  # exactly 72 bytes
+    with pytest.raises(AuthApiError) as long:
+        client.auth.sign_up({"email": h.email(), "password": "é" * 37})  # 37 characters, 74 bytes
+    assert long.value.status == 400 and long.value.code == "validation_failed"
+    assert long.value.message == "Password cannot be longer than 72 characters"
+
+
+def test_an_empty_new_password_is_weak(auth_server, h):
+    email = h.email()
+    session = h.sign_up(auth_server, email)
+    client = h.client(auth_server)
+    client.auth.sign_in_with_password({"email": email, "password": "secret123"})
+    with pytest.raises(AuthWeakPasswordError) as own:
+        client.auth.update_user({"password": ""})
+    assert own.value.status == 422 and own.value.reasons == ["length"]
+    with pytest.raises(AuthWeakPasswordError) as admin:
+        h.admin(auth_server).update_user_by_id(session["user"]["id"], {"password": ""})
+    assert admin.value.status == 422 and admin.value.message == "Password should be at least 6 characters."
+    with h.http(auth_server, token=session["access_token"]) as http:
+        kept = http.put("/user", json={"password": None, "data": {"kept": 1}})  # null: no password given
+        assert kept.status_code == 200
+    # Nothing changed: the password and the sessions are as they were.
+    assert h.client(auth_server).auth.sign_in_with_password({"email": email, "password": "secret123"}).session
+    assert h.client(auth_server).auth.get_user(session["access_token"]).user.user_metadata["kept"] == 1
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"type": "signup"}, "Type provided requires an email address"),
+    ({"type": "sms"}, "Type provided requires a phone number"),
+    ({"type": "email_change"}, "Missing email address or phone number"),
+    ({"type": "signup", "email": "a@b.co", "phone": "15550001111"},
+     "Only an email address or phone number should be provided."),
+])
+def test_resend_checks_in_gotrues_order(auth_server, h, body, message):
+    """resend.go, ResendConfirmationParams.Validate."""
+    with h.http(auth_server) as http:
+        response = http.post("/resend", json=body)
+    assert (response.status_code, response.json()) == (400, {"code": "validation_failed", "message": message})
