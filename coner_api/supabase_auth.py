@@ -4,6 +4,13 @@ of the `supabase` package). Routes get plain values back and our own exceptions,
 Every call builds a throw-away `SyncGoTrueClient` over one shared, pooled `httpx.Client`: the client keeps
 the signed-in session in its own memory, so a shared instance would leak one user's session into another
 request. Construction is cheap (no sockets, no TLS context); the pool is what is shared.
+
+Calls made while serving a request carry the end user's address in `Sb-Forwarded-For`. Supabase rate-limits
+sign-in, sign-up, verification and e-mail per client IP, and every call of this API comes from the API's own
+address: without the header all users would share one bucket, and a handful of clients could lock everybody
+out. GoTrue keys its buckets by that header (internal/sbff/sbff.go) only when the gateway lets it through,
+which it does for a caller presenting the secret (service-role) key as `apikey`; `Authorization` still names
+the anon key or the user's token, which is all GoTrue itself reads, so such a call stays an end-user call.
 """
 from __future__ import annotations
 
@@ -15,12 +22,13 @@ from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
 
 import httpx
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 from supabase_auth import SyncGoTrueClient, SyncMemoryStorage
 from supabase_auth.errors import (AuthApiError, AuthError, AuthRetryableError, AuthUnknownError,
                                   AuthWeakPasswordError)
 
 from .config import Config
+from .context import current_request
 from .errors import (AccountSuspended, ApiError, AuthUnavailable, Conflict, EmailExists, EmailNotConfirmed,
                      Forbidden, InternalError, InvalidCredentials, InvalidOtp, InvalidRefreshToken, NotFound,
                      RateLimited, Unauthorized, ValidationFailed)
@@ -29,6 +37,15 @@ log = logging.getLogger(__name__)
 
 # The client stores the PKCE verifier under "<storage key>-code-verifier" in the storage we hand it.
 _STORAGE_KEY = "coner"
+FORWARDED_FOR = "Sb-Forwarded-For"
+
+
+def _end_user_address() -> str | None:
+    """The address of the client this request serves, as resolved through TRUSTED_PROXIES; None outside a
+    request (the command-line tasks) or when there is none."""
+    if not has_request_context():
+        return None
+    return current_request().remote_addr or None
 
 
 class UpstreamRefused(ValidationFailed):
@@ -175,7 +192,12 @@ class SupabaseAuth:
                storage: SyncMemoryStorage | None = None) -> SyncGoTrueClient:
         """A throw-away official client on the shared HTTP pool, with the anon key unless told otherwise."""
         key = key or self.config.supabase_anon_key
-        return SyncGoTrueClient(url=self.base_url, headers={"apikey": key, "Authorization": f"Bearer {key}"},
+        headers = {"apikey": key, "Authorization": f"Bearer {key}"}
+        end_user = _end_user_address()
+        if end_user is not None:
+            headers["apikey"] = self.config.supabase_service_role_key
+            headers[FORWARDED_FOR] = end_user
+        return SyncGoTrueClient(url=self.base_url, headers=headers,
                                 http_client=self.http, persist_session=False, auto_refresh_token=False,
                                 storage=storage or SyncMemoryStorage(), storage_key=_STORAGE_KEY,
                                 flow_type=flow_type)
