@@ -104,6 +104,7 @@ def _redis_client(config: Config) -> "redis.Redis | None":
 def close_app(app: Flask) -> None:
     """Release the process's connections (gunicorn worker exit, end of a test)."""
     app.extensions["coner.revocations"].stop()
+    app.extensions["coner.limiter"].close()
     app.extensions["coner.db"].close()
     app.extensions["coner.supabase_auth"].close()
     redis_client = app.extensions.get("coner.redis")
