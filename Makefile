@@ -26,7 +26,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The production server settings under load (wrk), one table of results: see README, "Performance".
+# The production server settings under load (wrk, hey, a Node reference), a table per scenario: README, "Performance".
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench.run
 

@@ -62,9 +62,13 @@ def when_ready(server):
 
 
 def worker_exit(server, worker):
-    """Close the worker's pools so Postgres sees clean disconnects on shutdown."""
+    """Close the worker's pools so Postgres sees clean disconnects on shutdown, and log its cache statistics
+    (sizes, hits, misses: `make bench` reads them for its hit rates)."""
     app = getattr(worker, "wsgi", None)
     if app is not None and "coner.db" in getattr(app, "extensions", {}):
-        from coner_api import close_app
+        import json
 
+        from coner_api import cache_stats, close_app
+
+        server.log.info("worker %s cache stats %s", worker.pid, json.dumps(cache_stats(app)))
         close_app(app)

@@ -1,5 +1,5 @@
 -- One request shape per wrk run: `wrk ... -s bench/wrk.lua URL -- TOKENS_FILE METHOD [patch]`.
--- Requests cycle through the users' tokens (one per line; "-" for none); `patch` sends a PATCH body whose
+-- Each request carries a random one of the users' tokens (one per line; "-" for none); `patch` sends a PATCH body whose
 -- value changes with every request, so each one is a real write. `done` prints one JSON line for run.py.
 -- Requests without a body are formatted once, in `init`: wrk shares the machine with the server, so what it
 -- spends per request should be as little, and as alike across routes, as can be.
@@ -17,7 +17,7 @@ function init(args)
   end
   method = args[2] or "GET"
   patch = args[3] == "patch"
-  -- Different threads start at different tokens.
+  math.randomseed(os.time())
   counter = math.random(1, 1000)
   if not patch then
     for i, token in ipairs(tokens) do
@@ -30,11 +30,11 @@ end
 function request()
   counter = counter + 1
   if not patch then
-    return prepared[(counter % #prepared) + 1]
+    return prepared[math.random(#prepared)]
   end
   local headers = {["Content-Type"] = "application/json"}
   if #tokens > 0 then
-    headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+    headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   end
   return wrk.format(method, nil, headers, string.format('{"address": "%d Benchmark Street"}', counter))
 end

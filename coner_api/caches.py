@@ -30,6 +30,7 @@ class BoundedCache(Generic[K, V]):
         self.clock = clock
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = self.misses = 0  # lookups answered / not answered (`get`), for make bench's hit rates
 
     def get(self, key: K, default: D = None, now: float | None = None) -> V | D:  # type: ignore[assignment]
         """The live value of `key`, or `default` (an expired entry is dropped on the way)."""
@@ -38,11 +39,14 @@ class BoundedCache(Generic[K, V]):
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
+                self.misses += 1
                 return default
             if now >= entry[0]:
                 del self._entries[key]
+                self.misses += 1
                 return default
             self._entries.move_to_end(key)
+            self.hits += 1
             return entry[1]
 
     def put(self, key: K, value: V, *, expires_at: float | None = None, now: float | None = None) -> None:
@@ -89,3 +93,6 @@ class BoundedCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def stats(self) -> dict[str, int]:
+        return {"size": len(self._entries), "max_size": self.max_size, "hits": self.hits, "misses": self.misses}

@@ -46,6 +46,8 @@ class Config:
     auth_timeout: float = 5.0
     jwks_fetch_timeout: float = 3.0
     max_body_bytes: int = 64 * 1024
+    # Verified tokens each process keeps (sessions/tokens.py): ~740 bytes each (docs/architecture.md, "Caches").
+    token_cache_size: int = 30_000
 
     @property
     def is_development(self) -> bool:
@@ -135,6 +137,7 @@ class Config:
             port=integer("PORT", 8080, 1, 65535),
             db_pool_min=integer("DB_POOL_MIN", 1, 0, 100),
             db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
+            token_cache_size=integer("TOKEN_CACHE_SIZE", 30_000, 0, 10_000_000),
         )
         if config.db_pool_min > config.db_pool_max:
             problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")

@@ -15,9 +15,11 @@ Every endpoint falls in one group; each group is ONE shared bucket per client:
   refused by the route anyway; it is counted against its IP meanwhile, so neither a flood of forged tokens
   nor a leaked token that was logged out can spend its owner's budget.
 
-Counting is a moving window (a hard "N in any 60 s": no double burst at a window edge, an exact Retry-After):
-the `limits` library's over Redis when REDIS_URL is set (one count across every worker and dyno), else
-`MemoryWindows` below. Two parts are ours, for speed (docs/architecture.md, "Rate limits"): the Flask glue, because
+Counting is a moving window (a hard "N in any 60 s": no double burst at a window edge, an exact Retry-After),
+the limits parsed by the `limits` library: over Redis when REDIS_URL is set (one count across every worker and
+dyno; `redis_windows.py`: one script call per round trip, and hits counted per process and sent to Redis in
+batches, within a stated bound), else `MemoryWindows` below. Three parts are ours, for speed
+(docs/architecture.md, "Rate limits"): the Redis windows (above), the Flask glue, because
 flask-limiter's per-request rule resolution (re-parsing the limit strings, merging rule sets, evaluating
 exemptions) cost more than the rest of a cached /auth/me together; and the memory windows, because `limits`'
 MemoryStorage keeps one garbage-collected object per hit and copies every key's list from a timer thread
@@ -40,13 +42,12 @@ from typing import TYPE_CHECKING, Callable
 
 from flask import Flask, Response
 from limits import RateLimitItem, WindowStats, parse_many
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from .caches import BoundedCache
 from .config import Config
 from .context import current_request, extension, request_globals
 from .errors import RateLimited
+from .redis_windows import RedisWindows
 
 if TYPE_CHECKING:
     import redis
@@ -129,18 +130,6 @@ class MemoryWindows:
             return allowed, WindowStats((window[0] if window else now) + expiry, amount - len(window))
 
 
-class RedisWindows:
-    """`limits`' moving window over Redis, behind MemoryWindows' interface, on the app's Redis client."""
-
-    def __init__(self, redis_url: str, client: "redis.Redis") -> None:
-        # The client's pool carries its timeouts and retry policy to every connection the storage uses.
-        storage = RedisStorage(redis_url, connection_pool=client.connection_pool)
-        self._strategy = MovingWindowRateLimiter(storage)
-
-    def hit(self, item: RateLimitItem, key: str) -> tuple[bool, WindowStats]:
-        return self._strategy.hit(item, key), self._strategy.get_window_stats(item, key)
-
-
 Windows = MemoryWindows | RedisWindows
 
 
@@ -183,7 +172,7 @@ class RateLimiter:
         self.app = app
         self._endpoint_rules: dict[str | None, Rule | None] = {}  # group_of() once per endpoint, not per request
         self.memory = MemoryWindows()
-        self.shared = RedisWindows(config.redis_url, redis_client) if redis_client is not None else None
+        self.shared = RedisWindows(redis_client) if redis_client is not None else None
         self._lock = threading.Lock()
         self._redis_retry_at = 0.0  # monotonic time before which Redis is not tried again
         self._redis_backoff = REDIS_RETRY_FIRST
@@ -207,6 +196,10 @@ class RateLimiter:
             except Exception as exc:  # noqa: BLE001 - any storage failure: count in memory instead
                 self._redis_failed(exc)
         return rule.count(self.memory, client)
+
+    def close(self) -> None:
+        if self.shared is not None:
+            self.shared.close()
 
     def _redis_failed(self, exc: Exception) -> None:
         with self._lock:

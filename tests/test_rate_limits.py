@@ -3,11 +3,8 @@ every gunicorn worker through Redis, and never a failed or slow request when Red
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -17,9 +14,9 @@ import pytest
 
 from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
 from tests.support.jwks import FakeClock
-from tests.support.servers import app_settings, free_port, unreachable_url
+from tests.support.redis_server import RedisServer, start_redis
+from tests.support.servers import app_settings, unreachable_url
 
-REDIS_SERVER = shutil.which("redis-server")
 INVALID_SIGNIN = {"email": "not-an-email"}  # refused by validation: counted, but no call to Supabase
 
 
@@ -189,45 +186,9 @@ def test_only_the_trusted_hop_of_forwarded_for_is_used(limited_app):
 
 
 # ------------------------------------------------------------------------------ Redis: shared and failing
-@dataclass
-class RedisServer:
-    process: subprocess.Popen
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            self.process.wait(10)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private redis-server on a free port (skips, saying why, where redis-server is not installed)."""
-    if not REDIS_SERVER:
-        pytest.skip("redis-server is not installed (apt-get install redis-server): the shared-limit and "
-                    "Redis-failure tests cannot run")
-    import redis
-
-    port = free_port()
-    process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)],
-                               stdout=open(tmp_path / "redis.log", "ab"), stderr=subprocess.STDOUT)
-    server = RedisServer(process, port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port, socket_timeout=0.5).ping()
-            break
-        except redis.RedisError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                server.stop()
-                raise RuntimeError("redis-server did not start: " + (tmp_path / "redis.log").read_text())
-            time.sleep(0.05)
+    server = start_redis(tmp_path)
     yield server
     server.stop()
 

@@ -20,7 +20,8 @@ __all__ = ["Claims", "TokenVerifier", "Revocations", "init_app", "get_verifier",
 def init_app(app: Flask, config: Config, db: Database) -> None:
     """This process's verifier (with its JWKS cache) and revocation store (with its purge listener)."""
     jwks = JwksCache.for_supabase(config.supabase_url, timeout=config.jwks_fetch_timeout)
-    app.extensions["coner.verifier"] = TokenVerifier(config.issuer, jwks, config.supabase_jwt_secret)
+    app.extensions["coner.verifier"] = TokenVerifier(config.issuer, jwks, config.supabase_jwt_secret,
+                                                        cache_size=config.token_cache_size)
     revocations = Revocations(db, config.database_listen_url or config.database_url)
     revocations.start()
     app.extensions["coner.revocations"] = revocations

@@ -19,6 +19,8 @@ logout can answer after the timeout without every acknowledgement because of the
   back) all simply never prove themselves: their processes read Postgres on every request. The last is
   logged as a warning naming `DATABASE_LISTEN_URL`, the fix.
 - A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
+  Then `on_connect` loads the state afresh on the listening connection itself, after LISTEN: a change
+  committed later is announced to it, one committed earlier is in what it reads (sessions/recent.py).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ import time
 import uuid
 from typing import Callable
 
-from ..db import Database, connect
+from ..db import Connection, Database, connect
 from ..errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -64,11 +66,12 @@ class Listener:
     that sends this process's heartbeats. `trusted` says whether the caches may be used."""
 
     def __init__(self, listen_url: str, db: Database, on_message: Callable[[str], None],
-                 on_disconnect: Callable[[], None]) -> None:
+                 on_disconnect: Callable[[], None], on_connect: Callable[[Connection], None] | None = None) -> None:
         self.listen_url = listen_url
         self.db = db
         self.on_message = on_message
         self.on_disconnect = on_disconnect
+        self.on_connect = on_connect
         self.listener_id = uuid.uuid4().hex
         self._proven_at: float | None = None  # send time of the newest heartbeat of ours that came back
         self._sent: dict[str, float] = {}  # our heartbeats in flight: number -> send time
@@ -120,8 +123,11 @@ class Listener:
                              keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2) as conn:
                     for channel in (CHANNEL, ACK_CHANNEL, ALIVE_CHANNEL):
                         conn.execute(f"LISTEN {channel}")
-                    # Anything purged while we were away is unknown: start from empty caches.
+                    # Anything purged while we were away is unknown: start from empty caches, then load the
+                    # state afresh on this connection (a change committed from now on will be announced to it).
                     self.on_disconnect()
+                    if self.on_connect is not None:
+                        self.on_connect(conn)
                     connected_at = time.monotonic()
                     self._beat_now.set()
                     while not self._stopping.is_set():

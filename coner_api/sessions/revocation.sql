@@ -11,3 +11,13 @@ ON CONFLICT (session_id) DO UPDATE SET expires_at = GREATEST(revoked_sessions.ex
 
 -- name: purge_expired_revocations
 DELETE FROM revoked_sessions WHERE expires_at < now()
+
+-- name: recent_logout_cutoffs
+-- Every cutoff that can still refuse a token of at most %(seconds)s lifetime; one row more than the cap tells
+-- the caller that the set would be incomplete.
+SELECT user_id, logout_at FROM user_profiles
+ WHERE logout_at > now() - make_interval(secs => %(seconds)s)
+ LIMIT %(limit)s
+
+-- name: live_revoked_sessions
+SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > now() LIMIT %(limit)s

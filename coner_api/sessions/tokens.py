@@ -51,9 +51,11 @@ _ASYMMETRIC_ALGS = frozenset({"ES256", "RS256"})
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Claims:
-    """A verified user access token. Instances are shared through the cache."""
+    """A verified user access token. Instances are shared through the cache, one per token: slots (no dict per
+    instance), and the role and role tuples shared between tokens (`_shared_roles`), so that an entry of the
+    cache costs what its unique strings cost (docs/architecture.md, "Caches", measures it)."""
 
     user_id: str  # canonical lower-case UUID
     email: str | None
@@ -62,6 +64,21 @@ class Claims:
     iat: int
     exp: int
     roles: tuple[str, ...]  # the strings in app_metadata.roles
+
+
+# Role lists seen so far, each kept once: there are a handful of distinct ones, and each token would otherwise
+# bring its own tuple and strings. Bounded: past the cap, tuples are simply not shared.
+_ROLE_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_ROLE_TUPLES_MAX = 256
+
+
+def _shared_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _ROLE_TUPLES.get(roles)
+    if shared is None:
+        shared = roles
+        if len(_ROLE_TUPLES) < _ROLE_TUPLES_MAX:
+            _ROLE_TUPLES[roles] = roles
+    return shared
 
 
 def bearer_token(header_value: str | None) -> str:
@@ -251,11 +268,11 @@ class TokenVerifier:
         claims = Claims(
             user_id=sub.lower(),
             email=_optional(payload, "email", str),
-            role=role,
+            role=USER_ROLE,  # equal to `role`, and shared
             session_id=session_id.lower() if session_id else None,
             iat=iat,
             exp=exp,
-            roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+            roles=_shared_roles(tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()),
         )
         # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
         if exp <= now:

@@ -9,4 +9,5 @@ profiles  profile bodies (VALID)
 faults    timed calls on fresh connections, hammer, wait_until, child_pids, RowLock, BlackHole, timeouts
 jwks      a controllable JWKS server, signing keys, FakeClock, token forging
 standin   the stand-in's own tests' tools (the `h` fixture of tests/local/)
+redis_server  a private redis-server on a free port (RedisServer, start_redis)
 """
