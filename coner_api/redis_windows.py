@@ -151,6 +151,11 @@ class RedisWindows:
         """Keep Redis's answer for the key (called with the lock held). A full window is remembered even for an
         unbatched limit: it refuses locally, and exactly, until its oldest hit leaves."""
         full = count >= item.amount and oldest is not None
+        if not full and window is not None and window.full_until > now:
+            # A reply computed before the one that found the window full (replies on different connections
+            # arrive in any order): it must not reopen the window, or this process would admit a second
+            # batch beyond the bound. A full window stays full until its oldest hit leaves.
+            return window
         if window is None:
             if not full and batch_size(item) == 1:
                 return None
