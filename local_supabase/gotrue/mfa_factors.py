@@ -106,9 +106,10 @@ def valid_challenge(tx: Tx, factor: dict, raw_id: str, ip_address: str, settings
 
 def _with_claim(amr: list[dict], method: str) -> list[dict]:
     """models.AddClaimToSession (one claim per method, its time renewed) and CalculateAALAndAMR's order: the
-    most recent first."""
-    claims = [entry for entry in amr if entry.get("method") != method]
-    claims.append({"method": method, "timestamp": int(time.time())})
+    most recent first (GoTrue's sort.Slice leaves claims of the same second in no set order; here the new one
+    comes first)."""
+    claims = [{"method": method, "timestamp": int(time.time())}]
+    claims += [entry for entry in amr if entry.get("method") != method]
     return sorted(claims, key=lambda entry: entry.get("timestamp", 0), reverse=True)
 
 

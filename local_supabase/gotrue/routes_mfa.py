@@ -19,6 +19,7 @@ from .apierrors import GoTrueError, bad_request
 from .callers import Caller, current_caller, require_admin
 from .inputs import field, json_body, parse_uuid
 from .ratelimits import client_ip
+from .routes_admin import _user_or_404 as _user  # admin.go, loadUser, as the other admin routes run it
 from .store import Tx
 
 bp = Blueprint("mfa", __name__, url_prefix="/auth/v1")
@@ -148,17 +149,6 @@ def unenroll(raw_id: str) -> Response:
 @admin_bp.before_request
 def _admin_only() -> None:
     require_admin()
-
-
-def _user(tx: Tx, raw_id: str) -> dict:
-    """admin.go, loadUser."""
-    user_id = parse_uuid(raw_id)
-    if user_id is None:
-        raise GoTrueError(404, "validation_failed", "user_id must be an UUID")
-    user = models.find_user(tx, user_id)
-    if user is None:
-        raise GoTrueError(404, "user_not_found", "User not found")
-    return user
 
 
 @admin_bp.get("/users/<user_id>/factors")
