@@ -48,6 +48,9 @@ class Config:
     max_body_bytes: int = 64 * 1024
     # Verified tokens each process keeps (sessions/tokens.py): ~740 bytes each (docs/architecture.md, "Caches").
     token_cache_size: int = 30_000
+    # Every /admin route needs a token verified with a second factor (aal2); ADMIN_REQUIRE_MFA, default on in
+    # production only (docs/api.md, "Two-factor sign-in").
+    admin_require_mfa: bool = False
 
     @property
     def is_development(self) -> bool:
@@ -103,6 +106,15 @@ class Config:
                 return default
             return int(raw)
 
+        def boolean(name: str, default: bool) -> bool:
+            raw = (get(name) or "").lower()
+            if not raw:
+                return default
+            if raw not in ("true", "false", "1", "0"):
+                problems.append(f"{name} must be true or false")
+                return default
+            return raw in ("true", "1")
+
         def rate(name: str, default: str) -> str:
             raw = get(name) or default
             try:
@@ -138,6 +150,7 @@ class Config:
             db_pool_min=integer("DB_POOL_MIN", 1, 0, 100),
             db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
             token_cache_size=integer("TOKEN_CACHE_SIZE", 30_000, 0, 10_000_000),
+            admin_require_mfa=boolean("ADMIN_REQUIRE_MFA", app_env == "production"),
         )
         if config.db_pool_min > config.db_pool_max:
             problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")

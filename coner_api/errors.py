@@ -96,6 +96,14 @@ class Forbidden(ApiError):
     status, code, message = 403, "FORBIDDEN", "Forbidden"
 
 
+class MfaRequired(ApiError):
+    """The token is one factor short: its user has a verified second factor, or the route is an admin route
+    and ADMIN_REQUIRE_MFA is on (docs/api.md, "Two-factor sign-in")."""
+
+    status, code = 403, "MFA_REQUIRED"
+    message = "Two-factor authentication required: verify a code from your authenticator app"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "NOT_FOUND", "Not found"
 

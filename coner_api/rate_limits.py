@@ -3,7 +3,8 @@
 protected. docs/api.md, "Rate limits", says what clients see.
 
 Every endpoint falls in one group; each group is ONE shared bucket per client:
-- credentials: routes that take credentials or send mail (and the development token routes):
+- credentials: routes that take credentials or send mail (and the development token routes; and
+  /auth/mfa/verify, whose code is a credential although the route also needs a token):
   `RATE_LIMIT_AUTH` per client IP, shared by all of them, so an attacker cannot multiply the budget by
   rotating between sign-in, refresh and password reset.
 - public: routes without credentials that still do work (the Google sign-in URL writes a flow row, the

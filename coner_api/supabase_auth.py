@@ -108,11 +108,18 @@ class TokenSet:
     user_id: str
     email: str
     token_type: str = "bearer"
+    # Whether the user has a verified second factor (the answer's user object lists its factors), and whether
+    # this session still has to prove it (set by mfa.status.note_session: an aal1 token of such a user).
+    verified_factor: bool = False
+    mfa_required: bool = False
 
     def answer(self) -> dict[str, Any]:
         """The session fields every route that hands out tokens answers with (docs/api.md, "Accounts")."""
-        return {"access_token": self.access_token, "refresh_token": self.refresh_token,
-                "expires_in": self.expires_in, "expires_at": self.expires_at, "token_type": self.token_type}
+        answer = {"access_token": self.access_token, "refresh_token": self.refresh_token,
+                  "expires_in": self.expires_in, "expires_at": self.expires_at, "token_type": self.token_type}
+        if self.mfa_required:
+            answer["mfa_required"] = True
+        return answer
 
 
 @dataclass(frozen=True)
@@ -168,10 +175,16 @@ def _in_future(timestamp: str | None) -> bool:
     return moment.replace(tzinfo=moment.tzinfo or timezone.utc) > datetime.now(timezone.utc)
 
 
+def has_verified_factor(user: Any) -> bool:
+    """Whether a user object of the official client lists a verified MFA factor (GoTrue's HasMFAEnabled)."""
+    return any(factor.status == "verified" for factor in getattr(user, "factors", None) or ())
+
+
 def _tokens(session: Any) -> TokenSet:
     return TokenSet(access_token=session.access_token, refresh_token=session.refresh_token,
                     expires_in=int(session.expires_in), expires_at=int(session.expires_at),
-                    user_id=str(session.user.id), email=session.user.email or "")
+                    user_id=str(session.user.id), email=session.user.email or "",
+                    verified_factor=has_verified_factor(session.user))
 
 
 class SupabaseAuth:
@@ -326,10 +339,12 @@ def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:
 
 def init_app(app: Flask, config: Config) -> SupabaseAuth:
     from .supabase_admin import SupabaseAdmin
+    from .supabase_mfa import SupabaseMfa
 
     auth = SupabaseAuth(config)
     app.extensions["coner.supabase_auth"] = auth
     app.extensions["coner.supabase_admin"] = SupabaseAdmin(auth)
+    app.extensions["coner.supabase_mfa"] = SupabaseMfa(auth)
     return auth
 
 

@@ -59,7 +59,7 @@ def test_protected_operations_declare_bearer_and_401_public_ones_no_security(spe
     assert spec["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert "security" not in spec, "no global security: public routes must stay public"
-    protected_prefixes = ("/users/", "/admin/")
+    protected_prefixes = ("/users/", "/admin/", "/auth/mfa/")
     protected_auth = {"/auth/me", "/auth/logout", "/auth/logout-all", "/auth/bootstrap"}
     for path, method, operation in operations(spec):
         if path.startswith(protected_prefixes) or path in protected_auth:

@@ -9,7 +9,7 @@ from flask import jsonify, make_response, redirect, render_template, request
 from ..blueprint import BEARER, NO_STORE, Blueprint
 from ..errors import ApiError
 from ..rate_limits import CREDENTIALS, PUBLIC
-from ..sessions.guard import auth_required, current_token, current_user
+from ..sessions.guard import auth_required, auth_required_aal1, current_token, current_user
 from . import oauth, service
 from .schemas import (EmailOnlySchema, GoogleUrlQuerySchema, MeSchema, MessageSchema, OkSchema,
                       PasswordResetSchema, RefreshSchema, SignInSchema, SignUpResponseSchema, SignUpSchema,
@@ -57,7 +57,7 @@ def refresh(body):
 @blp.doc(security=BEARER)
 @blp.response(204)
 @blp.errors(401, 503)
-@auth_required
+@auth_required_aal1
 def logout():
     """End this session: its refresh token in Supabase, its access tokens here."""
     service.logout(current_user(), current_token())
@@ -77,7 +77,7 @@ def logout_all():
 @blp.doc(security=BEARER)
 @blp.built_response(200, MeSchema)
 @blp.errors(401, 503)
-@auth_required
+@auth_required_aal1
 def me():
     """The signed-in user."""
     # Built to MeSchema's shape directly (the hot path; test_openapi and the fuzz run check the shape).

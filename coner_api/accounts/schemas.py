@@ -53,12 +53,16 @@ class TokenResponseSchema(Schema):
     expires_in = fields.Integer(required=True)
     expires_at = fields.Integer(required=True)
     token_type = fields.String(required=True, metadata={"example": "bearer"})
+    mfa_required = fields.Boolean(metadata={"description": "present (true) when the user has a verified second "
+                                                           "factor and this session has not used it yet: verify "
+                                                           "a code with POST /auth/mfa/verify"})
 
 
 class MeUserSchema(Schema):
     id = fields.UUID(required=True)
     email = fields.String(required=True)
     roles = fields.List(fields.String())
+    aal = fields.String(metadata={"example": "aal1", "description": "aal2 once a second factor was verified"})
 
 
 class MeSchema(Schema):

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from ..errors import ApiError
+from ..mfa import status as mfa_status
 from ..profiles import service as profiles
 from ..sessions import Claims, get_revocations, get_verifier
 from ..supabase_admin import get_supabase_admin
@@ -25,11 +26,13 @@ def sign_up(email: str, password: str, display_name: str | None) -> str:
 
 
 def sign_in(email: str, password: str) -> TokenSet:
-    return _after_cutoff(get_supabase_auth().sign_in(email, password))
+    seen = mfa_status.generation()
+    return mfa_status.note_session(_after_cutoff(get_supabase_auth().sign_in(email, password)), seen)
 
 
 def refresh(refresh_token: str) -> TokenSet:
-    return _after_cutoff(get_supabase_auth().refresh(refresh_token))
+    seen = mfa_status.generation()
+    return mfa_status.note_session(_after_cutoff(get_supabase_auth().refresh(refresh_token)), seen)
 
 
 def _after_cutoff(tokens: TokenSet) -> TokenSet:
@@ -98,5 +101,9 @@ def reset_password(email: str, token: str, password: str) -> None:
 
 
 def me(claims: Claims) -> dict[str, Any]:
-    return {"ok": True, "user": {"id": claims.user_id, "email": claims.email, "roles": list(claims.roles)}}
+    return {"ok": True, "user": {"id": claims.user_id, "email": claims.email, "roles": list(claims.roles),
+                                 "aal": _AAL_NAMES[claims.aal]}}
+
+
+_AAL_NAMES = ("", "aal1", "aal2", "aal3")
 

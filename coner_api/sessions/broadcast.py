@@ -72,6 +72,7 @@ class Listener:
         self.on_message = on_message
         self.on_disconnect = on_disconnect
         self.on_connect = on_connect
+        self._subscribers: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.listener_id = uuid.uuid4().hex
         self._proven_at: float | None = None  # send time of the newest heartbeat of ours that came back
         self._sent: dict[str, float] = {}  # our heartbeats in flight: number -> send time
@@ -89,6 +90,17 @@ class Listener:
         """Whether this process may answer from its revocation caches (see the module docstring)."""
         proven = self._proven_at
         return proven is not None and time.monotonic() - proven < TRUST_WINDOW
+
+    def subscribe(self, kind: str, on_message: Callable[[str], None], on_disconnect: Callable[[], None]) -> None:
+        """Hand messages `<kind>:...` to `on_message` rather than to the revocation caches, and call
+        `on_disconnect` whenever theirs is (another cache purged through the same broadcast: mfa/status.py).
+        Subscribe at start-up; until then such a message would clear the revocation caches, which is safe."""
+        self._subscribers[kind] = (on_message, on_disconnect)
+
+    def _cleared(self) -> None:
+        self.on_disconnect()
+        for _, on_disconnect in self._subscribers.values():
+            on_disconnect()
 
     def start(self) -> None:
         self._thread.start()
@@ -125,7 +137,7 @@ class Listener:
                         conn.execute(f"LISTEN {channel}")
                     # Anything purged while we were away is unknown: start from empty caches, then load the
                     # state afresh on this connection (a change committed from now on will be announced to it).
-                    self.on_disconnect()
+                    self._cleared()
                     if self.on_connect is not None:
                         self.on_connect(conn)
                     connected_at = time.monotonic()
@@ -158,7 +170,7 @@ class Listener:
             finally:
                 self._proven_at = None
                 self._heard.clear()
-                self.on_disconnect()
+                self._cleared()
             # A connection that proved itself was fine until now: retry soon. One that never did (a pooler,
             # a black hole) is retried ever more slowly.
             backoff = 0.2 if proven_here else min(backoff * 2, MAX_BACKOFF)
@@ -184,7 +196,8 @@ class Listener:
 
     def _purge(self, payload: str) -> None:
         event_id, _, message = payload.partition("|")
-        self.on_message(message)
+        subscriber = self._subscribers.get(message.partition(":")[0])
+        (subscriber[0] if subscriber is not None else self.on_message)(message)
         try:
             self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{event_id}|{self.listener_id}"})
         except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement

@@ -1,18 +1,20 @@
-"""The route guards: `@auth_required` (Bearer token -> verified claims -> revocation checks ->
-`current_user()`) and `@roles_required`.
+"""The route guards: `@auth_required` (Bearer token -> verified claims -> revocation checks -> second factor ->
+`current_user()`), `@auth_required_aal1` (the same without the second-factor check) and `@roles_required`.
 
-The hot path: a token seen before costs one hash and two cache lookups (verified tokens, revocation state);
-no call to Supabase, and no query unless a cache misses (docs/architecture.md, "A protected request").
+The hot path: a token seen before costs one hash and two cache lookups (verified tokens, revocation state),
+three for an aal1 token (whether its user has a verified factor); no call to Supabase, and no query unless a
+cache misses (docs/architecture.md, "A protected request").
 """
 from __future__ import annotations
 
 from functools import wraps
 from typing import Callable, TypeVar
 
-from ..context import current_request, request_globals
+from ..context import current_request, extension, request_globals
 from ..errors import ApiError, Forbidden
+from ..mfa.status import require_admin_second_factor, require_second_factor
 from . import get_revocations, get_verifier
-from .roles import ROLES, has_role
+from .roles import PRIVILEGED_ROLES, ROLES, has_role
 from .tokens import Claims, bearer_token
 
 View = TypeVar("View", bound=Callable)
@@ -70,7 +72,20 @@ def authenticate() -> Claims:
 
 
 def auth_required(view: View) -> View:
-    """Refuse the request unless it carries a valid, unrevoked user access token."""
+    """Refuse the request unless it carries a valid, unrevoked user access token, verified with a second factor
+    (aal2) when its user has one (403 MFA_REQUIRED otherwise; the look-up is made for aal1 tokens only)."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        require_second_factor(authenticate())
+        return view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+def auth_required_aal1(view: View) -> View:
+    """`auth_required` without the second-factor check: for the routes a user who still has to verify a code
+    may call (the MFA routes, /auth/me, /auth/logout)."""
 
     @wraps(view)
     def guarded(*args, **kwargs):
@@ -91,17 +106,21 @@ def current_token() -> str:
 
 
 def roles_required(*roles: str) -> Callable[[View], View]:
-    """`auth_required`, then 403 FORBIDDEN unless the token grants one of `roles`.
+    """`auth_required`, then 403 FORBIDDEN unless the token grants one of `roles`; for admin roles, 403
+    MFA_REQUIRED unless the token is aal2 while ADMIN_REQUIRE_MFA is on.
 
     Put it above `@blp.arguments`: a caller without the role is refused whatever the request holds."""
     if not roles or set(roles) - set(ROLES):
         raise ValueError(f"roles_required takes some of {ROLES}, got {roles}")
+    privileged = bool(PRIVILEGED_ROLES.intersection(roles))
 
     def decorate(view: View) -> View:
         @wraps(view)
         def guarded(*args, **kwargs):
-            if not any(has_role(current_user(), role) for role in roles):
+            user = current_user()
+            if not any(has_role(user, role) for role in roles):
                 raise Forbidden(f"Forbidden: requires the {' or '.join(roles)} role")
+            require_admin_second_factor(user, privileged and extension("coner.config").admin_require_mfa)
             return view(*args, **kwargs)
 
         return auth_required(guarded)

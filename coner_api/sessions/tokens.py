@@ -49,6 +49,8 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc", "epk", "p2s", "p2c"})
 _ASYMMETRIC_ALGS = frozenset({"ES256", "RS256"})
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
+# GoTrue's levels (internal/models/sessions.go, AuthenticatorAssuranceLevel); a token without `aal` is aal1.
+_AAL_LEVELS = {"aal1": 1, "aal2": 2, "aal3": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,9 @@ class Claims:
     iat: int
     exp: int
     roles: tuple[str, ...]  # the strings in app_metadata.roles
+    # The authenticator assurance level, from `aal`: 1 (one factor: password, OAuth, e-mail link), 2 after a
+    # second factor (TOTP), 3 reserved by GoTrue. A small int: cheap to keep in every cached entry.
+    aal: int = 1
 
 
 # Role lists seen so far, each kept once: there are a handful of distinct ones, and each token would otherwise
@@ -264,7 +269,9 @@ class TokenVerifier:
             raise _Reject("anonymous session")  # this API offers no anonymous sign-in
         if "client_id" in payload:
             raise _Reject("issued to an OAuth client")  # nor tokens for third-party OAuth clients
-        _optional(payload, "aal", str)  # checked although not kept: a garbled one is not Supabase's
+        aal = _AAL_LEVELS.get(_optional(payload, "aal", str) or "aal1")
+        if aal is None:
+            raise _Reject("aal is not aal1, aal2 or aal3")  # a garbled one is not Supabase's
         claims = Claims(
             user_id=sub.lower(),
             email=_optional(payload, "email", str),
@@ -273,6 +280,7 @@ class TokenVerifier:
             iat=iat,
             exp=exp,
             roles=_shared_roles(tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()),
+            aal=aal,
         )
         # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
         if exp <= now:

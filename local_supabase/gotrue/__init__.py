@@ -16,7 +16,10 @@ Simplifications against the real server, on purpose:
   existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider
   refresh token. `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a
   signed JWT).
-- No MFA, SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
+- MFA is TOTP only (routes_mfa.py): phone and WebAuthn factors are off, as GoTrue's defaults have them; the
+  factor secret is stored unencrypted (no DB encryption configured) and the admin API cannot rename a factor
+  (PUT /admin/users/{id}/factors/{id}); no MFA hooks or notification e-mails.
+- No SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
   feature.
 - Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
   settings.py), counted in this process; no SMS limits (no SMS).
@@ -41,8 +44,8 @@ import uuid
 
 from flask import Flask, Response, request
 
-from . import (apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_oauth,
-               routes_verify)
+from . import (apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_mfa,
+               routes_oauth, routes_verify)
 from .api import EXTENSION, AuthContext
 from .callers import check_gateway
 from .grants import TokenService
@@ -96,4 +99,6 @@ def create_app(settings: Settings) -> Flask:
                    routes_local):
         app.register_blueprint(module.bp)
     app.register_blueprint(routes_admin.invite_bp)
+    app.register_blueprint(routes_mfa.bp)
+    app.register_blueprint(routes_mfa.admin_bp)
     return app

@@ -87,7 +87,7 @@ def generate_link() -> Response:
             user = _email_change(tx, user, kind, new_email_raw, otp)
         else:
             raise bad_request(f"Invalid email action link type requested: {kind}")
-        body = models.user_json(user, models.identities(tx, user["id"]))
+        body = models.full_user_json(tx, user)
     # GetEmailActionLink: the link carries the stored token; `hashed_token` is always hash(email + otp), which
     # for email_change_new is not the stored one (that hashes the new address).
     column = {"magiclink": "recovery_token", "recovery": "recovery_token", "signup": "confirmation_token",
@@ -111,4 +111,4 @@ def invite() -> Response:
         if user is None:
             user = _new_user(tx, email, None, data, invited=True)
         user = mail.send(tx, user, mail.INVITE, redirect_target())
-        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
+        return jsonify(models.full_user_json(tx, user))

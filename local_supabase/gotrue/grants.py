@@ -51,7 +51,7 @@ class TokenService:
         body = {"access_token": token, "token_type": "bearer",
                 "expires_in": max(expires - int(time.time()), 0), "expires_at": expires,
                 "refresh_token": refresh_token,
-                "user": models.user_json(user, models.identities(tx, user["id"]))}
+                "user": models.full_user_json(tx, user)}
         body.update({key: value for key, value in extra.items() if value})
         return body
 
@@ -63,6 +63,17 @@ class TokenService:
         user = models.update_user(tx, user["id"], last_sign_in_at=models.now())
         tx.run("stamp_identities_sign_in", {"user_id": user["id"]})
         return self._response(tx, user, session, token, **extra)
+
+    def after_mfa(self, tx: Tx, user: dict, session: dict) -> dict:
+        """token.go, updateMFASessionAndClaims with legacy refresh tokens: the session's current refresh token
+        swapped for a new one (models.GrantRefreshTokenSwap), and the session response with the session's new
+        aal and amr."""
+        current = tx.one("active_refresh_token", {"session_id": session["id"]})
+        if current is None:  # models.FindTokenBySessionID's RefreshTokenNotFoundError, unhandled there: a 500
+            raise GoTrueError(500, "unexpected_failure", "Refresh Token not found")
+        tx.run("revoke_refresh_token", {"id": current["id"]})
+        token = self._insert_refresh_token(tx, user["id"], session["id"], current["token"])
+        return self._response(tx, user, session, token)
 
     def _insert_refresh_token(self, tx: Tx, user_id: uuid.UUID, session_id: uuid.UUID,
                               parent: str | None) -> str:

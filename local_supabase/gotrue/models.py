@@ -174,6 +174,7 @@ def soft_delete(tx: Tx, user: dict) -> None:
                 confirmation_token="", recovery_token="", email_change_token_current="",
                 email_change_token_new="", deleted_at=now(), user_metadata={}, app_metadata={})
     tx.run("delete_sessions_of_user", {"user_id": user_id})
+    tx.run("delete_factors_of_user", {"user_id": user_id})  # admin.go, adminUserDelete: factors hard-deleted
     for identity in identities(tx, user_id):
         provider_id = _obfuscate(user_id, f"{identity['provider']}:{identity['provider_id']}")
         tx.run("soft_delete_identity", {"id": identity["id"], "provider_id": provider_id})
@@ -191,8 +192,16 @@ def identity_json(identity: dict) -> dict:
     return body
 
 
-def user_json(user: dict, user_identities: list[dict] | None) -> dict:
-    """The bare user object in GoTrue's key order; `None` identities serialise as null (admin list)."""
+def full_user_json(tx: Tx, user: dict) -> dict:
+    """The user as GoTrue's FindUserByID loads it (tx.Eager): with its identities and its MFA factors."""
+    from .mfa_factors import factors_json  # the factor model builds on this module
+
+    return user_json(user, identities(tx, user["id"]), factors_json(tx, user["id"]))
+
+
+def user_json(user: dict, user_identities: list[dict] | None, user_factors: list[dict] | None = None) -> dict:
+    """The bare user object in GoTrue's key order; `None` identities serialise as null (admin list); factors
+    only when there are some (`factors,omitempty`)."""
     confirmed = [moment for moment in (user["email_confirmed_at"], user["phone_confirmed_at"]) if moment]
     body: dict[str, Any] = {"id": str(user["id"]), "aud": user["aud"], "role": user["role"],
                             "email": user["email"] or ""}
@@ -206,6 +215,8 @@ def user_json(user: dict, user_identities: list[dict] | None) -> dict:
     _stamps(body, email_change_sent_at=user["email_change_sent_at"], last_sign_in_at=user["last_sign_in_at"])
     body["app_metadata"] = user["app_metadata"]
     body["user_metadata"] = user["user_metadata"]
+    if user_factors:
+        body["factors"] = user_factors
     body["identities"] = None if user_identities is None else [identity_json(i) for i in user_identities]
     body["created_at"] = iso(user["created_at"])
     body["updated_at"] = iso(user["updated_at"])

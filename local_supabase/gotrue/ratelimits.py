@@ -30,6 +30,7 @@ FIVE_MINUTES = 5 * 60
 BURST = 30
 # Buckets of the OTP family (RATE_LIMIT_OTP): each route has a bucket of its own.
 OTP_BUCKETS = ("signups", "recover", "resend", "otp", "user")
+MFA_BUCKETS = ("factor_challenge", "factor_verify")
 # tollbooth forgets a key an hour after its last use (ExpirableOptions.DefaultExpirationTTL).
 KEY_TTL = 3600.0
 
@@ -94,6 +95,8 @@ class RateLimits:
         buckets = {"token": TokenBucket(settings.rate_limit_token_refresh / FIVE_MINUTES),
                    "verify": TokenBucket(settings.rate_limit_verify / FIVE_MINUTES)}
         buckets.update({name: TokenBucket(settings.rate_limit_otp / FIVE_MINUTES) for name in OTP_BUCKETS})
+        # FactorChallenge and FactorVerify: RATE_LIMIT_CHALLENGE_AND_VERIFY per minute, a bucket each.
+        buckets.update({name: TokenBucket(settings.rate_limit_mfa / 60) for name in MFA_BUCKETS})
         return cls(enabled=settings.rate_limits, buckets=buckets,
                    email_sent=IntervalLimiter(int(settings.rate_limit_email_sent)))
 

@@ -55,7 +55,7 @@ def _user_or_404(tx: Tx, raw_id: str) -> dict:
 
 
 def _reply(tx: Tx, user: dict) -> Response:
-    return jsonify(models.user_json(user, models.identities(tx, user["id"])))
+    return jsonify(models.full_user_json(tx, user))
 
 
 @bp.post("/users")

@@ -61,7 +61,7 @@ def signup() -> Response:
         if pkce:
             flow_state.create(tx, pkce, "email/signup", user_id=user["id"])
         user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), pkce=bool(pkce))
-        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
+        return jsonify(models.full_user_json(tx, user))
 
 
 def _password_grant(body: dict) -> Response:
@@ -113,7 +113,7 @@ def get_user() -> Response:
     """The user behind the Bearer token."""
     with ctx().store.transaction() as tx:
         user = current_caller(tx, check_audience=True).user
-        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
+        return jsonify(models.full_user_json(tx, user))
 
 
 def _new_password(body: dict) -> str | None:
@@ -157,7 +157,7 @@ def update_user() -> Response:
             if pkce:
                 flow_state.create(tx, pkce, "email_change", user_id=user["id"])
             user = mail.send_email_change(tx, user, email, redirect_target(), pkce=bool(pkce))
-        return jsonify(models.user_json(user, models.identities(tx, user["id"])))
+        return jsonify(models.full_user_json(tx, user))
 
 
 @bp.post("/logout")

@@ -105,3 +105,27 @@ CREATE TABLE IF NOT EXISTS mail_outbox (
     sent_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS mail_outbox_recipient_idx ON mail_outbox (recipient, id);
+
+-- MFA (GoTrue models/factor.go, challenge.go, amr.go). A session's AMR claims stay in sessions.amr (a JSON list,
+-- newest first); factor_id is the factor its aal2 came from (models.Session.FactorID).
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS factor_id uuid;
+CREATE TABLE IF NOT EXISTS mfa_factors (
+    id                 uuid PRIMARY KEY,
+    user_id            uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    friendly_name      text NOT NULL DEFAULT '',
+    factor_type        text NOT NULL,
+    status             text NOT NULL,
+    secret             text NOT NULL DEFAULT '',
+    last_challenged_at timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS mfa_factors_user_idx ON mfa_factors (user_id, created_at);
+
+CREATE TABLE IF NOT EXISTS mfa_challenges (
+    id          uuid PRIMARY KEY,
+    factor_id   uuid NOT NULL REFERENCES mfa_factors (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    verified_at timestamptz,
+    ip_address  text NOT NULL
+);

@@ -9,6 +9,8 @@ GoTrue's source GoTrue's default is used. Per client IP, token buckets that refi
 - LOCAL_AUTH_RATE_LIMIT_VERIFY (RATE_LIMIT_VERIFY): 30 per 5 minutes, GET and POST /verify.
 - LOCAL_AUTH_RATE_LIMIT_OTP (RATE_LIMIT_OTP): 30 per 5 minutes for each of /signup, /recover, /resend,
   /otp and PUT /user (a bucket each).
+- LOCAL_AUTH_RATE_LIMIT_MFA (MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY): 15 per minute for each of
+  POST /factors/{id}/challenge and /verify (a bucket each).
 The client IP is the peer's, or the first `Sb-Forwarded-For` value when the caller presents the
 service-role key (see ratelimits.py).
 
@@ -64,6 +66,12 @@ class Settings:
     rate_limit_otp: float = 30.0  # per 5 minutes and IP, for each bucket of the family
     rate_limit_email_sent: float = 30.0  # per hour, the whole project, autoconfirm off only
     email_frequency: float = 60.0  # seconds
+    # MFA (GoTrue conf.MFAConfiguration): challenge and verify each have a bucket of
+    # MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY per minute and IP (burst 30); a challenge lives ChallengeExpiryDuration, an unchallenged enrolment
+    # FactorExpiryDuration. The expiry is shorter only so that a test need not wait.
+    rate_limit_mfa: float = 15.0  # per minute and IP
+    mfa_challenge_expiry: float = 300.0
+    mfa_factor_expiry: float = 300.0
 
     @property
     def base_url(self) -> str:
@@ -142,6 +150,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "LOCAL_AUTH_RATE_LIMIT_OTP": ("rate_limit_otp", _real),
     "LOCAL_AUTH_RATE_LIMIT_EMAIL_SENT": ("rate_limit_email_sent", _real),
     "LOCAL_AUTH_EMAIL_FREQUENCY": ("email_frequency", _real),
+    "LOCAL_AUTH_RATE_LIMIT_MFA": ("rate_limit_mfa", _real),
+    "LOCAL_AUTH_MFA_CHALLENGE_EXPIRY": ("mfa_challenge_expiry", _real),
 }
 
 
