@@ -126,7 +126,8 @@ def update_user() -> Response:
     """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation).
 
     GoTrue api.go (authentication, then the User bucket) and user.go, UserUpdate and
-    validateUserUpdateParams."""
+    validateUserUpdateParams: an address another user holds (models.IsDuplicatedEmail, identities included)
+    is 422 email_exists."""
     state = ctx()
     with state.store.transaction() as tx:
         caller = current_caller(tx)
@@ -142,7 +143,7 @@ def update_user() -> Response:
         user = caller.user
         if body.get("app_metadata") is not None:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
-        if email and email != user["email"] and models.find_user_by_email(tx, email) is not None:
+        if email and email != user["email"] and models.is_duplicated_email(tx, email, user["aud"], user["id"]):
             raise email_exists()
         if password is not None:
             if password and verify_password(password, user["encrypted_password"]):
