@@ -64,6 +64,9 @@ class Settings:
     rate_limit_otp: float = 30.0  # per 5 minutes and IP, for each bucket of the family
     rate_limit_email_sent: float = 30.0  # per hour, the whole project, autoconfirm off only
     email_frequency: float = 60.0  # seconds
+    # GoTrue's SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD (off by default, there and on hosted projects):
+    # PUT /user must then name the current password to set a new one (user.go, UserUpdate).
+    update_password_require_current_password: bool = False
 
     @property
     def base_url(self) -> str:
@@ -142,6 +145,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "LOCAL_AUTH_RATE_LIMIT_OTP": ("rate_limit_otp", _real),
     "LOCAL_AUTH_RATE_LIMIT_EMAIL_SENT": ("rate_limit_email_sent", _real),
     "LOCAL_AUTH_EMAIL_FREQUENCY": ("email_frequency", _real),
+    "LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD": ("update_password_require_current_password", _bool),
 }
 
 

@@ -1,9 +1,13 @@
-"""PUT /user and the e-mail-change link of the admin API: when an address counts as taken.
+"""PUT /user and the e-mail-change link of the admin API: when an address counts as taken, and the current
+password a project may require for a new one.
 
 GoTrue internal/api/user.go, UserUpdate: an e-mail change to an address models.IsDuplicatedEmail finds is 422
 email_exists, and IsDuplicatedEmail looks at identities (any provider of the default linking domain) before
 users.email, so an address that only another user's Google identity still carries is taken too; mail.go,
 adminGenerateLink, asks the same for `email_change_*` links, where the users.email lookup excepts nobody.
+With SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD, a user who has a password names it
+(`current_password`) to set a new one, unless the session is a recovery one (models.Session.IsRecovery: an
+otp, magiclink or recovery amr claim).
 """
 from __future__ import annotations
 
@@ -58,3 +62,46 @@ def test_an_email_change_link_to_the_users_own_address_is_taken(auth_server, h):
     with pytest.raises(AuthApiError) as caught:
         h.admin(auth_server).generate_link({"type": "email_change_new", "email": email, "new_email": email})
     assert (caught.value.status, caught.value.code) == (422, "email_exists")
+
+
+@pytest.fixture(scope="module")
+def current_password_server(start_auth_server):
+    return start_auth_server(LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD="true")
+
+
+def test_a_new_password_needs_the_current_one_when_the_project_says_so(current_password_server, h):
+    server, email = current_password_server, h.email()
+    h.sign_up(server, email)
+    client = _signed_in(server, h, email)
+    for attributes, code in (({"password": "brand-new-1"}, "current_password_required"),
+                             ({"password": "brand-new-1", "current_password": ""}, "current_password_required"),
+                             ({"password": "brand-new-1", "current_password": "wrong-one"},
+                              "current_password_invalid")):
+        with pytest.raises(AuthApiError) as caught:
+            client.auth.update_user(attributes)
+        assert (caught.value.status, caught.value.code) == (400, code)
+        assert caught.value.message == "Current password required when setting new password."
+    with pytest.raises(AuthApiError) as same:  # checked after the current password, as user.go does
+        client.auth.update_user({"password": "secret123", "current_password": "secret123"})
+    assert same.value.code == "same_password"
+    client.auth.update_user({"password": "brand-new-1", "current_password": "secret123"})
+    assert _signed_in(server, h, email, "brand-new-1").auth.get_session() is not None
+
+
+def test_a_recovery_session_or_a_user_without_a_password_needs_no_current_password(current_password_server, h):
+    server, email = current_password_server, h.email()
+    h.sign_up(server, email)
+    with pytest.raises(AuthApiError) as caught:  # a password session must name it
+        _signed_in(server, h, email).auth.update_user({"password": "recovered-1"})
+    assert caught.value.code == "current_password_required"
+    client = h.client(server, "implicit")
+    client.auth.reset_password_for_email(email)
+    otp = server.mail(email)[0]["otp"]
+    session = client.auth.verify_otp({"type": "recovery", "email": email, "token": otp}).session
+    assert client.auth.get_claims(session.access_token)["claims"]["amr"][0]["method"] == "otp"
+    client.auth.update_user({"password": "recovered-1"})
+    assert _signed_in(server, h, email, "recovered-1").auth.get_session() is not None
+
+    token = _google_user(server, h, h.email())  # no password yet: nothing to name
+    with h.http(server, token=token) as http:
+        assert http.put("/user", json={"password": "first-one-1"}).status_code == 200
