@@ -62,6 +62,8 @@ class Claims:
     iat: int
     exp: int
     roles: tuple[str, ...]  # the strings in app_metadata.roles
+    # When the session's user last proved who they are: the newest `amr` timestamp (a refresh keeps it).
+    auth_time: int | None = None
 
 
 def bearer_token(header_value: str | None) -> str:
@@ -107,6 +109,26 @@ def _optional(payload: dict[str, Any], name: str, kind: type) -> Any:
     if value is not None and type(value) is not kind:
         raise _Reject(f"{name} is not a {kind.__name__}")
     return value
+
+
+def _auth_time(amr: Any) -> int | None:
+    """The newest timestamp of the `amr` claim, or None without one. GoTrue writes a {method, timestamp} entry
+    per way the session's user signed in (models.Session.CalculateAALAndAMR), kept across refreshes: this is
+    the time of the last sign-in, not of the token. Its parser also takes bare method names
+    (tokens.AMRClaim), which carry no time and are skipped here; anything else is not Supabase's: refused."""
+    if amr is None:
+        return None
+    if type(amr) is not list:
+        raise _Reject("amr is not a list")
+    newest = None
+    for entry in amr:
+        if type(entry) is str:
+            continue
+        if type(entry) is not dict or type(entry.get("method")) is not str \
+                or type(entry.get("timestamp")) is not int:
+            raise _Reject("amr entry is not {method, timestamp}")
+        newest = entry["timestamp"] if newest is None else max(newest, entry["timestamp"])
+    return newest
 
 
 class TokenVerifier:
@@ -256,6 +278,7 @@ class TokenVerifier:
             iat=iat,
             exp=exp,
             roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+            auth_time=_auth_time(payload.get("amr")),
         )
         # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
         if exp <= now:
