@@ -6,7 +6,7 @@ servers   the processes tests run against: the stand-in (AuthServer), gunicorn (
 users     unique e-mails, users on the stand-in through the official client (sign_up_user, with_roles,
           supabase_admin, latest_otp), sign-up and sign-in through our API (sign_up, sign_in, bearer)
 profiles  profile bodies (VALID)
-faults    timed calls on fresh connections, hammer, wait_until, child_pids, RowLock, BlackHole, timeouts
+faults    timed calls on fresh connections, hammer, warm, wait_until, child_pids, RowLock, BlackHole, timeouts
 jwks      a controllable JWKS server, signing keys, FakeClock, token forging
 standin   the stand-in's own tests' tools (the `h` fixture of tests/local/)
 """
