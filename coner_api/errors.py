@@ -96,6 +96,11 @@ class Forbidden(ApiError):
     status, code, message = 403, "FORBIDDEN", "Forbidden"
 
 
+class ReauthenticationRequired(ApiError):
+    status, code = 403, "REAUTHENTICATION_REQUIRED"
+    message = "Sign in again to confirm: this needs a sign-in at most 5 minutes old"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "NOT_FOUND", "Not found"
 

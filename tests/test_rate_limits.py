@@ -145,7 +145,9 @@ def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user):
 
 
 def test_every_route_is_in_a_group_and_protected_means_bearer(app):
-    """Every route is in a group, including ones that declare none (they default to protected)."""
+    """Every route is in a group, including ones that declare none (they default to protected). A route
+    behind a token is protected unless it checks a password or a code or sends mail: those count against the
+    credentials budget per IP, like sign-in (the account lifecycle routes)."""
     spec = app.test_client().get("/openapi.json").get_json()
     documented = {}
     for path, operations in spec["paths"].items():
@@ -161,10 +163,12 @@ def test_every_route_is_in_a_group_and_protected_means_bearer(app):
                 assert group == UNLIMITED, rule
                 continue
             secured = operation.get("security") == [{"bearerAuth": []}]
-            assert secured == (group == PROTECTED), (rule, group)
+            assert secured == (group == PROTECTED) or (secured and group == CREDENTIALS), (rule, group)
             assert ("429" in operation["responses"]) == (group != UNLIMITED), rule
     assert group_of(app, "auth.signin") == CREDENTIALS
     assert group_of(app, "users.get_profile") == PROTECTED  # declares none
+    assert group_of(app, "account.change_password") == CREDENTIALS  # behind a token, but checks a password
+    assert group_of(app, "account.export_data") == PROTECTED
 
 
 # ------------------------------------------------------------------------------------ X-Forwarded-For

@@ -11,3 +11,9 @@ ON CONFLICT (session_id) DO UPDATE SET expires_at = GREATEST(revoked_sessions.ex
 
 -- name: purge_expired_revocations
 DELETE FROM revoked_sessions WHERE expires_at < now()
+
+-- name: revoked_sessions_of_user
+-- The user's sessions ended by /auth/logout whose tokens are still refused, for their data export.
+SELECT session_id, revoked_at, expires_at FROM revoked_sessions
+ WHERE user_id = %(user_id)s AND expires_at > now()
+ ORDER BY revoked_at
