@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .context import extension
-from .errors import ApiError, InvalidCredentials, InvalidOtp, NotFound, SessionRevoked, ValidationFailed
+from .errors import (ApiError, Forbidden, InvalidCredentials, InvalidOtp, NotFound, SessionRevoked,
+                     ValidationFailed)
 from .supabase_auth import SupabaseAuth, field_refused
 
 # The user object's fields the data export shows (GoTrue's models.User as JSON; secrets never leave GoTrue).
@@ -24,9 +25,20 @@ ACCOUNT_FIELDS = ("id", "aud", "role", "email", "phone", "new_email", "new_phone
                   "deleted_at", "is_anonymous", "is_sso_user", "app_metadata", "user_metadata")
 SAME_PASSWORD = "Must be different from the current password"
 NEW_EMAIL_REFUSED = field_refused("new_email")
-# A token of the caller's that our own checks let through, but whose session or user Supabase no longer has.
-_GONE: dict[str, type[ApiError] | None] = {"session_not_found": SessionRevoked,
-                                           "user_not_found": SessionRevoked}
+
+
+class MfaSessionRequired(Forbidden):
+    """GoTrue's 401 insufficient_aal (user.go, UserUpdate): with MFA enabled, a new password or address needs
+    a session verified with the second factor. Not a problem of the token itself, so not a 401 here."""
+
+    message = "Forbidden: this change needs a session verified with multi-factor authentication"
+
+
+# What PUT /user answers about the caller rather than the input: a session or user Supabase no longer has (a
+# token our own checks let through), or MFA wanting a verified session.
+_CALLER_REFUSED: dict[str, type[ApiError] | None] = {
+    "session_not_found": SessionRevoked, "user_not_found": SessionRevoked,
+    "insufficient_aal": MfaSessionRequired}
 
 
 class SamePassword(ValidationFailed):
@@ -91,7 +103,8 @@ class SupabaseAccount:
         (models.User.UpdatePassword, LogoutAllExceptMe) and clears their pending one-time tokens.
         `current_password` is what a project with SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD asks
         for; GoTrue ignores it otherwise. Refusals of the new password are reported on `new_password`."""
-        overrides = {**_GONE, "same_password": SamePassword, "current_password_required": InvalidCredentials,
+        overrides = {**_CALLER_REFUSED, "same_password": SamePassword,
+                     "current_password_required": InvalidCredentials,
                      "current_password_invalid": InvalidCredentials}
         try:
             with self.auth.translated(overrides):
@@ -107,7 +120,7 @@ class SupabaseAccount:
         holds (422 email_exists) and the per-user mail frequency are swallowed: either would tell the caller
         whether somebody else has that address."""
         overrides: dict[str, type[ApiError] | None] = {
-            **_GONE, "email_exists": None, "over_email_send_rate_limit": None,
+            **_CALLER_REFUSED, "email_exists": None, "over_email_send_rate_limit": None,
             "validation_failed": NEW_EMAIL_REFUSED, "email_address_invalid": NEW_EMAIL_REFUSED,
             "email_address_not_authorized": NEW_EMAIL_REFUSED}
         with self.auth.translated(overrides):

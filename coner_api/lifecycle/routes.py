@@ -28,6 +28,7 @@ EMAIL_CHANGE_REQUESTED = {"message": "If the new address can be used, confirmati
 EMAIL_CHANGED = {"message": "Email address changed"}
 EMAIL_HALF_CONFIRMED = {"message": "Confirmed; now confirm with the code sent to the other address"}
 NO_TOKEN = (401, "Missing, invalid, expired or revoked token")
+MFA = (403, "FORBIDDEN: the account has multi-factor authentication and the session is not verified with it")
 DOWNLOAD = {"Content-Disposition": {"description": 'attachment; filename="coner-export-<user id>.json"',
                                     "schema": {"type": "string"}},
             "Cache-Control": {"description": "no-store", "schema": {"type": "string"}}}
@@ -38,7 +39,8 @@ DOWNLOAD = {"Content-Disposition": {"description": 'attachment; filename="coner-
 @auth_required
 @blp.arguments(PasswordChangeSchema)
 @blp.response(200, TokenResponseSchema)
-@blp.errors((400, "VALIDATION_FAILED, or INVALID_CREDENTIALS for a wrong current password"), NO_TOKEN, 503)
+@blp.errors((400, "VALIDATION_FAILED, or INVALID_CREDENTIALS for a wrong current password"), NO_TOKEN, MFA,
+            503)
 @blp.doc(security=BEARER)
 def change_password(body: dict[str, Any]):
     """Change the password; every other session and every older token is refused, and the caller gets a
@@ -52,7 +54,7 @@ def change_password(body: dict[str, Any]):
 @auth_required
 @blp.arguments(EmailChangeSchema)
 @blp.response(202, MessageSchema)
-@blp.errors(400, NO_TOKEN, 503)
+@blp.errors(400, NO_TOKEN, MFA, 503)
 @blp.doc(security=BEARER)
 def change_email(body: dict[str, Any]):
     """Ask to change the e-mail address: codes go to the new and the current address (the same answer
