@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
-from ..profiles.schemas import SEXES
+from ..profiles.schemas import LegacyProfileSchema, ProfileSchema
 from ..schemas import Body, EmailField, Token, UtcDateTime, password_rules
 from ..supabase_account import SAME_PASSWORD
 
@@ -97,34 +97,16 @@ class AccountExportSchema(Schema):
     factors = fields.List(fields.Nested(FactorExportSchema), required=True)
 
 
-class ProfileExportSchema(Schema):
-    """Every column of the profile row except `logout_at` (under `sessions`)."""
+class ProfileExportSchema(LegacyProfileSchema, ProfileSchema):
+    """Every column of the profile row except `logout_at` (under `sessions`): the legacy and personal fields as
+    the profile routes answer them, and the rest of the row, whose id column is `user_id`."""
+
+    class Meta:
+        exclude = ("id",)
 
     user_id = fields.UUID(required=True)
-    email = fields.String(allow_none=True)
     is_email_verified = fields.Boolean(required=True)
-    display_name = fields.String(allow_none=True)
-    avatar_url = fields.String(allow_none=True)
-    profession = fields.String(allow_none=True)
-    company = fields.String(allow_none=True)
-    bio = fields.String(allow_none=True)
-    skills = fields.List(fields.String(), allow_none=True)
-    work_style = fields.String(allow_none=True)
-    years_experience = fields.Integer(allow_none=True)
-    linkedin_url = fields.String(allow_none=True)
-    portfolio_url = fields.String(allow_none=True)
-    full_name = fields.String(allow_none=True)
-    dob = fields.Date(allow_none=True)
-    sex = fields.String(allow_none=True, metadata={"enum": list(SEXES)})
-    phone_number = fields.String(allow_none=True)
-    address = fields.String(allow_none=True)
-    school = fields.String(allow_none=True)
-    major = fields.String(allow_none=True)
     profile_initialized_at = UtcDateTime(allow_none=True)
-    created_at = UtcDateTime(required=True)
-    updated_at = UtcDateTime(required=True)
-    last_seen_at = UtcDateTime(required=True)
-    is_deleted = fields.Boolean(required=True)
 
 
 class RevokedSessionSchema(Schema):
