@@ -1,8 +1,8 @@
 """The Coner API: a Flask service in front of Supabase Auth, with user profiles in Postgres.
 
 `create_app` wires the platform modules (config, db, errors, request ids, rate limits, API docs, the Supabase
-client) and the features (accounts, sessions, mfa, profiles, admin, dev, health); docs/architecture.md draws
-the map.
+client) and the features (accounts, sessions, mfa, profiles, lifecycle, admin, dev, health);
+docs/architecture.md draws the map.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     from .health import routes as health
     from .mfa import status as mfa_status
     from .mfa.routes import blp as mfa_routes
+    from .lifecycle.routes import blp as lifecycle_routes
     from .profiles.routes import blp as profile_routes
     from .sessions.guard import authenticated_user_id
 
@@ -71,7 +72,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     profiles.init_app(app)
     health.init_app(app)
     app.register_blueprint(api_docs.docs)
-    for blueprint in (health.blp, accounts_routes, mfa_routes, profile_routes, admin_routes):
+    for blueprint in (health.blp, accounts_routes, mfa_routes, profile_routes, lifecycle_routes, admin_routes):
         api.register_blueprint(blueprint)
     admin_cli.init_app(app)
     if config.dev_routes_enabled:  # only in development against a local Supabase (docs/api.md)

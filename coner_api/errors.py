@@ -104,6 +104,11 @@ class MfaRequired(ApiError):
     message = "Two-factor authentication required: verify a code from your authenticator app"
 
 
+class ReauthenticationRequired(ApiError):
+    status, code = 403, "REAUTHENTICATION_REQUIRED"
+    message = "Sign in again to confirm: this needs a sign-in at most 5 minutes old"
+
+
 class NotFound(ApiError):
     status, code, message = 404, "NOT_FOUND", "Not found"
 

@@ -299,13 +299,19 @@ class SupabaseAuth:
     def _verify_otp(self, kind: str, email: str, token: str) -> str:
         with self.translated({"validation_failed": InvalidOtp}):
             response = self.client().verify_otp({"type": kind, "email": email, "token": token})
-        # Verifying signs the user in; nobody holds that session, so end it rather than leave it dangling.
-        if response.session is not None:
-            try:
-                self.sign_out(response.session.access_token, "local")
-            except ApiError as exc:
-                log.warning("could not end the session created by verify: %s", exc.code)
+        self.end_unheld_session(response.session)
         return str(response.user.id)
+
+    def end_unheld_session(self, session: Any) -> None:
+        """End a session opened only to check something (verifying a code signs the user in; so does checking
+        a password): nobody holds it, so it must not dangle. A failure is logged, not raised: the check
+        itself is done."""
+        if session is None:
+            return
+        try:
+            self.sign_out(session.access_token, "local")
+        except ApiError as exc:
+            log.warning("could not end a session nobody holds: %s", exc.code)
 
     def oauth_url(self, provider: str, redirect_to: str) -> tuple[str, str]:
         """The provider sign-in URL (PKCE) and the code verifier the callback must present."""
@@ -338,6 +344,7 @@ def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:
 
 
 def init_app(app: Flask, config: Config) -> SupabaseAuth:
+    from .supabase_account import SupabaseAccount
     from .supabase_admin import SupabaseAdmin
     from .supabase_mfa import SupabaseMfa
 
@@ -345,6 +352,7 @@ def init_app(app: Flask, config: Config) -> SupabaseAuth:
     app.extensions["coner.supabase_auth"] = auth
     app.extensions["coner.supabase_admin"] = SupabaseAdmin(auth)
     app.extensions["coner.supabase_mfa"] = SupabaseMfa(auth)
+    app.extensions["coner.supabase_account"] = SupabaseAccount(auth)
     return auth
 
 

@@ -2,13 +2,12 @@
 role changes, suspension and deletion, in-process and on a multi-worker gunicorn."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
-from tests.support.faults import hammer
+from tests.support.faults import hammer, warm
 from tests.support.servers import app_settings
 from tests.support.users import (SignedInUser, bearer, sign_in, sign_up_user, supabase_admin, unique_email,
                                  user_with)
@@ -267,20 +266,10 @@ def api(workers, method: str, path: str, caller: SignedInUser, **body) -> httpx.
                          timeout=15)
 
 
-def warm(workers, token: str) -> None:
-    """Every worker verifies and caches the token. A cold worker on a loaded machine may miss its first
-    JWKS fetch (503), which is not what these tests are about: try again for a while."""
-    for _ in range(10):
-        if set(hammer(workers.url, token, 45)) == {200}:
-            return
-        time.sleep(1)
-    pytest.fail("the workers never all accepted the token")
-
-
 @pytest.mark.slow
 def test_suspension_reaches_every_worker_at_once(workers, admin, auth_server):
     user = sign_up_user(auth_server)
-    warm(workers, user.access_token)
+    warm(workers.url, user.access_token)
     assert api(workers, "PATCH", f"/admin/users/{user.id}", admin, is_active=False).status_code == 200
     assert set(hammer(workers.url, user.access_token, 45)) == {401}
     refused = httpx.post(f"{workers.url}/auth/signin", json={"email": user.email, "password": user.password},
@@ -294,6 +283,6 @@ def test_suspension_reaches_every_worker_at_once(workers, admin, auth_server):
 @pytest.mark.slow
 def test_deletion_reaches_every_worker_at_once(workers, super_admin, auth_server):
     user = sign_up_user(auth_server)
-    warm(workers, user.access_token)
+    warm(workers.url, user.access_token)
     assert api(workers, "DELETE", f"/admin/users/{user.id}", super_admin).status_code == 204
     assert set(hammer(workers.url, user.access_token, 45)) == {401}

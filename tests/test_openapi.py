@@ -51,7 +51,8 @@ def test_every_route_of_the_app_is_documented(spec, app, dev_app):
     for path in ("/auth/signup", "/auth/signin", "/auth/refresh", "/auth/logout", "/auth/logout-all", "/auth/me",
                  "/auth/bootstrap", "/auth/verify-email", "/auth/resend-verification", "/auth/password/forgot",
                  "/auth/password/reset", "/auth/google/url", "/auth/callback", "/users/me", "/users/profile",
-                 "/users/profile-first", "/health", "/ready", "/auth/health"):
+                 "/users/profile-first", "/health", "/ready", "/auth/health", "/auth/password/change",
+                 "/auth/email/change", "/auth/email/verify", "/users/me/export"):
         assert path in spec["paths"], path
 
 
@@ -60,7 +61,8 @@ def test_protected_operations_declare_bearer_and_401_public_ones_no_security(spe
         "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert "security" not in spec, "no global security: public routes must stay public"
     protected_prefixes = ("/users/", "/admin/", "/auth/mfa/")
-    protected_auth = {"/auth/me", "/auth/logout", "/auth/logout-all", "/auth/bootstrap"}
+    protected_auth = {"/auth/me", "/auth/logout", "/auth/logout-all", "/auth/bootstrap",
+                      "/auth/password/change", "/auth/email/change"}
     for path, method, operation in operations(spec):
         if path.startswith(protected_prefixes) or path in protected_auth:
             assert operation.get("security") == [{"bearerAuth": []}], (method, path)

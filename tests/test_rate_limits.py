@@ -141,13 +141,16 @@ def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user):
     assert pool.get_stats().get("requests_num", 0) - before == 1
 
 
-# A code from an authenticator app is a credential: counted per IP with sign-in, although the route also needs
-# the session's token.
-BEARER_CREDENTIAL_ROUTES = {"mfa.verify"}
+# Bearer routes that also take a credential (a code from an authenticator app, a password, a new address to
+# mail) and count against the credentials group per IP, with sign-in.
+BEARER_CREDENTIAL_ROUTES = {"mfa.verify", "account.change_password", "account.change_email",
+                            "account.delete_account"}
 
 
 def test_every_route_is_in_a_group_and_protected_means_bearer(app):
-    """Every route is in a group, including ones that declare none (they default to protected)."""
+    """Every route is in a group, including ones that declare none (they default to protected). A route
+    behind a token is protected unless it checks a password or a code or sends mail: those count against the
+    credentials budget per IP, like sign-in (the account lifecycle routes)."""
     spec = app.test_client().get("/openapi.json").get_json()
     documented = {}
     for path, operations in spec["paths"].items():
@@ -170,6 +173,8 @@ def test_every_route_is_in_a_group_and_protected_means_bearer(app):
             assert ("429" in operation["responses"]) == (group != UNLIMITED), rule
     assert group_of(app, "auth.signin") == CREDENTIALS
     assert group_of(app, "users.get_profile") == PROTECTED  # declares none
+    assert group_of(app, "account.change_password") == CREDENTIALS  # behind a token, but checks a password
+    assert group_of(app, "account.export_data") == PROTECTED
 
 
 # ------------------------------------------------------------------------------------ X-Forwarded-For

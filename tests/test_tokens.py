@@ -301,6 +301,25 @@ def test_malformed_optional_claims(verifier, keys, claims, claim, value):
     refused(verifier, keys["es"].sign(claims(**{claim: value})))
 
 
+def test_auth_time_is_the_newest_amr_timestamp(verifier, keys, claims):
+    """GoTrue lists one {method, timestamp} per way the session signed in, newest first, kept by refreshes."""
+    amr = [{"method": "totp", "timestamp": NOW - 60}, {"method": "password", "timestamp": NOW - 600},
+           {"method": "sso/saml", "timestamp": NOW - 900, "provider": "acme"}, "otp"]
+    assert verifier.verify(keys["es"].sign(claims(amr=amr))).auth_time == NOW - 60
+    assert verifier.verify(keys["es"].sign(claims(amr=list(reversed(amr))))).auth_time == NOW - 60
+    # No time to be had: no amr, an empty one, or bare method names (GoTrue's parser reads those too).
+    for amr in (DROP, None, [], ["password"]):
+        assert verifier.verify(keys["es"].sign(claims(amr=amr))).auth_time is None
+
+
+@pytest.mark.parametrize("amr", [{}, "password", [7], [None], [{"method": "password"}], [{"timestamp": NOW}],
+                                 [{"method": "password", "timestamp": str(NOW)}],
+                                 [{"method": "password", "timestamp": NOW + 0.5}],
+                                 [{"method": "password", "timestamp": True}], [{"method": 5, "timestamp": NOW}]])
+def test_a_garbled_amr_is_refused(verifier, keys, claims, amr):
+    refused(verifier, keys["es"].sign(claims(amr=amr)))
+
+
 @pytest.mark.parametrize("role", ["anon", "service_role"])
 def test_supabase_api_keys_are_not_user_tokens(verifier, hs_verifier, role):
     api_key = jwt.encode({"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": role, "iat": NOW - 10**6,

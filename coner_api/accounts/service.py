@@ -27,15 +27,24 @@ def sign_up(email: str, password: str, display_name: str | None) -> str:
 
 def sign_in(email: str, password: str) -> TokenSet:
     seen = mfa_status.generation()
-    return mfa_status.note_session(_after_cutoff(get_supabase_auth().sign_in(email, password)), seen)
+    return mfa_status.note_session(_following_email(after_cutoff(get_supabase_auth().sign_in(email, password))),
+                                   seen)
 
 
 def refresh(refresh_token: str) -> TokenSet:
     seen = mfa_status.generation()
-    return mfa_status.note_session(_after_cutoff(get_supabase_auth().refresh(refresh_token)), seen)
+    return mfa_status.note_session(_following_email(after_cutoff(get_supabase_auth().refresh(refresh_token))),
+                                   seen)
 
 
-def _after_cutoff(tokens: TokenSet) -> TokenSet:
+def _following_email(tokens: TokenSet) -> TokenSet:
+    """An e-mail change confirmed through the link in its e-mail (Supabase's own /verify, which this API
+    never sees) reaches the profile with the user's next sign-in or refresh: the token names the address."""
+    profiles.follow_email(tokens.user_id, tokens.email)
+    return tokens
+
+
+def after_cutoff(tokens: TokenSet) -> TokenSet:
     """Tokens issued in the same whole second as the user's global logout are refused (their `iat` cannot
     tell before from after), so a sign-in right after logout-all waits out the rest of that second (at most
     1 s, only then) and takes a token from the next second. A refresh token does not name its user, so the

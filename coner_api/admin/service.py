@@ -16,6 +16,7 @@ import logging
 from typing import Any, Iterable, Mapping
 
 from ..errors import ApiError, Conflict, Forbidden, NotFound
+from ..lifecycle import service as lifecycle
 from ..profiles import service as profiles
 from ..sessions import Claims, get_revocations
 from ..sessions.roles import PRIVILEGED_ROLES, has_role, normalized_roles
@@ -100,30 +101,21 @@ def update_user(caller: Claims, user_id: str, changes: Mapping[str, Any]) -> dic
 
 
 def delete_user(caller: Claims, user_id: str) -> None:
-    """Delete the user in Supabase and keep its profile row, marked deleted with personal fields cleared.
-
-    Order: the cutoff first, so every token is refused at once on every worker;
-    then the Supabase delete (sessions and refresh tokens go with it); the cutoff again, for a token minted
-    in between; then the row. The cutoff stays on the kept row, so the tokens stay refused although the
-    user no longer exists in Supabase. If a step fails, repeating the request finishes the job: a user
+    """Delete the user in Supabase and keep its profile row, marked deleted with personal fields cleared,
+    in the steps self-service deletion takes too (`lifecycle.service.erase`: the cutoff, the row, the
+    Supabase delete, the cutoff again). The cutoff stays on the kept row, so the tokens stay refused although
+    the user no longer exists in Supabase. If a step fails, repeating the request finishes the job: a user
     already gone from Supabase whose row is not marked yet is completed, not reported missing."""
     if user_id == caller.user_id:
         raise Conflict("You cannot delete your own account")
-    admin, revocations = get_supabase_admin(), get_revocations()
+    in_supabase = True
     try:
-        user: AuthUser | None = admin.get_user(user_id)
+        get_supabase_admin().get_user(user_id)
     except NotFound:
         if profiles.deletion_state(user_id) is not False:  # no row, or already marked deleted
             raise UserNotFound() from None
-        user = None
-    revocations.logout_everywhere(user_id, user.email if user else None)
-    if user is not None:
-        try:
-            admin.delete_user(user_id)
-        except NotFound:
-            pass  # deleted meanwhile: the outcome wanted
-    revocations.logout_everywhere(user_id, None)
-    profiles.mark_deleted(user_id)
+        in_supabase = False
+    lifecycle.erase(user_id, in_supabase=in_supabase)
 
 
 # ------------------------------------------------------------------------------ command-line tasks

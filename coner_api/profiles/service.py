@@ -54,6 +54,18 @@ def mark_email_verified(user_id: str, email: str) -> None:
     get_db().execute("mark_email_verified", {"user_id": user_id, "email": email})
 
 
+def follow_email(user_id: str, email: str | None, *, verified: bool = False) -> None:
+    """The profile's e-mail becomes the account's (after an e-mail change; `verified` when this API saw its
+    confirmation). No write when nothing differs; no row is created."""
+    if email:
+        get_db().execute("profile_follow_email", {"user_id": user_id, "email": email, "verified": verified})
+
+
+def export_row(user_id: str) -> dict[str, Any] | None:
+    """Every column of the user's row, deleted or not; None when there is none."""
+    return get_db().fetch_one("profile_export", {"user_id": user_id})
+
+
 def get_legacy_profile(user_id: str) -> dict[str, Any]:
     """The legacy profile (GET /users/me)."""
     row = get_db().fetch_one("profile_get_legacy", {"user_id": user_id})

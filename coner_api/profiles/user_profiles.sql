@@ -83,6 +83,19 @@ VALUES (%(user_id)s, %(email)s, true)
 ON CONFLICT (user_id) DO UPDATE
 SET is_email_verified = true, email = COALESCE(user_profiles.email, EXCLUDED.email), updated_at = now()
 
+-- name: profile_follow_email
+-- The address the account has in Supabase now (after an e-mail change), and verified when the change was
+-- confirmed here. Writes only when something differs, so a sign-in or refresh of an unchanged account
+-- writes nothing.
+UPDATE user_profiles
+   SET email = %(email)s, is_email_verified = is_email_verified OR %(verified)s, updated_at = now()
+ WHERE user_id = %(user_id)s AND NOT is_deleted
+   AND (email IS DISTINCT FROM %(email)s OR (%(verified)s AND NOT is_email_verified))
+
+-- name: profile_export
+-- Every column of the user's row, for their data export (GET /users/me/export).
+SELECT * FROM user_profiles WHERE user_id = %(user_id)s
+
 -- name: set_logout_cutoff
 -- Global logout: every token issued at or before this instant is refused from now on.
 INSERT INTO user_profiles (user_id, email, logout_at)

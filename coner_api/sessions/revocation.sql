@@ -21,3 +21,9 @@ SELECT user_id, logout_at FROM user_profiles
 
 -- name: live_revoked_sessions
 SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at > now() LIMIT %(limit)s
+
+-- name: revoked_sessions_of_user
+-- The user's sessions ended by /auth/logout whose tokens are still refused, for their data export.
+SELECT session_id, revoked_at, expires_at FROM revoked_sessions
+ WHERE user_id = %(user_id)s AND expires_at > now()
+ ORDER BY revoked_at

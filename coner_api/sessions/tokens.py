@@ -69,6 +69,8 @@ class Claims:
     # The authenticator assurance level, from `aal`: 1 (one factor: password, OAuth, e-mail link), 2 after a
     # second factor (TOTP), 3 reserved by GoTrue. A small int: cheap to keep in every cached entry.
     aal: int = 1
+    # When the session's user last proved who they are: the newest `amr` timestamp (a refresh keeps it).
+    auth_time: int | None = None
 
 
 # Role lists seen so far, each kept once: there are a handful of distinct ones, and each token would otherwise
@@ -129,6 +131,26 @@ def _optional(payload: dict[str, Any], name: str, kind: type) -> Any:
     if value is not None and type(value) is not kind:
         raise _Reject(f"{name} is not a {kind.__name__}")
     return value
+
+
+def _auth_time(amr: Any) -> int | None:
+    """The newest timestamp of the `amr` claim, or None without one. GoTrue writes a {method, timestamp} entry
+    per way the session's user signed in (models.Session.CalculateAALAndAMR), kept across refreshes: this is
+    the time of the last sign-in, not of the token. Its parser also takes bare method names
+    (tokens.AMRClaim), which carry no time and are skipped here; anything else is not Supabase's: refused."""
+    if amr is None:
+        return None
+    if type(amr) is not list:
+        raise _Reject("amr is not a list")
+    newest = None
+    for entry in amr:
+        if type(entry) is str:
+            continue
+        if type(entry) is not dict or type(entry.get("method")) is not str \
+                or type(entry.get("timestamp")) is not int:
+            raise _Reject("amr entry is not {method, timestamp}")
+        newest = entry["timestamp"] if newest is None else max(newest, entry["timestamp"])
+    return newest
 
 
 class TokenVerifier:
@@ -281,6 +303,7 @@ class TokenVerifier:
             exp=exp,
             roles=_shared_roles(tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()),
             aal=aal,
+            auth_time=_auth_time(payload.get("amr")),
         )
         # Last, so that only an otherwise valid token is told it expired. No leeway: exp is "on or after".
         if exp <= now:

@@ -20,7 +20,8 @@ Simplifications against the real server, on purpose:
   factor secret is stored unencrypted (no DB encryption configured) and the admin API cannot rename a factor
   (PUT /admin/users/{id}/factors/{id}); no MFA hooks or notification e-mails.
 - No SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
-  feature.
+  feature. PUT /user asks for the current password only with
+  `LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD=true` (GoTrue's setting of that name, off by default).
 - Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
   settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s

@@ -31,8 +31,7 @@ def _new_user(tx: Tx, email: str, password: str | None, data: dict, invited: boo
 def _email_change(tx: Tx, user: dict, kind: str, new_email_raw: str, otp: str) -> dict:
     """The e-mail-change branch: one of the two tokens, status back to 0 (secure e-mail change is on)."""
     new_email = email_address(new_email_raw)
-    other = models.find_user_by_email(tx, new_email)
-    if other is not None and other["id"] != user["id"]:
+    if models.is_duplicated_email(tx, new_email, user["aud"], user["id"]) is not None:  # mail.go, adminGenerateLink
         raise email_exists()
     user = models.update_user(tx, user["id"], email_change_sent_at=models.now(), new_email=new_email,
                               email_change_confirm_status=0)

@@ -57,6 +57,19 @@ def find_user_by_email(tx: Tx, email: str) -> dict | None:
     return tx.one("find_user_by_email", {"email": email})
 
 
+def is_duplicated_email(tx: Tx, email: str, aud: str, current_user_id: uuid.UUID | None) -> dict | None:
+    """GoTrue models.IsDuplicatedEmail: a user of audience `aud` who holds the lower-cased address through an
+    identity in the default linking domain (any provider but `sso:...`, models/linking.go,
+    GetAccountLinkingDomain), an identity of `current_user_id` excepted; failing that, whoever has it as
+    users.email (that last lookup excepts nobody, as GoTrue's does). None when the address is free."""
+    for identity in tx.all("identities_with_email", {"email": email.lower()}):
+        if identity["user_id"] != current_user_id and not identity["provider"].startswith("sso:"):
+            owner = find_user(tx, identity["user_id"])
+            if owner is not None and owner["aud"] == aud:
+                return owner
+    return find_user_by_email(tx, email.lower())
+
+
 def identities(tx: Tx, user_id: uuid.UUID) -> list[dict]:
     """The user's identity rows, oldest first."""
     return tx.all("identities_of_user", {"user_id": user_id})

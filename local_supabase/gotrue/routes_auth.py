@@ -8,9 +8,10 @@ from flask import Blueprint, Response, jsonify, request
 from . import flow_state, mail, models
 from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request, email_exists
-from .callers import current_caller
+from .callers import Caller, current_caller
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import MIN_LENGTH, check_policy, hash_password, is_too_short, verify_password
+from .store import Tx
 
 bp = Blueprint("auth", __name__, url_prefix="/auth/v1")
 LOGOUT_SCOPES = {"global", "local", "others"}
@@ -121,12 +122,32 @@ def _new_password(body: dict) -> str | None:
     return None if body.get("password") is None else field(body, "password")
 
 
+# models.AuthenticationMethod.IsRecovery: the sign-ins that prove the user reads their mail.
+RECOVERY_METHODS = {"otp", "magiclink", "recovery"}
+
+
+def _check_current_password(tx: Tx, caller: Caller, body: dict) -> None:
+    """user.go, UserUpdate with SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD: a user who has a password
+    must name it to set another, unless the session is a recovery one (models.Session.IsRecovery: one of its
+    amr claims is otp, magiclink or recovery)."""
+    session = tx.one("session_amr", {"session_id": caller.session_id}) if caller.session_id else None
+    if session is not None and {claim.get("method") for claim in session["amr"]} & RECOVERY_METHODS:
+        return
+    current = field(body, "current_password")
+    if not current:
+        raise bad_request("Current password required when setting new password.", "current_password_required")
+    if not verify_password(current, caller.user["encrypted_password"]):
+        raise bad_request("Current password required when setting new password.", "current_password_invalid")
+
+
 @bp.put("/user")
 def update_user() -> Response:
     """Change metadata, password (ending the user's other sessions) or e-mail (after confirmation).
 
     GoTrue api.go (authentication, then the User bucket) and user.go, UserUpdate and
-    validateUserUpdateParams."""
+    validateUserUpdateParams: an address another user holds (models.IsDuplicatedEmail, identities included)
+    is 422 email_exists; a new password may need the current one (`_check_current_password`), then must
+    differ from it; models.User.UpdatePassword ends every other session of the user."""
     state = ctx()
     with state.store.transaction() as tx:
         caller = current_caller(tx)
@@ -142,12 +163,15 @@ def update_user() -> Response:
         user = caller.user
         if body.get("app_metadata") is not None:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
-        if email and email != user["email"] and models.find_user_by_email(tx, email) is not None:
+        if email and email != user["email"] and models.is_duplicated_email(tx, email, user["aud"], user["id"]):
             raise email_exists()
         if password is not None:
-            if password and verify_password(password, user["encrypted_password"]):
-                raise GoTrueError(422, "same_password",
-                                  "New password should be different from the old password.")
+            if password and user["encrypted_password"]:  # models.User.HasPassword
+                if state.settings.update_password_require_current_password:
+                    _check_current_password(tx, caller, body)
+                if verify_password(password, user["encrypted_password"]):
+                    raise GoTrueError(422, "same_password",
+                                      "New password should be different from the old password.")
             user = models.update_password(tx, user, hash_password(password) if password else None,
                                           caller.session_id)
         if data is not None:

@@ -72,6 +72,9 @@ class Settings:
     rate_limit_mfa: float = 15.0  # per minute and IP
     mfa_challenge_expiry: float = 300.0
     mfa_factor_expiry: float = 300.0
+    # GoTrue's SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD (off by default, there and on hosted projects):
+    # PUT /user must then name the current password to set a new one (user.go, UserUpdate).
+    update_password_require_current_password: bool = False
 
     @property
     def base_url(self) -> str:
@@ -152,6 +155,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "LOCAL_AUTH_EMAIL_FREQUENCY": ("email_frequency", _real),
     "LOCAL_AUTH_RATE_LIMIT_MFA": ("rate_limit_mfa", _real),
     "LOCAL_AUTH_MFA_CHALLENGE_EXPIRY": ("mfa_challenge_expiry", _real),
+    "LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD": ("update_password_require_current_password", _bool),
 }
 
 

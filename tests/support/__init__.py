@@ -7,7 +7,7 @@ users     unique e-mails, users on the stand-in through the official client (sig
           supabase_admin, latest_otp), sign-up and sign-in through our API (sign_up, sign_in, bearer)
 profiles  profile bodies (VALID)
 mfa       two-factor sign-in through our API: enrol, TOTP codes (pyotp), verify, enrolled_user
-faults    timed calls on fresh connections, hammer, wait_until, child_pids, RowLock, BlackHole, timeouts
+faults    timed calls on fresh connections, hammer, warm, wait_until, child_pids, RowLock, BlackHole, timeouts
 jwks      a controllable JWKS server, signing keys, FakeClock, token forging
 standin   the stand-in's own tests' tools (the `h` fixture of tests/local/)
 redis_server  a private redis-server on a free port (RedisServer, start_redis)

@@ -1,8 +1,8 @@
 """Tools for tests against real processes and their faults: timed HTTP calls on fresh connections (`call`,
-`call_all`), requests spread over every gunicorn worker (`hammer`), bounded waits (`wait_until`), gunicorn
-worker ids (`child_pids`), row locks held from the test (`RowLock`), a TCP "black hole" that never answers
-(`BlackHole`), a Postgres proxy that black-holes or deafens the connections behind it (`PostgresProxy`), and the
-product's timeouts that fault tests hold answers to."""
+`call_all`), requests spread over every gunicorn worker (`hammer`, `warm`), bounded waits (`wait_until`),
+gunicorn worker ids (`child_pids`), row locks held from the test (`RowLock`), a TCP "black hole" that never
+answers (`BlackHole`), a Postgres proxy that black-holes or deafens the connections behind it
+(`PostgresProxy`), and the product's timeouts that fault tests hold answers to."""
 from __future__ import annotations
 
 import socket
@@ -101,6 +101,16 @@ def hammer(base_url: str, token: str, count: int = 90) -> list[int]:
 
     with ThreadPoolExecutor(12) as pool:
         return list(pool.map(one, range(count)))
+
+
+def warm(base_url: str, token: str, count: int = 45) -> None:
+    """Every worker verifies and caches the token (`hammer` until all answer 200). A cold worker on a loaded
+    machine may miss its first JWKS fetch (503), which is not what the callers test: try again for a while."""
+    for _ in range(10):
+        if set(hammer(base_url, token, count)) == {200}:
+            return
+        time.sleep(1)
+    raise AssertionError("the workers never all accepted the token")
 
 
 def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

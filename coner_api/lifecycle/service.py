@@ -1,0 +1,120 @@
+"""The account's lifecycle as its own user drives it: a new password, a new e-mail address, and the account's
+end, which admin deletion shares (`erase`). docs/api.md, "Account lifecycle"; the data export is `export`.
+
+Decisions where the issue is silent:
+- The current password is checked with a password grant for the address the account has in Supabase now
+  (a token may predate an e-mail change), made for the end user like every call (Sb-Forwarded-For), so
+  Supabase's own per-IP limits count it as the sign-in it is.
+- A password change keeps the caller signed in: the grant's session becomes the caller's new one. The new
+  password is set with its token, so GoTrue ends every other session of the user (LogoutAllExceptMe, which
+  takes their refresh tokens); then the logout cutoff refuses every access token issued until now, on every
+  worker, and the answer is the new session refreshed past the cutoff's second. The caller's previous
+  access and refresh tokens are refused like all the others. A global sign-out at Supabase would have ended
+  the new session too, so there is none.
+- A new password equal to the current one is refused (400 on `new_password`), as GoTrue refuses it.
+- Deleting an account needs its password when it has an e-mail/password identity; an account without one
+  (Google sign-in only) needs instead a token whose last sign-in (the newest `amr` timestamp, which a refresh
+  keeps) is at most 5 minutes old and not after the token's `iat`. A Google account that gained an e-mail
+  identity through an e-mail change has no password yet: it sets one through password recovery first.
+- Deletion order (`erase`): the cutoff, the profile row marked deleted, the Supabase delete, the cutoff again.
+  A user who gets a 503 signs in again (Supabase still knows them) and repeats the request; once the Supabase
+  user is gone, everything before it is done. An account already gone from Supabase skips the password check
+  and has its rows finished.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ..accounts import service as accounts
+from ..errors import ApiError, NotFound, ReauthenticationRequired, SessionRevoked, ValidationFailed
+from ..profiles import service as profiles
+from ..sessions import get_revocations
+from ..supabase_account import AccountRecord, get_supabase_account
+from ..supabase_admin import get_supabase_admin
+from ..supabase_auth import TokenSet, get_supabase_auth
+
+if TYPE_CHECKING:
+    from ..sessions import Claims
+
+# How old the sign-in behind a token may be for an account without a password to be deleted.
+REAUTHENTICATION_SECONDS = 300
+PASSWORD_REQUIRED = "Missing data for required field."
+
+
+def change_password(claims: Claims, current_password: str, new_password: str) -> TokenSet:
+    """Check the current password, set the new one, refuse every older token everywhere; the caller's new
+    session (see the module's decisions)."""
+    account = _account(claims.user_id)
+    if account is None:
+        raise SessionRevoked()
+    session = get_supabase_auth().sign_in(account.email, current_password)
+    try:
+        get_supabase_account().set_password(session.access_token, new_password, current_password)
+    except ApiError:
+        get_supabase_auth().end_unheld_session(session)  # opened for the check; nobody will hold it
+        raise
+    get_revocations().logout_everywhere(claims.user_id, None)
+    return accounts.after_cutoff(session)
+
+
+def request_email_change(access_token: str, new_email: str) -> None:
+    """Supabase mails the confirmation codes; nothing changes until they come back
+    (`confirm_email_change`)."""
+    get_supabase_account().request_email_change(access_token, new_email)
+
+
+def confirm_email_change(email: str, token: str) -> bool:
+    """Check one code of an e-mail change; True once the change is complete (the profile's e-mail follows),
+    False while the other address's code is still awaited."""
+    changed = get_supabase_account().confirm_email_change(email, token)
+    if changed is None:
+        return False
+    profiles.follow_email(changed.user_id, changed.email, verified=True)
+    return True
+
+
+def delete_account(claims: Claims, password: str | None) -> None:
+    """The caller's own account, after the check the module's decisions describe."""
+    account = _account(claims.user_id)
+    if account is not None:
+        _reauthenticate(claims, account, password)
+    erase(claims.user_id, in_supabase=account is not None)
+
+
+def erase(user_id: str, *, in_supabase: bool = True) -> None:
+    """End an account (self-service or admin deletion): the logout cutoff first, so every token is refused at
+    once on every worker; the profile row kept (for audit, and for the cutoff that keeps refusing the user's
+    tokens) but marked deleted with every personal field cleared; the user deleted in Supabase, their
+    sessions and refresh tokens with them; the cutoff again, for a token minted while this ran."""
+    revocations = get_revocations()
+    revocations.logout_everywhere(user_id, None)
+    profiles.mark_deleted(user_id)
+    if in_supabase:
+        try:
+            get_supabase_admin().delete_user(user_id)
+        except NotFound:
+            pass  # deleted meanwhile: the outcome wanted
+    revocations.logout_everywhere(user_id, None)
+
+
+def _account(user_id: str) -> AccountRecord | None:
+    try:
+        return get_supabase_account().record(user_id)
+    except NotFound:
+        return None
+
+
+def _reauthenticate(claims: Claims, account: AccountRecord, password: str | None) -> None:
+    if password is not None:
+        auth = get_supabase_auth()
+        auth.end_unheld_session(auth.sign_in(account.email, password))
+    elif "email" in account.providers:
+        raise ValidationFailed({"password": [PASSWORD_REQUIRED]})
+    elif not _signed_in_recently(claims):
+        raise ReauthenticationRequired()
+
+
+def _signed_in_recently(claims: Claims) -> bool:
+    signed_in = claims.auth_time
+    return signed_in is not None and time.time() - REAUTHENTICATION_SECONDS <= signed_in <= claims.iat

@@ -1,0 +1,107 @@
+"""PUT /user and the e-mail-change link of the admin API: when an address counts as taken, and the current
+password a project may require for a new one.
+
+GoTrue internal/api/user.go, UserUpdate: an e-mail change to an address models.IsDuplicatedEmail finds is 422
+email_exists, and IsDuplicatedEmail looks at identities (any provider of the default linking domain) before
+users.email, so an address that only another user's Google identity still carries is taken too; mail.go,
+adminGenerateLink, asks the same for `email_change_*` links, where the users.email lookup excepts nobody.
+With SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD, a user who has a password names it
+(`current_password`) to set a new one, unless the session is a recovery one (models.Session.IsRecovery: an
+otp, magiclink or recovery amr claim).
+"""
+from __future__ import annotations
+
+import pytest
+from supabase_auth.errors import AuthApiError
+
+CALLBACK = "http://127.0.0.1:8080/auth/callback"
+
+
+def _google_user(server, h, email: str) -> str:
+    """A user made by a Google sign-in (implicit flow); their access token."""
+    client = h.client(server, "implicit")
+    url = client.auth.sign_in_with_oauth({"provider": "google", "options": {"redirect_to": CALLBACK}}).url
+    return h.fragment(h.consent(url, email).headers["location"])["access_token"]
+
+
+def _signed_in(server, h, email: str, password: str = "secret123"):
+    client = h.client(server, "implicit")
+    client.auth.sign_in_with_password({"email": email, "password": password})
+    return client
+
+
+def test_an_address_only_another_users_identity_carries_is_taken(auth_server, h):
+    google_address, moved_to = h.email(), h.email()
+    token = _google_user(auth_server, h, google_address)
+    with h.http(auth_server, token=token) as http:
+        assert http.put("/user", json={"email": moved_to}).status_code == 200
+    otp = auth_server.mail(moved_to)[0]["otp"]  # autoconfirm: one confirmation completes the change
+    moved = h.client(auth_server).auth.verify_otp({"type": "email_change", "email": moved_to, "token": otp}).user
+    assert moved.email == moved_to
+    assert [i.identity_data["email"] for i in moved.identities if i.provider == "google"] == [google_address]
+
+    other = h.email()
+    h.sign_up(auth_server, other)
+    client = _signed_in(auth_server, h, other)
+    mailed = len(auth_server.mail(google_address))  # the confirmation of the first change, to its old address
+    with pytest.raises(AuthApiError) as caught:
+        client.auth.update_user({"email": google_address})
+    assert (caught.value.status, caught.value.code) == (422, "email_exists")
+    assert caught.value.message == "A user with this email address has already been registered"
+    assert len(auth_server.mail(google_address)) == mailed
+    assert client.auth.get_user().user.new_email is None
+    with pytest.raises(AuthApiError) as linked:
+        h.admin(auth_server).generate_link({"type": "email_change_new", "email": other,
+                                            "new_email": google_address})
+    assert (linked.value.status, linked.value.code) == (422, "email_exists")
+
+
+def test_an_email_change_link_to_the_users_own_address_is_taken(auth_server, h):
+    email = h.email()
+    h.sign_up(auth_server, email)
+    with pytest.raises(AuthApiError) as caught:
+        h.admin(auth_server).generate_link({"type": "email_change_new", "email": email, "new_email": email})
+    assert (caught.value.status, caught.value.code) == (422, "email_exists")
+
+
+@pytest.fixture(scope="module")
+def current_password_server(start_auth_server):
+    return start_auth_server(LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD="true")
+
+
+def test_a_new_password_needs_the_current_one_when_the_project_says_so(current_password_server, h):
+    server, email = current_password_server, h.email()
+    h.sign_up(server, email)
+    client = _signed_in(server, h, email)
+    for attributes, code in (({"password": "brand-new-1"}, "current_password_required"),
+                             ({"password": "brand-new-1", "current_password": ""}, "current_password_required"),
+                             ({"password": "brand-new-1", "current_password": "wrong-one"},
+                              "current_password_invalid")):
+        with pytest.raises(AuthApiError) as caught:
+            client.auth.update_user(attributes)
+        assert (caught.value.status, caught.value.code) == (400, code)
+        assert caught.value.message == "Current password required when setting new password."
+    with pytest.raises(AuthApiError) as same:  # checked after the current password, as user.go does
+        client.auth.update_user({"password": "secret123", "current_password": "secret123"})
+    assert same.value.code == "same_password"
+    client.auth.update_user({"password": "brand-new-1", "current_password": "secret123"})
+    assert _signed_in(server, h, email, "brand-new-1").auth.get_session() is not None
+
+
+def test_a_recovery_session_or_a_user_without_a_password_needs_no_current_password(current_password_server, h):
+    server, email = current_password_server, h.email()
+    h.sign_up(server, email)
+    with pytest.raises(AuthApiError) as caught:  # a password session must name it
+        _signed_in(server, h, email).auth.update_user({"password": "recovered-1"})
+    assert caught.value.code == "current_password_required"
+    client = h.client(server, "implicit")
+    client.auth.reset_password_for_email(email)
+    otp = server.mail(email)[0]["otp"]
+    session = client.auth.verify_otp({"type": "recovery", "email": email, "token": otp}).session
+    assert client.auth.get_claims(session.access_token)["claims"]["amr"][0]["method"] == "otp"
+    client.auth.update_user({"password": "recovered-1"})
+    assert _signed_in(server, h, email, "recovered-1").auth.get_session() is not None
+
+    token = _google_user(server, h, h.email())  # no password yet: nothing to name
+    with h.http(server, token=token) as http:
+        assert http.put("/user", json={"password": "first-one-1"}).status_code == 200
