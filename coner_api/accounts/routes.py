@@ -6,6 +6,7 @@ import secrets
 
 from flask import jsonify, make_response, redirect, render_template, request
 
+from .. import metrics
 from ..blueprint import BEARER, NO_STORE, Blueprint
 from ..errors import ApiError
 from ..rate_limits import CREDENTIALS, PUBLIC
@@ -40,7 +41,12 @@ def signup(body):
 @blp.errors(400, 403, 429, 503)
 def signin(body):
     """Sign in with e-mail and password."""
-    return service.sign_in(body["email"], body["password"]).answer(), 200, NO_STORE
+    try:
+        tokens = service.sign_in(body["email"], body["password"])
+    except ApiError as exc:
+        metrics.sign_in_failed("password", exc.code)
+        raise
+    return tokens.answer(), 200, NO_STORE
 
 
 @blp.route("/refresh", methods=["POST"])

@@ -30,8 +30,8 @@ class RevocationCache:
     result is used for that request but not stored."""
 
     def __init__(self, size: int = CACHE_SIZE, ttl: float = CACHE_TTL) -> None:
-        self.cutoffs: BoundedCache[str, float | None] = BoundedCache(size, ttl)
-        self.sessions: BoundedCache[str, bool] = BoundedCache(size, ttl)
+        self.cutoffs: BoundedCache[str, float | None] = BoundedCache(size, ttl, name="logout_cutoffs")
+        self.sessions: BoundedCache[str, bool] = BoundedCache(size, ttl, name="revoked_sessions")
         self._lock = threading.Lock()  # orders stores against purges
         self.generation = 0
 

@@ -8,5 +8,7 @@ users     unique e-mails, users on the stand-in through the official client (sig
 profiles  profile bodies (VALID)
 faults    timed calls on fresh connections, hammer, wait_until, child_pids, RowLock, BlackHole, timeouts
 jwks      a controllable JWKS server, signing keys, FakeClock, token forging
+logs      a server log's JSON lines and request lines, and the check that no secret is in a log
+metrics   scraping /metrics and reading one sample
 standin   the stand-in's own tests' tools (the `h` fixture of tests/local/)
 """
