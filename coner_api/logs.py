@@ -32,9 +32,17 @@ def mask_secrets(text: str) -> str:
     return _SECRET_SHAPES.sub(MASK, text) if ("eyJ" in text or "earer" in text or "EARER" in text) else text
 
 
+_second: list = [None, ""]  # the last whole second formatted, and its text (a line per request: made once a second)
+# One encoder for every line: json.dumps with any option builds a new encoder per call (a microsecond or two).
+_encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _utc(created: float) -> str:
     seconds = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
+    cached = _second
+    if cached[0] != seconds:
+        cached[1], cached[0] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)), seconds
+    return f"{cached[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -52,7 +60,7 @@ class JsonFormatter(logging.Formatter):
         if fields is not None:  # the request line: method, route template and status; no traceback
             line["message"] = record.getMessage()
             line.update(fields)
-            return json.dumps(line, ensure_ascii=False, default=str)
+            return _encode(line)
         line["message"] = mask_secrets(record.getMessage())
         for name, value in record.__dict__.items():
             if name not in _STANDARD:
@@ -61,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = mask_secrets(self.formatException(record.exc_info))
         elif record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encode(line)
 
 
 class TextFormatter(logging.Formatter):
