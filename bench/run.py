@@ -13,7 +13,8 @@ over the rounds; a ratio is the median of the ratios within each round (the rout
 measured seconds before it), because on a shared virtual machine the noise comes in slow waves that move
 every route of a round together. Knobs (environment): BENCH_DURATION (s per route and round, default 3),
 BENCH_ROUNDS (default 7), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default 64), BENCH_USERS (default
-20), and the server's own WEB_CONCURRENCY / GUNICORN_THREADS (default: gunicorn.conf.py's).
+20), BENCH_METRICS_ROUNDS (the metrics cost table, bench/metrics_cost.py; default BENCH_ROUNDS, 0: none), and
+the server's own WEB_CONCURRENCY / GUNICORN_THREADS (default: gunicorn.conf.py's).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import httpx
 from supabase import ClientOptions, create_client
 
+from bench import metrics_cost
 from coner_api.migrations import migrate
 from local_supabase.embedded_postgres import free_port
 from local_supabase.stack import start_auth_server, start_postgres, stop
@@ -315,6 +317,10 @@ def main() -> int:
         reach, stale = logout_all_reach(users, api_url, len(workers))
         print()
         print(report(rounds, rss, reach, stale, server))
+        if metrics_cost.ROUNDS:  # a table of its own: what /metrics costs /auth/me (bench/metrics_cost.py)
+            print()
+            print(metrics_cost.measure(wrk, tokens, api_url, env, WORK, listeners, serve, load, stop, free_port,
+                                       Result.median, WARMUP))
         return 0
     finally:
         for process, name in ((naive, "naive app"), (api, "API"), (auth, "stand-in")):
