@@ -20,8 +20,9 @@ from .request_ids import RequestIdFilter
 
 JSON, TEXT = "json", "text"
 HANDLER_NAME = "coner-log-lines"
-# Three base64url segments of which the first two start like JSON objects ("{" is "ey"), and Bearer credentials.
-_SECRET_SHAPES = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*|(?i:bearer)\s+[^\s\"',;]+")
+# Three base64url segments of which the first two start like JSON objects ("{" is "ey"); Bearer credentials.
+_SECRET_SHAPES = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
+                            r"|(?i:bearer)\s+[^\s\"',;]+")
 MASK = "[redacted]"
 # The attributes every LogRecord has; anything else on a record came in through `extra=` and is a field.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "fields"}
@@ -32,7 +33,8 @@ def mask_secrets(text: str) -> str:
     return _SECRET_SHAPES.sub(MASK, text) if ("eyJ" in text or "earer" in text or "EARER" in text) else text
 
 
-_second: list = [None, ""]  # the last whole second formatted, and its text (a line per request: made once a second)
+# The last whole second formatted, and its text: with a line per request, made once a second.
+_second: list = [None, ""]
 # One encoder for every line: json.dumps with any option builds a new encoder per call (a microsecond or two).
 _encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
 

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 import httpx
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               multiprocess)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 # Decided by prometheus_client when it was imported (just above), from the same variable.
@@ -27,7 +28,8 @@ MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 # else (its CONTENT_TYPE_LATEST names version 1.0.0, which older servers do not know).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-UNMATCHED = "unmatched"  # the route label of a request no route matched (404, 405): one series, not one per path
+# The route label of a request no route matched (404, 405): one series, not one per path.
+UNMATCHED = "unmatched"
 
 REQUEST_SECONDS = Histogram(
     "coner_http_request_duration_seconds",
@@ -47,8 +49,9 @@ AUTH_ERRORS = Counter(
     "coner_supabase_auth_errors_total",
     "Calls to Supabase Auth that failed, by operation and kind (timeout, unreachable, server_error, "
     "rate_limited)", ["operation", "kind"])
-POOL_CONNECTIONS = Gauge("coner_db_pool_connections", "Open pooled Postgres connections, by state (in_use, idle)",
-                         ["state"], multiprocess_mode="livesum")
+POOL_CONNECTIONS = Gauge("coner_db_pool_connections",
+                         "Open pooled Postgres connections, by state (in_use, idle)", ["state"],
+                         multiprocess_mode="livesum")
 POOL_MAX = Gauge("coner_db_pool_max_connections", "The pools' size limit (DB_POOL_MAX per process)",
                  multiprocess_mode="livesum")
 POOL_WAITING = Gauge("coner_db_pool_waiting_requests", "Requests waiting for a pooled connection",
@@ -59,8 +62,8 @@ POOL_WAIT_SECONDS = Counter("coner_db_pool_checkout_wait_seconds_total",
 POOL_TIMEOUTS = Counter("coner_db_pool_checkout_timeouts_total",
                         "Requests that got no pooled connection in time (503 DB_UNAVAILABLE)")
 POOL_LOST = Counter("coner_db_connections_lost_total", "Pooled connections found broken and replaced")
-CACHE_LOOKUPS = Counter("coner_cache_lookups_total", "In-process cache lookups, by cache and result (hit, miss)",
-                        ["cache", "result"])
+CACHE_LOOKUPS = Counter("coner_cache_lookups_total",
+                        "In-process cache lookups, by cache and result (hit, miss)", ["cache", "result"])
 CACHE_ENTRIES = Gauge("coner_cache_entries", "Entries held by the in-process caches", ["cache"],
                       multiprocess_mode="livesum")
 PURGE_ACK_SECONDS = Histogram(

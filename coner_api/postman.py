@@ -107,8 +107,8 @@ def _request(spec: dict[str, Any], path: str, method: str, operation: dict[str, 
     url = {
         "raw": "{{baseUrl}}/" + "/".join(segments) + (f"?{enabled}" if enabled else ""),
         "host": ["{{baseUrl}}"], "path": segments,
-        "variable": [{"key": p["name"], "value": variables.get(p["name"], ""), "description": p.get("description", "")}
-                     for p in parameters if p["in"] == "path"],
+        "variable": [{"key": p["name"], "value": variables.get(p["name"], ""),
+                      "description": p.get("description", "")} for p in parameters if p["in"] == "path"],
         "query": query,
     }
     request: dict[str, Any] = {"method": method.upper(), "header": [], "url": url,
@@ -122,7 +122,8 @@ def _request(spec: dict[str, Any], path: str, method: str, operation: dict[str, 
     if body:
         value = step.body if step is not None and step.body is not None else example(spec, body["schema"])
         request["header"].append({"key": "Content-Type", "value": "application/json"})
-        request["body"] = {"mode": "raw", "raw": json.dumps(value, indent=2), "options": {"raw": {"language": "json"}}}
+        request["body"] = {"mode": "raw", "raw": json.dumps(value, indent=2),
+                           "options": {"raw": {"language": "json"}}}
     return request
 
 
@@ -136,7 +137,8 @@ def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any
     """One request with its test script: the step's expectations, or (an operation the session does not
     name) any documented answer."""
     name = step.name if step else (operation.get("summary") or f"{method} {path}")
-    script = postman_tests.assertions(spec, operation, step.status if step else None, step.code if step else None)
+    status, code = (step.status, step.code) if step else (None, None)
+    script = postman_tests.assertions(spec, operation, status, code)
     if step is not None and step.store:
         script += [f"if (pm.response.code === {step.status}) {{", "    var body = pm.response.json();",
                    *("    " + line for line in step.store), "}"]
@@ -157,19 +159,24 @@ def collection(spec: dict[str, Any], base_url: str) -> dict[str, Any]:
     dev = ("POST", "/dev/auth/token") in operations
     session, logouts = plan(set(operations), dev)
     planned = {(step.method, step.path) for step in session + logouts}
-    items = [_item(spec, step.method, step.path, operations[(step.method, step.path)], step) for step in session]
+
+    def planned_item(step: Step) -> dict[str, Any]:
+        return _item(spec, step.method, step.path, operations[(step.method, step.path)], step)
+
+    items = [planned_item(step) for step in session]
     items += [_item(spec, method, path, operation, None) for (method, path), operation in operations.items()
               if (method, path) not in planned]
-    items += [_item(spec, step.method, step.path, operations[(step.method, step.path)], step) for step in logouts]
+    items += [planned_item(step) for step in logouts]
     if items:
-        setup = RUN_SETUP if dev else RUN_SETUP_WITHOUT_DEV
-        items[0]["event"].insert(0, {"listen": "prerequest", "script": {"type": "text/javascript", "exec": setup}})
+        setup = {"type": "text/javascript", "exec": RUN_SETUP if dev else RUN_SETUP_WITHOUT_DEV}
+        items[0]["event"].insert(0, {"listen": "prerequest", "script": setup})
     info = spec.get("info", {})
     return {
         "info": {"name": info.get("title", "API"), "description": f"Version {info.get('version', '')}, "
-                 "exported from the OpenAPI document by `python -m coner_api.postman`. Run it as a whole (Postman's "
-                 "Runner, or newman: `make smoke`): the requests follow one user's session, from the health checks "
-                 "to the logout, and test every answer against the document.", "schema": SCHEMA_URL},
+                 "exported from the OpenAPI document by `python -m coner_api.postman`. Run it as a whole "
+                 "(Postman's Runner, or newman: `make smoke`): the requests follow one user's session, from the "
+                 "health checks to the logout, and test every answer against the document.",
+                 "schema": SCHEMA_URL},
         "variable": [{"key": key, "value": base_url if key == "baseUrl" else ""} for key in VARIABLES],
         "item": items,
     }

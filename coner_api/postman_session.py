@@ -43,7 +43,8 @@ RUN_SETUP = [
     'pm.collectionVariables.set("signupEmail", "postman-signup-" + run + "@example.com");',
 ]
 # Without the development routes the run's own user is the one it signs up.
-RUN_SETUP_WITHOUT_DEV = RUN_SETUP + ['pm.collectionVariables.set("signupEmail", pm.collectionVariables.get("email"));']
+RUN_SETUP_WITHOUT_DEV = RUN_SETUP + [
+    'pm.collectionVariables.set("signupEmail", pm.collectionVariables.get("email"));']
 
 SESSION = (
     Step("Health", "GET", "/health", 200),
@@ -52,7 +53,8 @@ SESSION = (
     Step("Dev: a confirmed user and its tokens", "POST", "/dev/auth/token", 200, dev=True,
          body={"email": "{{email}}", "password": PASSWORD, "metadata": {"full_name": "Postman User"}},
          store=("var session = body.data;", *STORE_SESSION)),
-    Step("Dev: tokens for numbered test users", "POST", "/dev/auth/tokens/batch", 200, dev=True, body={"count": 2}),
+    Step("Dev: tokens for numbered test users", "POST", "/dev/auth/tokens/batch", 200, dev=True,
+         body={"count": 2}),
     Step("Sign up", "POST", "/auth/signup", 201,
          body={"email": "{{signupEmail}}", "password": PASSWORD, "displayName": "Postman User"},
          store=('pm.collectionVariables.set("signupUserId", body.userId);',)),
@@ -67,7 +69,8 @@ SESSION = (
     Step("Legacy profile: update", "PUT", "/users/me", 200),
     Step("Verify e-mail with a wrong code", "POST", "/auth/verify-email", 401, "INVALID_OTP",
          body={"email": "{{email}}", "token": "000000"}),
-    Step("Resend the confirmation e-mail", "POST", "/auth/resend-verification", 202, body={"email": "{{email}}"}),
+    Step("Resend the confirmation e-mail", "POST", "/auth/resend-verification", 202,
+         body={"email": "{{email}}"}),
     Step("Forgotten password", "POST", "/auth/password/forgot", 202, body={"email": "{{email}}"}),
     Step("Reset the password with a wrong code", "POST", "/auth/password/reset", 401, "INVALID_OTP",
          body={"email": "{{email}}", "token": "000000", "password": "Another-" + PASSWORD}),
@@ -87,12 +90,15 @@ SESSION = (
 )
 # Operations the document has and the session does not name run here, before the logouts.
 LOGOUTS = (
-    Step("Sign in on a second device", "POST", "/auth/signin", 200, body={"email": "{{email}}", "password": PASSWORD},
+    Step("Sign in on a second device", "POST", "/auth/signin", 200,
+         body={"email": "{{email}}", "password": PASSWORD},
          store=('pm.collectionVariables.set("otherAccessToken", body.access_token);',)),
     Step("Log out", "POST", "/auth/logout", 204),
     Step("The logged-out token is refused", "GET", "/auth/me", 401, "SESSION_REVOKED"),
-    Step("Log out everywhere (from the second device)", "POST", "/auth/logout-all", 204, token="otherAccessToken"),
-    Step("Every token of the user is refused", "GET", "/auth/me", 401, "SESSION_REVOKED", token="otherAccessToken"),
+    Step("Log out everywhere (from the second device)", "POST", "/auth/logout-all", 204,
+         token="otherAccessToken"),
+    Step("Every token of the user is refused", "GET", "/auth/me", 401, "SESSION_REVOKED",
+         token="otherAccessToken"),
 )
 # Path parameters: which variable fills each, per path.
 PATH_VARIABLES = {"/admin/users/{user_id}": {"user_id": "{{userId}}"},

@@ -174,17 +174,19 @@ def google_start():
 
 @blp.route("/callback")
 @blp.rate_limited(PUBLIC)
-@blp.doc(responses={"200": {"description": "HTML page: who signed in, the tokens, their expiry, a call to /auth/me",
-                            "content": {"text/html": {"schema": {"type": "string"}}}},
-                    "400": {"description": "HTML page: the sign-in failed (cancelled, expired, used), in words",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}})
+@blp.doc(responses={
+    "200": {"description": "HTML page: who signed in, the tokens, their expiry, a call to /auth/me",
+            "content": {"text/html": {"schema": {"type": "string"}}}},
+    "400": {"description": "HTML page: the sign-in failed (cancelled, expired, used), in words",
+            "content": {"text/html": {"schema": {"type": "string"}}}}})
 def callback():
     """The page Google sign-in lands on: who signed in and the tokens, ready to copy and try."""
     args = request.args
     flow = args.get("flow", "")
     if args.get("error"):
         metrics.sign_in_failed("google", callback_page.provider_error_code(args["error"]))
-        return callback_page.provider_failed(args["error"], args.get("error_code"), args.get("error_description"))
+        return callback_page.provider_failed(args["error"], args.get("error_code"),
+                                             args.get("error_description"))
     code = args.get("code")
     if not code:
         return callback_page.waiting()
