@@ -4,26 +4,38 @@ A second API server, started like the first (the Procfile's command, the same se
 METRICS_TOKEN set, so that every request is observed in the request histogram and the workers keep their
 metrics in a folder of files (prometheus_client's multiprocess mode). `GET /auth/me` is driven on the two in
 turn, BENCH_METRICS_ROUNDS times (default: BENCH_ROUNDS; 0 leaves the table out), which one goes first
-alternating by round; the cost is the median over the rounds of the paired ratio, as for the main table.
-Both servers write the JSON request line: this isolates the metrics.
+alternating by round. Two measures, each the median over the rounds of a ratio paired within the round:
+requests per second, and the workers' CPU time per request (from the kernel's accounting of the worker
+processes), which a busy machine disturbs far less: the other load takes turns on the cores, it does not
+make a request cost more CPU. The budget is checked on the CPU per request. Both servers write the JSON
+request line: this isolates the metrics.
 """
 from __future__ import annotations
 
 import os
 import secrets
 import statistics
+import subprocess
 from pathlib import Path
 from typing import Callable
 
 import httpx
 
 ROUNDS = int(os.environ.get("BENCH_METRICS_ROUNDS", os.environ.get("BENCH_ROUNDS", "7")))
+SECONDS = int(os.environ.get("BENCH_DURATION", "3"))
 BUDGET = 0.05
 
 
-def measure(wrk: str, tokens: Path, baseline_url: str, env: dict[str, str], work: Path, listeners: int,
-            serve: Callable, load: Callable, stop: Callable, free_port: Callable[[], int], median: Callable,
-            warmup: int) -> str:
+def worker_cpu_seconds(master: int) -> float:
+    """User and system CPU time of the server's workers so far."""
+    import psutil  # a dependency of pgserver, so present wherever `make bench` works
+
+    return sum(sum(child.cpu_times()[:2]) for child in psutil.Process(master).children())
+
+
+def measure(wrk: str, tokens: Path, baseline: subprocess.Popen, baseline_url: str, env: dict[str, str], work: Path,
+            listeners: int, serve: Callable, load: Callable, stop: Callable, free_port: Callable[[], int],
+            median: Callable, warmup: int) -> str:
     """The table: /auth/me without and with metrics, and the cost. `serve`, `load`, `stop` and `median`
     are bench.run's (passed in: bench.run runs as __main__)."""
     token = secrets.token_urlsafe(24)
@@ -32,32 +44,41 @@ def measure(wrk: str, tokens: Path, baseline_url: str, env: dict[str, str], work
                     listeners)
     metered_url = f"http://127.0.0.1:{port}"
     try:
-        servers = {"metrics off": f"{baseline_url}/auth/me", "metrics on": f"{metered_url}/auth/me"}
+        servers = {"metrics off": (f"{baseline_url}/auth/me", baseline.pid),
+                   "metrics on": (f"{metered_url}/auth/me", metered.pid)}
         if warmup:
-            for url in servers.values():
+            for url, _ in servers.values():
                 load(wrk, "GET /auth/me", url, tokens, seconds=warmup)
         rounds: dict[str, list] = {label: [] for label in servers}
+        cpu: dict[str, list[float]] = {label: [] for label in servers}  # µs of worker CPU per request
         for number in range(ROUNDS):
             order = list(servers) if number % 2 == 0 else list(reversed(servers))
             for label in order:
-                rounds[label].append(load(wrk, label, servers[label], tokens))
+                url, master = servers[label]
+                before = worker_cpu_seconds(master)
+                result = load(wrk, label, url, tokens, seconds=SECONDS)
+                cpu[label].append((worker_cpu_seconds(master) - before) / (result.rps * SECONDS) * 1e6)
+                rounds[label].append(result)
         answer = httpx.get(f"{metered_url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10)
         counted = sum(float(line.rsplit(" ", 1)[1]) for line in answer.text.splitlines()
                       if line.startswith("coner_http_request_duration_seconds_count{") and 'route="/auth/me"' in line)
     finally:
         stop(metered, "API with metrics")
     ratio = statistics.median(on.rps / off.rps for on, off in zip(rounds["metrics on"], rounds["metrics off"]))
+    cpu_ratio = statistics.median(on / off for on, off in zip(cpu["metrics on"], cpu["metrics off"]))
     lines = [f"Metrics cost: GET /auth/me on two servers alike but for METRICS_TOKEN; medians of {ROUNDS} rounds "
-             "(which server goes first alternates; the ratio is paired within a round)",
+             f"of {SECONDS} s (which server goes first alternates; ratios paired within a round)",
              "",
-             "| server | req/s | p50 ms | p99 ms | errors |",
-             "|---|---:|---:|---:|---:|"]
+             "| server | req/s | p50 ms | p99 ms | errors | worker CPU µs per request |",
+             "|---|---:|---:|---:|---:|---:|"]
     for label, by_round in rounds.items():
         result = median(by_round)
-        lines.append(f"| {label} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.errors} |")
-    cost = 1 - ratio
+        lines.append(f"| {label} | {result.rps:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | {result.errors} "
+                     f"| {statistics.median(cpu[label]):.0f} |")
+    cost = cpu_ratio - 1
     lines += ["",
               f"/metrics counted {counted:,.0f} GET /auth/me requests on the metered server (all its workers)",
-              f"  {'met ' if cost <= BUDGET else 'MISSED'} metrics cost on GET /auth/me: {cost:.1%} of req/s "
-              f"(on/off {ratio:.3f}; target ≤ {BUDGET:.0%})"]
+              f"req/s with metrics / without: {ratio:.3f}",
+              f"  {'met ' if cost <= BUDGET else 'MISSED'} metrics cost on GET /auth/me: {cost:+.1%} worker CPU per "
+              f"request (target ≤ {BUDGET:.0%})"]
     return "\n".join(lines)

@@ -319,8 +319,8 @@ def main() -> int:
         print(report(rounds, rss, reach, stale, server))
         if metrics_cost.ROUNDS:  # a table of its own: what /metrics costs /auth/me (bench/metrics_cost.py)
             print()
-            print(metrics_cost.measure(wrk, tokens, api_url, env, WORK, listeners, serve, load, stop, free_port,
-                                       Result.median, WARMUP))
+            print(metrics_cost.measure(wrk, tokens, api, api_url, env, WORK, listeners, serve, load, stop,
+                                       free_port, Result.median, WARMUP))
         return 0
     finally:
         for process, name in ((naive, "naive app"), (api, "API"), (auth, "stand-in")):
