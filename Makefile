@@ -5,7 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench postman clean
+.PHONY: run test bench postman smoke clean
+
+# newman (Postman's runner) for `make smoke`, from npm into .local/newman; tests/support/newman.py installs the
+# same when missing.
+NEWMAN_PACKAGE := newman@6
+NEWMAN := .local/newman/node_modules/.bin/newman
+SMOKE_URL ?= http://127.0.0.1:$(or $(PORT),8080)
 
 # Re-install when the dependency list changes.
 $(VENV)/.installed-run: setup.cfg pyproject.toml
@@ -34,6 +40,18 @@ bench: $(VENV)/.installed-run
 postman: $(VENV)/.installed-run
 	$(BIN)/python -m coner_api.postman > coner.postman_collection.json
 	@echo "wrote coner.postman_collection.json"
+
+# The Postman collection run by newman against a running server (`make run` in another terminal; another one:
+# SMOKE_URL=...). The collection is made from that server's own /openapi.json, so its /dev routes come first
+# when it has them. Green means every request answered as the session expects, in the documented shape.
+smoke: $(VENV)/.installed-run $(NEWMAN)
+	@mkdir -p .local
+	$(BIN)/python -m coner_api.postman --spec $(SMOKE_URL)/openapi.json --base-url $(SMOKE_URL) > .local/smoke.postman_collection.json
+	$(NEWMAN) run .local/smoke.postman_collection.json --env-var baseUrl=$(SMOKE_URL) --timeout-request 15000
+
+$(NEWMAN):
+	@command -v npm >/dev/null || { echo "make smoke needs npm (Node.js) to install newman"; exit 1; }
+	npm install --prefix .local/newman --no-audit --no-fund --loglevel=error $(NEWMAN_PACKAGE)
 
 clean:
 	rm -rf $(VENV) .local

@@ -19,8 +19,14 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
 """
 import os
 
-from coner_api import server_errors
+from coner_api import gunicorn_telemetry, server_errors
 from coner_api.gunicorn_worker import BALANCED_LISTENERS, refuse_taken_address
+
+# /metrics (METRICS_TOKEN set): the workers keep their metrics in files of one folder per server start; set up
+# here, before any worker forks and imports prometheus_client (coner_api.gunicorn_telemetry says why).
+METRICS = bool(os.environ.get("METRICS_TOKEN", "").strip())
+if METRICS:
+    gunicorn_telemetry.prepare_metrics_dir()
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -35,11 +41,16 @@ preload_app = False
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
 # instance on the machine (tests, `make run`, the benchmark's two servers) would fight over; nothing uses it.
 control_socket_disable = True
+# The app writes one line per request itself (coner_api/telemetry.py: route template, user, duration, in the
+# LOG_FORMAT), so gunicorn's access log is off unless GUNICORN_ACCESS_LOG names a destination ("-": stdout).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines. The path
 # is logged without its query string: /auth/callback's holds a sign-in code and its flow id.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 errorlog = "-"
+# gunicorn's own lines in the app's format: JSON objects unless LOG_FORMAT=text (what `make run` sets).
+if os.environ.get("LOG_FORMAT", "json").strip().lower() != "text":
+    logger_class = "coner_api.gunicorn_telemetry.JsonLogger"
 
 # gunicorn's own refusals (request line or headers too long, malformed HTTP) answer in the API's JSON shape.
 server_errors.install()
@@ -48,6 +59,18 @@ server_errors.install()
 def on_starting(server):
     if reuse_port:
         refuse_taken_address(server)
+    if METRICS:
+        gunicorn_telemetry.empty_metrics_dir(os.environ[gunicorn_telemetry.ENV])
+
+
+def child_exit(server, worker):
+    if METRICS:
+        gunicorn_telemetry.worker_gone(worker.pid)
+
+
+def on_exit(server):
+    if METRICS:
+        gunicorn_telemetry.remove_metrics_dir()
 
 
 def when_ready(server):

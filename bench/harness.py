@@ -147,8 +147,12 @@ class Server:
 
     def cache_stats(self) -> list[dict]:
         """What each worker logged on exit (call after `stop`)."""
-        marker = " cache stats "
-        return [json.loads(line.split(marker, 1)[1]) for line in self.log.read_text().splitlines() if marker in line]
+        marker, stats = " cache stats ", []
+        for line in self.log.read_text().splitlines():
+            if marker in line:
+                message = json.loads(line)["message"] if line.startswith("{") else line  # LOG_FORMAT json or text
+                stats.append(json.loads(message.split(marker, 1)[1]))
+        return stats
 
 
 def serve(app_module: str, env: dict[str, str], probe: str, name: str, listeners: int,

@@ -17,8 +17,9 @@ over the rounds; a ratio is the median of the ratios within each round (the rout
 measured seconds before it), because on a shared virtual machine the noise comes in slow waves that move
 every route of a round together. Knobs (environment): BENCH_QUICK=1 (fewer, shorter rounds, N up to 10,000:
 a few minutes), BENCH_DURATION (s per route and round, default 3), BENCH_ROUNDS (default 7), BENCH_WARMUP
-(s, default 2), BENCH_CONNECTIONS (default 64), BENCH_USERS (default 20), and the server's own
-WEB_CONCURRENCY / GUNICORN_THREADS (default: gunicorn.conf.py's).
+(s, default 2), BENCH_CONNECTIONS (default 64), BENCH_USERS (default 20), BENCH_METRICS_ROUNDS (the metrics
+cost table, bench/metrics_cost.py; default BENCH_ROUNDS, 0: none), and the server's own WEB_CONCURRENCY /
+GUNICORN_THREADS (default: gunicorn.conf.py's).
 """
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ import statistics
 import sys
 import time
 
+
 from coner_api.migrations import migrate
 from local_supabase.embedded_postgres import free_port
 from local_supabase.stack import start_auth_server, start_postgres, stop
 
 from . import harness as h
+from . import metrics_cost
 from .logouts import logout_all_reach, two_masters
 from .population import Users, bulk_tokens, write_tokens
 from .scenarios import MANY_USERS, PROFILE, many_users, node_reference, redis_on
@@ -100,6 +103,8 @@ def main() -> int:
         tokens = write_tokens(h.WORK / "tokens.txt", [users.with_profile() for _ in range(h.USERS)])
         one_token = write_tokens(h.WORK / "token-1.txt", [tokens.read_text().split()[0]])
         tables += base_table(env, api, naive, users, tokens, len(api.workers()), server)
+        if metrics_cost.ROUNDS:  # what /metrics costs /auth/me, against the same server without it
+            tables += metrics_cost.measure(env, api, tokens, listeners) + [""]
         for done in (naive, api):
             done.stop()
             running.remove(done)

@@ -27,7 +27,8 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     the process environment. Opens this process's database pool, so call it after gunicorn forks."""
     # Imported here rather than at module level: tools that only need the Config (migrations, the admin CLI's
     # option parsing) should not pay for loading the whole product.
-    from . import api_docs, db, errors, profiles, rate_limits, request_ids, sessions, supabase_auth
+    from . import (api_docs, db, errors, logs, metrics_endpoint, profiles, rate_limits, request_ids, sessions,
+                   supabase_auth, telemetry)
     from .accounts.routes import blp as accounts_routes
     from .admin import cli as admin_cli
     from .admin.routes import blp as admin_routes
@@ -37,7 +38,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     from .mfa.routes import blp as mfa_routes
     from .lifecycle.routes import blp as lifecycle_routes
     from .profiles.routes import blp as profile_routes
-    from .sessions.guard import authenticated_user_id
+    from .sessions.guard import authenticated_user_id, request_user_id
 
     if config is None:
         config = Config.from_env()
@@ -56,7 +57,10 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     app.extensions["coner.config"] = config
     app.json.sort_keys = False  # answer in the schemas' field order, as the contract shows its bodies
     _trust_proxies(app, config)
+    logs.configure(config.log_format)
 
+    # First among the request hooks: its clock starts before, and its log line is written after, all others.
+    telemetry.init_app(app, request_user_id, metrics_on=bool(config.metrics_token))
     request_ids.init_app(app)
     api = api_docs.make_api(app, config)
     app.extensions["coner.api"] = api
@@ -71,6 +75,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     rate_limits.init_app(app, config, authenticated_user_id, redis_client)
     profiles.init_app(app)
     health.init_app(app)
+    metrics_endpoint.init_app(app, config)
     app.register_blueprint(api_docs.docs)
     for blueprint in (health.blp, accounts_routes, mfa_routes, profile_routes, lifecycle_routes, admin_routes):
         api.register_blueprint(blueprint)
@@ -121,6 +126,9 @@ def cache_stats(app: Flask) -> dict[str, object]:
 
 def close_app(app: Flask) -> None:
     """Release the process's connections (gunicorn worker exit, end of a test)."""
+    from . import metrics_endpoint
+
+    metrics_endpoint.close(app)
     app.extensions["coner.revocations"].stop()
     app.extensions["coner.limiter"].close()
     app.extensions["coner.db"].close()

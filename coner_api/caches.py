@@ -1,17 +1,28 @@
 """`BoundedCache`: the one in-process cache type: a size cap (least recently used entries go first) and an
 expiry per entry. Every cache of the API is one: verified tokens, logout cutoffs and revoked sessions,
 recent profile touches and in-memory rate-limit windows (docs/architecture.md, "Caches").
+
+A cache given a `name` is listed by `named_caches()`, and its `get` counts hits and misses (two integers,
+under the lock it takes anyway): /metrics reports them per name, off the request path.
 """
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Iterator, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
+
+_NAMED: "weakref.WeakSet[BoundedCache]" = weakref.WeakSet()
+
+
+def named_caches() -> Iterator["BoundedCache"]:
+    """Every live cache that was given a name (one per process in a server; several in a test process)."""
+    return iter(list(_NAMED))
 
 
 class BoundedCache(Generic[K, V]):
@@ -22,15 +33,18 @@ class BoundedCache(Generic[K, V]):
     The lock is held for dictionary operations only, never across a caller's work."""
 
     def __init__(self, max_size: int, ttl: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, name: str | None = None) -> None:
         if max_size < 0 or (ttl is not None and ttl < 0):
             raise ValueError("max_size and ttl must be >= 0")
         self.max_size = max_size
         self.ttl = ttl
         self.clock = clock
+        self.name = name
+        self.hits = self.misses = 0  # lookups through `get`, for the hit ratio /metrics reports
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0  # lookups answered / not answered (`get`), for make bench's hit rates
+        if name is not None:
+            _NAMED.add(self)
 
     def get(self, key: K, default: D = None, now: float | None = None) -> V | D:  # type: ignore[assignment]
         """The live value of `key`, or `default` (an expired entry is dropped on the way)."""

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from limits import parse_many
 
 ENVIRONMENTS = ("development", "production", "test")
+LOG_FORMATS = ("json", "text")
+# A bearer secret for the metrics scraper: long enough that guessing it over the network is hopeless.
+METRICS_TOKEN_MIN_LENGTH = 16
 REQUIRED = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY")
 
 
@@ -21,15 +24,17 @@ class Config:
     """Every setting the app reads; build it with `Config.from_env()`."""
 
     app_env: str
-    database_url: str
+    # Secrets (keys, and the passwords inside connection URLs) stay out of the repr, so that no traceback or
+    # debug print of a Config can carry them to a log.
+    database_url: str = field(repr=False)
     supabase_url: str
-    supabase_anon_key: str
-    supabase_service_role_key: str
-    supabase_jwt_secret: str | None = None
-    redis_url: str | None = None
+    supabase_anon_key: str = field(repr=False)
+    supabase_service_role_key: str = field(repr=False)
+    supabase_jwt_secret: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
     # A direct connection for the cache listener when DATABASE_URL is a transaction pooler (LISTEN needs a
     # session of its own); None: DATABASE_URL.
-    database_listen_url: str | None = None
+    database_listen_url: str | None = field(default=None, repr=False)
     oauth_redirect_url: str = "http://127.0.0.1:8080/auth/callback"
     oauth_redirect_allowlist: tuple[str, ...] = ()
     trusted_proxies: int = 0
@@ -51,6 +56,10 @@ class Config:
     # Every /admin route needs a token verified with a second factor (aal2); ADMIN_REQUIRE_MFA, default on in
     # production only (docs/api.md, "Two-factor sign-in").
     admin_require_mfa: bool = False
+    # One JSON object per log line (a platform's log drain parses them), or readable text (`make run`).
+    log_format: str = "json"
+    # The Bearer token /metrics asks for; None: no /metrics route and no per-request metrics at all.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_development(self) -> bool:
@@ -129,6 +138,16 @@ class Config:
             problems.append("TRUSTED_PROXIES is required in production: the number of proxies in front of the "
                             "app that append to X-Forwarded-For (Heroku: 1; none: 0)")
 
+        log_format = (get("LOG_FORMAT") or "json").lower()
+        if log_format not in LOG_FORMATS:
+            problems.append(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (got {log_format!r})")
+
+        metrics_token = get("METRICS_TOKEN")
+        if metrics_token is not None and (len(metrics_token) < METRICS_TOKEN_MIN_LENGTH
+                                          or not metrics_token.isascii() or not metrics_token.isprintable()):
+            problems.append(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} printable ASCII characters "
+                            "(unset: no /metrics)")
+
         oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or 8080}/auth/callback"
         allowlist = tuple(u.strip() for u in (get("OAUTH_REDIRECT_ALLOWLIST") or "").split(",") if u.strip())
 
@@ -151,6 +170,8 @@ class Config:
             db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
             token_cache_size=integer("TOKEN_CACHE_SIZE", 30_000, 0, 10_000_000),
             admin_require_mfa=boolean("ADMIN_REQUIRE_MFA", app_env == "production"),
+            log_format=log_format if log_format in LOG_FORMATS else "json",
+            metrics_token=metrics_token,
         )
         if config.db_pool_min > config.db_pool_max:
             problems.append("DB_POOL_MIN must not exceed DB_POOL_MAX")

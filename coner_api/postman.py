@@ -1,10 +1,14 @@
-"""Export the OpenAPI document as a Postman collection (v2.1): `python -m coner_api.postman > coner.json`.
+"""Export the OpenAPI document as a Postman collection (v2.1) that tests itself:
+`python -m coner_api.postman > coner.json`, run by `make smoke` with newman.
 
 By default the document is built in this process from the app itself (nothing needs to run: placeholder
-settings, no request is served); `--spec URL-or-file` converts a served or saved document instead. One
-folder per tag, one request per operation with an example JSON body made from its schema, bearer auth
-`{{accessToken}}` on protected routes, and `{{baseUrl}}` in every URL. Sign-in, refresh and the dev token
-routes store the tokens they receive in the collection's variables, so the protected requests just work.
+settings, no request is served); `--spec URL-or-file` converts a served or saved document instead (`make
+smoke` converts the running server's own). One request per operation, ordered as one user's session
+(`postman_session`: sign-up, sign-in, the profile, ... the logouts last), each with an example JSON body made
+from its schema unless the session says otherwise, bearer auth on protected routes, `{{baseUrl}}` in every
+URL, and `pm.test` assertions on the status and the body's shape made from the document (`postman_tests`).
+Sign-in, refresh and the dev token routes store the tokens they receive in the collection's variables, so the
+protected requests just work.
 """
 from __future__ import annotations
 
@@ -15,7 +19,13 @@ import sys
 import urllib.request
 from typing import Any
 
+from . import postman_tests
+from .postman_session import PATH_VARIABLES, RUN_SETUP, RUN_SETUP_WITHOUT_DEV, Step, plan
+
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"  # an identifier, never fetched
+HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+VARIABLES = ("baseUrl", "accessToken", "refreshToken", "email", "password", "signupEmail", "signupUserId", "userId",
+             "flowId", "otherAccessToken")
 STORE_TOKENS = [
     "var body = pm.response.code === 200 ? pm.response.json() : {};",
     "var session = body.data && !Array.isArray(body.data) ? body.data : body;",
@@ -85,27 +95,34 @@ def example(spec: dict[str, Any], schema: dict[str, Any], name: str = "") -> Any
     return EXAMPLE_STRINGS.get(name) or EXAMPLE_STRINGS.get(schema.get("format", ""), "string")
 
 
-def _request(spec: dict[str, Any], path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
+def _request(spec: dict[str, Any], path: str, method: str, operation: dict[str, Any],
+             step: Step | None = None) -> dict[str, Any]:
     segments = [f":{s[1:-1]}" if s.startswith("{") else s for s in path.strip("/").split("/")]
     parameters = operation.get("parameters", [])
+    variables = PATH_VARIABLES.get(path, {})
+    query = [{"key": p["name"], "value": str(example(spec, p.get("schema", {}), p["name"])),
+              "disabled": not p.get("required", False)} for p in parameters if p["in"] == "query"]
+    query += [{"key": key, "value": value} for key, value in (step.query if step else {}).items()]
+    enabled = "&".join(f"{q['key']}={q['value']}" for q in query if not q.get("disabled"))
     url = {
-        "raw": "{{baseUrl}}/" + "/".join(segments), "host": ["{{baseUrl}}"], "path": segments,
-        "variable": [{"key": p["name"], "value": "", "description": p.get("description", "")}
-                     for p in parameters if p["in"] == "path"],
-        "query": [{"key": p["name"], "value": str(example(spec, p.get("schema", {}), p["name"])),
-                   "disabled": not p.get("required", False)} for p in parameters if p["in"] == "query"],
+        "raw": "{{baseUrl}}/" + "/".join(segments) + (f"?{enabled}" if enabled else ""),
+        "host": ["{{baseUrl}}"], "path": segments,
+        "variable": [{"key": p["name"], "value": variables.get(p["name"], ""),
+                      "description": p.get("description", "")} for p in parameters if p["in"] == "path"],
+        "query": query,
     }
     request: dict[str, Any] = {"method": method.upper(), "header": [], "url": url,
                                "description": operation.get("description") or operation.get("summary", "")}
     if operation.get("security"):
-        request["auth"] = {"type": "bearer",
-                           "bearer": [{"key": "token", "value": "{{accessToken}}", "type": "string"}]}
+        token = "{{" + (step.token if step else "accessToken") + "}}"
+        request["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": token, "type": "string"}]}
     else:
         request["auth"] = {"type": "noauth"}
     body = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if body:
+        value = step.body if step is not None and step.body is not None else example(spec, body["schema"])
         request["header"].append({"key": "Content-Type", "value": "application/json"})
-        request["body"] = {"mode": "raw", "raw": json.dumps(example(spec, body["schema"]), indent=2),
+        request["body"] = {"mode": "raw", "raw": json.dumps(value, indent=2),
                            "options": {"raw": {"language": "json"}}}
     return request
 
@@ -115,25 +132,53 @@ def _hands_out_tokens(spec: dict[str, Any], operation: dict[str, Any]) -> bool:
     return "access_token" in json.dumps(example(spec, content["schema"])) if content else False
 
 
+def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any], step: Step | None
+          ) -> dict[str, Any]:
+    """One request with its test script: the step's expectations, or (an operation the session does not
+    name) any documented answer."""
+    name = step.name if step else (operation.get("summary") or f"{method} {path}")
+    status, code = (step.status, step.code) if step else (None, None)
+    script = postman_tests.assertions(spec, operation, status, code)
+    if step is not None and step.store:
+        script += [f"if (pm.response.code === {step.status}) {{", "    var body = pm.response.json();",
+                   *("    " + line for line in step.store), "}"]
+    elif step is None and _hands_out_tokens(spec, operation):
+        script += STORE_TOKENS
+    item: dict[str, Any] = {"name": name, "request": _request(spec, path, method.lower(), operation, step),
+                            "event": [{"listen": "test", "script": {"type": "text/javascript", "exec": script}}]}
+    if step is not None and not step.follow_redirects:
+        item["protocolProfileBehavior"] = {"followRedirects": False}
+    return item
+
+
 def collection(spec: dict[str, Any], base_url: str) -> dict[str, Any]:
-    """The Postman v2.1 collection of every operation in `spec`, grouped in folders by tag."""
-    folders: dict[str, list[dict[str, Any]]] = {}
-    for path, operations in spec.get("paths", {}).items():
-        for method, operation in operations.items():
-            if method not in ("get", "put", "post", "patch", "delete"):
-                continue
-            item: dict[str, Any] = {"name": operation.get("summary") or f"{method.upper()} {path}",
-                                    "request": _request(spec, path, method, operation)}
-            if _hands_out_tokens(spec, operation):
-                item["event"] = [{"listen": "test", "script": {"type": "text/javascript", "exec": STORE_TOKENS}}]
-            folders.setdefault((operation.get("tags") or ["other"])[0], []).append(item)
+    """The Postman v2.1 collection of every operation in `spec`, ordered as one user's session
+    (`postman_session`), each request with `pm.test` assertions made from the document (`postman_tests`)."""
+    operations = {(method.upper(), path): operation for path, item in spec.get("paths", {}).items()
+                  for method, operation in item.items() if method in HTTP_METHODS}
+    dev = ("POST", "/dev/auth/token") in operations
+    session, logouts = plan(set(operations), dev)
+    planned = {(step.method, step.path) for step in session + logouts}
+
+    def planned_item(step: Step) -> dict[str, Any]:
+        return _item(spec, step.method, step.path, operations[(step.method, step.path)], step)
+
+    items = [planned_item(step) for step in session]
+    items += [_item(spec, method, path, operation, None) for (method, path), operation in operations.items()
+              if (method, path) not in planned]
+    items += [planned_item(step) for step in logouts]
+    if items:
+        setup = {"type": "text/javascript", "exec": RUN_SETUP if dev else RUN_SETUP_WITHOUT_DEV}
+        items[0]["event"].insert(0, {"listen": "prerequest", "script": setup})
     info = spec.get("info", {})
     return {
         "info": {"name": info.get("title", "API"), "description": f"Version {info.get('version', '')}, "
-                 "exported from the OpenAPI document by `python -m coner_api.postman`.", "schema": SCHEMA_URL},
-        "variable": [{"key": "baseUrl", "value": base_url}, {"key": "accessToken", "value": ""},
-                     {"key": "refreshToken", "value": ""}],
-        "item": [{"name": name, "item": items} for name, items in folders.items()],
+                 "exported from the OpenAPI document by `python -m coner_api.postman`. Run it as a whole "
+                 "(Postman's Runner, or newman: `make smoke`): the requests follow one user's session, from the "
+                 "health checks to the logout, and test every answer against the document.",
+                 "schema": SCHEMA_URL},
+        "variable": [{"key": key, "value": base_url if key == "baseUrl" else ""} for key in VARIABLES],
+        "item": items,
     }
 
 

@@ -1,5 +1,6 @@
 """A request id on every request: echoed from `X-Request-ID` when the client sent a sane one, put on every
-response, and stamped on every log line written while the request runs."""
+response, and stamped on every log line written while the request runs (`RequestIdFilter`, which `logs.py`
+puts on the app's log handler)."""
 from __future__ import annotations
 
 import logging
@@ -13,14 +14,15 @@ from .context import current_request, request_globals
 HEADER = "X-Request-ID"
 # Echo only what is safe to put back into a header and a log line.
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_HANDLER_NAME = "coner-request-id"
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds `request_id` to every log record ("-" outside a request)."""
+    """Adds `request_id` to every log record ("-" outside a request) that does not carry one already (the
+    request line brings its own, saving the context lookups on every request)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if getattr(record, "request_id", None) is None:
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
 
 
@@ -41,12 +43,3 @@ def _stamp(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.before_request(_assign)
     app.after_request(_stamp)
-    handler = logging.StreamHandler()
-    handler.set_name(_HANDLER_NAME)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
-    logger = logging.getLogger("coner_api")
-    if not any(h.get_name() == _HANDLER_NAME for h in logger.handlers):  # once per process
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False

@@ -32,6 +32,7 @@ from .context import current_request
 from .errors import (AccountSuspended, ApiError, AuthUnavailable, Conflict, EmailExists, EmailNotConfirmed,
                      Forbidden, InternalError, InvalidCredentials, InvalidOtp, InvalidRefreshToken, NotFound,
                      RateLimited, Unauthorized, ValidationFailed)
+from .metrics import TimedTransport
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +196,10 @@ class SupabaseAuth:
         self.base_url = config.issuer
         # Bounded timeouts: an outage is a fast 503, never a hang.
         timeout = httpx.Timeout(config.auth_timeout, connect=min(2.0, config.auth_timeout))
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False,
-                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=16))
+        # Every call is timed and its failures counted, by operation (metrics.py); a network call's cost.
+        transport = TimedTransport(httpx.HTTPTransport(
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16)))
+        self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
 
     def close(self) -> None:
         self.http.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -122,6 +123,8 @@ def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
     lines += [
         f"  Mailbox (stand-in): {env['SUPABASE_URL']}/_local/mail?to=<email>",
         f"  A test token:      curl -X POST {api_url}/dev/auth/token",
+        f"  Metrics:           curl -H 'Authorization: Bearer {env['METRICS_TOKEN']}' {api_url}/metrics",
+        f"  Smoke test:        make smoke   (the Postman collection, run by newman against {api_url})",
         "Press Ctrl-C to stop.",
         "",
     ]
@@ -146,6 +149,12 @@ def main() -> int:
     # configured limits should mean what they say. WEB_CONCURRENCY overrides it.
     env.setdefault("WEB_CONCURRENCY", "1")
     env["HOST"] = "127.0.0.1"
+    # Readable log lines in a terminal (production writes JSON), and /metrics on with a token of this run.
+    env.setdefault("LOG_FORMAT", "text")
+    env.setdefault("METRICS_TOKEN", secrets.token_urlsafe(24))
+    # A run of the Postman collection (`make smoke`) makes about a dozen credential calls (dev tokens, sign-up,
+    # sign-in, refresh, codes): more than production's 5 a minute. RATE_LIMIT_AUTH=5/minute tries the real one.
+    env.setdefault("RATE_LIMIT_AUTH", "60/minute")
     postgres = auth = api = None
     try:
         if not env.get("DATABASE_URL"):

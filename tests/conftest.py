@@ -21,10 +21,15 @@ when no test changes them (its fixture's docstring says so); the fixed addresses
 themselves (test@coner.dev, testN@coner.dev) are only created or signed in, never changed. So tests do not
 depend on each other or on their order.
 
+Secrets in logs. Every line the API writes during the session (the apps in this process, every gunicorn) is
+searched when the session ends for every secret the helpers made or received: tokens, passwords, keys
+(`no_secret_in_any_log`; tests/test_log_secrets.py does the same for one whole run, codes included).
+
 Helpers live in tests/support/: no test module imports another test module or this file.
 """
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -32,12 +37,33 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import psycopg
 import pytest
 
+from coner_api.logs import JsonFormatter
+from coner_api.request_ids import RequestIdFilter
+from tests.support.logs import LOG_FILES, leaked_secrets
 from tests.support.servers import (REPO, ApiServer, AuthServer, EmbeddedPostgres, app_settings,
                                    launch_auth_server, running_app, serving)
 from tests.support.users import SignedInUser, sign_up_user
 
 if TYPE_CHECKING:
     from flask import Flask
+
+
+# ------------------------------------------------------------------------------------------ secrets in logs
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the session: no log line of any app or server holds a secret the tests used."""
+    path = tmp_path_factory.mktemp("logs") / "in-process.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("coner_api")
+    logger.addHandler(handler)
+    LOG_FILES.append(path)
+    yield
+    logger.removeHandler(handler)
+    handler.close()
+    leaked = leaked_secrets()
+    assert not leaked, f"log files holding secrets the tests used (how many each): {leaked}"
 
 
 # --------------------------------------------------------------------------------------------- Postgres

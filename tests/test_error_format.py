@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from coner_api.blueprint import NOT_JSON_MESSAGE
+from tests.support.logs import json_lines
 from tests.support.servers import app_settings, unreachable_url
 from tests.support.users import unique_email
 
@@ -147,6 +148,8 @@ def test_gunicorn_logs_carry_the_request_id_and_its_refusals_are_json(api_server
     assert many_headers.status_code == 431 and many_headers.json()["code"] == "HEADERS_TOO_LARGE"
     server.stop()
     log = server.log()
-    assert "[trace-me-42] coner_api" in log and "AUTH_UNAVAILABLE" in log
+    traced = [line for line in json_lines(log) if line["request_id"] == "trace-me-42"]
+    assert any(line["logger"].startswith("coner_api.") and "AUTH_UNAVAILABLE" in line["message"] for line in traced)
+    assert any(line["logger"] == "coner_api.request" and line["status"] == 503 for line in traced)
     assert 'POST /auth/signin HTTP/1.1" 503' in log and "request_id=trace-me-42" in log
     assert f"request_id={malformed.headers['X-Request-ID']}" in log

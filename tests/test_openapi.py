@@ -168,19 +168,30 @@ def test_docs_render_in_a_browser_without_the_internet(api_server, migrated_data
 
 
 # ------------------------------------------------------------------------------------------------ Postman
-def test_postman_collection_has_every_operation(spec):
+def test_postman_collection_has_every_operation_in_session_order_with_tests(spec):
     exported = collection(spec, "http://api.example")
     assert exported["info"]["schema"].endswith("/v2.1.0/collection.json")
-    requests = [item for folder in exported["item"] for item in folder["item"]]
-    assert len(requests) == sum(1 for _ in operations(spec))
-    by_name = {(i["request"]["method"], i["request"]["url"]["raw"]): i for i in requests}
-    signin = by_name[("POST", "{{baseUrl}}/auth/signin")]
-    assert json.loads(signin["request"]["body"]["raw"]).keys() == {"email", "password"}
+    requests = exported["item"]
+    covered = {(i["request"]["method"], i["request"]["url"]["raw"].split("?")[0]) for i in requests}
+    assert covered == {(method.upper(), "{{baseUrl}}" + re.sub(r"\{(\w+)\}", r":\1", path))
+                       for path, method, _ in operations(spec)}
+    names = [item["name"] for item in requests]
+    signin = requests[names.index("Sign in")]
+    assert json.loads(signin["request"]["body"]["raw"]) == {"email": "{{email}}", "password": "{{password}}"}
     assert "accessToken" in "".join(signin["event"][0]["script"]["exec"])
-    assert by_name[("GET", "{{baseUrl}}/auth/me")]["request"]["auth"]["type"] == "bearer"
-    assert by_name[("POST", "{{baseUrl}}/auth/signup")]["request"]["auth"]["type"] == "noauth"
-    if "/admin/users/{user_id}" in spec["paths"]:
-        assert ("GET", "{{baseUrl}}/admin/users/:user_id") in by_name
+    # A user's session: signed up and in before the profile, the logouts last.
+    assert names.index("Sign up") < names.index("Sign in") < names.index("Who am I") \
+        < names.index("Profile: first-time setup") < names.index("Profile") < names.index("Profile: change some fields") \
+        < names.index("Refresh the session") < names.index("Log out") < names.index("Log out everywhere (from the second device)")
+    assert names[-1] == "Every token of the user is refused"
+    for item in requests:
+        script = "\n".join(line for event in item["event"] if event["listen"] == "test"
+                           for line in event["script"]["exec"])
+        assert "pm.test(" in script and ("pm.response.to.have.status(" in script or "documented" in script), item["name"]
+    assert "pm.collectionVariables.set(\"email\"" in "".join(requests[0]["event"][0]["script"]["exec"])
+    by_name = {item["name"]: item for item in requests}
+    assert by_name["Who am I"]["request"]["auth"]["type"] == "bearer"
+    assert by_name["Sign up"]["request"]["auth"]["type"] == "noauth"
     assert {"key": "baseUrl", "value": "http://api.example"} in exported["variable"]
 
 
@@ -190,6 +201,6 @@ def test_postman_export_is_one_command():
                             cwd=REPO, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     exported = json.loads(result.stdout)
-    names = {folder["name"] for folder in exported["item"]}
-    assert {"auth", "users", "health", "dev"} <= names
+    names = [item["name"] for item in exported["item"]]
+    assert names[:4] == ["Health", "Readiness", "Trivial route", "Dev: a confirmed user and its tokens"]
     assert result.stderr == ""

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import re
-import secrets
 
-from flask import jsonify, make_response, redirect, render_template, request
+from flask import jsonify, redirect, request
 
+from .. import metrics
 from ..blueprint import BEARER, NO_STORE, Blueprint
-from ..errors import ApiError
+from ..errors import ApiError, InvalidOtp
 from ..rate_limits import CREDENTIALS, PUBLIC
 from ..sessions.guard import auth_required, auth_required_aal1, current_token, current_user
-from . import oauth, service
+from . import callback_page, oauth, service
 from .schemas import (EmailOnlySchema, GoogleUrlQuerySchema, MeSchema, MessageSchema, OkSchema,
                       PasswordResetSchema, RefreshSchema, SignInSchema, SignUpResponseSchema, SignUpSchema,
                       TokenResponseSchema, UrlSchema, VerifyEmailSchema)
@@ -40,7 +40,12 @@ def signup(body):
 @blp.errors(400, 403, 429, 503)
 def signin(body):
     """Sign in with e-mail and password."""
-    return service.sign_in(body["email"], body["password"]).answer(), 200, NO_STORE
+    try:
+        tokens = service.sign_in(body["email"], body["password"])
+    except ApiError as exc:
+        metrics.sign_in_failed("password", exc.code)
+        raise
+    return tokens.answer(), 200, NO_STORE
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -160,7 +165,7 @@ def google_start():
     try:
         authorize_url, cookie = oauth.bind(request.args.get("flow", ""))
     except ApiError as exc:
-        return _page({"access_token": None, "expires_in": None, "error": exc.message}, 400)
+        return callback_page.refused(exc, status=400)
     response = _no_store(redirect(authorize_url, 302))
     response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, path=cookie.path, secure=cookie.secure,
                         httponly=True, samesite="Lax")
@@ -169,42 +174,33 @@ def google_start():
 
 @blp.route("/callback")
 @blp.rate_limited(PUBLIC)
-@blp.doc(responses={"200": {"description": "HTML page showing the access token",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}})
+@blp.doc(responses={
+    "200": {"description": "HTML page: who signed in, the tokens, their expiry, a call to /auth/me",
+            "content": {"text/html": {"schema": {"type": "string"}}}},
+    "400": {"description": "HTML page: the sign-in failed (cancelled, expired, used), in words",
+            "content": {"text/html": {"schema": {"type": "string"}}}}})
 def callback():
-    """The page Google sign-in lands on: shows the access token, ready to copy."""
+    """The page Google sign-in lands on: who signed in and the tokens, ready to copy and try."""
     args = request.args
-    context = {"access_token": None, "expires_in": None, "error": None}
-    status = 200
     flow = args.get("flow", "")
     if args.get("error"):
-        context["error"], status = args.get("error_description") or args.get("error"), 400
-    elif args.get("code"):
-        code = args["code"]
-        if not _CODE.fullmatch(code):
-            context["error"], status = oauth.EXPIRED, 400
-        else:
-            try:
-                tokens, final_redirect = oauth.finish(code, flow, request.cookies.get(oauth.cookie_name(flow)))
-            except ApiError as exc:
-                context["error"], status = exc.message, exc.status
-            else:
-                if not oauth.lands_here(final_redirect):
-                    return _forget_flow(_no_store(redirect(oauth.fragment_redirect(final_redirect, tokens), 302)),
-                                        flow)
-                context.update(access_token=tokens.access_token, expires_in=tokens.expires_in)
-                return _forget_flow(_page(context, status), flow)
-    return _page(context, status)
-
-
-def _page(context: dict, status: int):
-    nonce = secrets.token_urlsafe(16)
-    response = make_response(render_template("callback.html", nonce=nonce, **context), status)
-    response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return _no_store(response)
+        metrics.sign_in_failed("google", callback_page.provider_error_code(args["error"]))
+        return callback_page.provider_failed(args["error"], args.get("error_code"),
+                                             args.get("error_description"))
+    code = args.get("code")
+    if not code:
+        return callback_page.waiting()
+    if not _CODE.fullmatch(code):  # cannot be Supabase's: never sent there
+        metrics.sign_in_failed("google", InvalidOtp.code)
+        return callback_page.refused(InvalidOtp(oauth.EXPIRED), status=400)
+    try:
+        tokens, final_redirect = oauth.finish(code, flow, request.cookies.get(oauth.cookie_name(flow)))
+    except ApiError as exc:
+        metrics.sign_in_failed("google", exc.code)
+        return callback_page.refused(exc)
+    if not oauth.lands_here(final_redirect):
+        return _forget_flow(_no_store(redirect(oauth.fragment_redirect(final_redirect, tokens), 302)), flow)
+    return _forget_flow(callback_page.signed_in(tokens), flow)
 
 
 def _no_store(response):

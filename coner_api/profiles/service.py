@@ -32,7 +32,8 @@ def init_app(app: Flask) -> None:
     # Per app (not a module global): each app, and each gunicorn worker, has its own. A user found here was
     # ensured less than TOUCH_INTERVAL_SECONDS ago: the row exists and last_seen_at is fresh, so the request
     # needs no database work at all, which keeps `ensure_profile` off the write path of nearly every request.
-    app.extensions["coner.profile_touches"] = BoundedCache(TOUCH_CACHE_SIZE, TOUCH_INTERVAL_SECONDS)
+    app.extensions["coner.profile_touches"] = BoundedCache(TOUCH_CACHE_SIZE, TOUCH_INTERVAL_SECONDS,
+                                                          name="profile_touches")
 
 
 def ensure_profile(user_id: str, email: str | None) -> None:

@@ -30,6 +30,7 @@ import time
 import uuid
 from typing import Callable
 
+from .. import metrics
 from ..db import Connection, Database, connect
 from ..errors import ApiError
 
@@ -247,16 +248,19 @@ class Listener:
             expected = ({sender for sender, heard_at in list(self._heard.items()) if now - heard_at < TRUST_WINDOW}
                         if self.trusted else None)
             self.db.execute("notify", {"channel": CHANNEL, "payload": f"{event_id}|{message}"})
-            deadline = time.monotonic() + timeout
+            sent_at = time.monotonic()
+            deadline = sent_at + timeout
             with acks.changed:
                 while expected is None or not expected <= acks.listeners:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
+                        metrics.purge_acknowledged(time.monotonic() - sent_at, complete=False)
                         log.warning("cache purge %s: %s of %s processes acknowledged; the others no longer "
                                     "trust their caches", event_id, len(acks.listeners),
                                     "?" if expected is None else len(expected))
                         return False
                     acks.changed.wait(remaining)
+            metrics.purge_acknowledged(time.monotonic() - sent_at, complete=True)
             return True
         finally:
             del self._acks[event_id]

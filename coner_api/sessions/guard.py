@@ -64,6 +64,12 @@ def authenticated_user_id() -> str | None:
         return None
 
 
+def request_user_id() -> str | None:
+    """The user this request was authenticated as, if it was; never verifies anything itself (the request's
+    log line and metrics read it after the answer)."""
+    return getattr(request_globals().get("authenticated"), "user_id", None)
+
+
 def authenticate() -> Claims:
     """The current request's verified, unrevoked claims; raises a 401 (or 503) ApiError otherwise."""
     claims = authenticated_claims()

@@ -181,7 +181,8 @@ class TokenVerifier:
         # Caps how long a cached token outlives a key being withdrawn from the JWKS.
         self.cache_ttl = cache_ttl
         self._clock = clock
-        self._cache: BoundedCache[bytes, Claims] = BoundedCache(cache_size, cache_ttl, clock)
+        self._cache: BoundedCache[bytes, Claims] = BoundedCache(cache_size, cache_ttl, clock,
+                                                                name="verified_tokens")
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid

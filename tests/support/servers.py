@@ -22,6 +22,7 @@ import httpx
 
 from coner_api.gunicorn_worker import BALANCED_LISTENERS
 from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
+from tests.support.logs import LOG_FILES, remember
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -102,6 +103,7 @@ def launch_auth_server(database_url: str, data_dir: Path, schema: str, settings:
             if process.poll() is None or attempt == 2:
                 raise
     values = _read_env_file(data_dir / "supabase.env")
+    remember(values["SUPABASE_ANON_KEY"], values["SUPABASE_SERVICE_ROLE_KEY"], values.get("SUPABASE_JWT_SECRET"))
     return AuthServer(url=url, anon_key=values["SUPABASE_ANON_KEY"],
                       service_role_key=values["SUPABASE_SERVICE_ROLE_KEY"],
                       jwt_secret=values.get("SUPABASE_JWT_SECRET"), settings=dict(settings),
@@ -201,6 +203,7 @@ def start_api_server(settings: dict[str, str], log_dir: Path, workers: int = 3, 
     does). A server that does not get there is stopped before the error is raised."""
     port = port or free_port()
     log_path = log_dir / "server.log"
+    LOG_FILES.append(log_path)
     env = {**os.environ, **settings, "PORT": str(port), "HOST": "127.0.0.1",
            "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads), **extra_env}
     process = subprocess.Popen(GUNICORN_COMMAND, cwd=REPO, env=env, stdout=open(log_path, "ab"),

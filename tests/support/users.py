@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from supabase import ClientOptions, create_client
 
+from tests.support.logs import remember
 from tests.support.servers import AuthServer
 
 PASSWORD = "correct-horse-1"
@@ -53,7 +54,9 @@ def supabase_admin(server: AuthServer):
 
 def supabase_sign_in(server: AuthServer, email: str, password: str = PASSWORD):
     """A password sign-in on the stand-in itself: the official client's session (raises AuthApiError)."""
-    return supabase_client(server).auth.sign_in_with_password({"email": email, "password": password}).session
+    session = supabase_client(server).auth.sign_in_with_password({"email": email, "password": password}).session
+    remember(password, session.access_token, session.refresh_token)
+    return session
 
 
 def sign_up_user(server: AuthServer, email: str | None = None, password: str = PASSWORD) -> SignedInUser:
@@ -102,6 +105,7 @@ def sign_in(api, email: str, password: str = PASSWORD) -> dict:
     """POST /auth/signin, which must answer 200: the session. `api` as for `sign_up`."""
     status, body = _post(api, "/auth/signin", {"email": email, "password": password})
     assert status == 200, body
+    remember(password, body["access_token"], body["refresh_token"])
     return body
 
 
