@@ -3,7 +3,8 @@ expiry per entry. Every cache of the API is one: verified tokens, logout cutoffs
 recent profile touches and in-memory rate-limit windows (docs/architecture.md, "Caches").
 
 A cache given a `name` is listed by `named_caches()`, and its `get` counts hits and misses (two integers,
-under the lock it takes anyway): /metrics reports them per name, off the request path.
+under the lock it takes anyway): /metrics reports them per name, off the request path. Something that is not
+a `BoundedCache` but answers lookups from memory (the recent revocations) joins the list with `register`.
 """
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ _NAMED: "weakref.WeakSet[BoundedCache]" = weakref.WeakSet()
 def named_caches() -> Iterator["BoundedCache"]:
     """Every live cache that was given a name (one per process in a server; several in a test process)."""
     return iter(list(_NAMED))
+
+
+def register(counted: object) -> None:
+    """List `counted` with the named caches: it has `name`, `hits`, `misses` and a length, as a cache has."""
+    _NAMED.add(counted)  # type: ignore[arg-type]
 
 
 class BoundedCache(Generic[K, V]):

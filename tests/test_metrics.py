@@ -102,7 +102,10 @@ def test_pool_caches_and_purge_acknowledgements(metered, new_user):
     # The first /auth/me verifies the token (a miss), the next two find it; the logout's check finds it too.
     assert grew("coner_cache_lookups_total", cache="verified_tokens", result="hit") >= 2
     assert grew("coner_cache_lookups_total", cache="verified_tokens", result="miss") >= 1
-    assert grew("coner_cache_lookups_total", cache="logout_cutoffs", result="miss") >= 1
+    # Each of the four checked the revocations: from memory once the listener is trusted, else from Postgres.
+    assert grew("coner_cache_lookups_total", cache="revocations", result="hit") + \
+        grew("coner_cache_lookups_total", cache="revocations", result="miss") >= 4
+    assert value(after, "coner_cache_entries", cache="revocations") >= 1  # the session just logged out
     assert value(after, "coner_cache_entries", cache="verified_tokens") >= 1
     assert grew("coner_cache_purge_ack_seconds_count", outcome="acknowledged") >= 1
     assert value(after, "coner_db_pool_max_connections") >= 10

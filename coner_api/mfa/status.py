@@ -51,7 +51,7 @@ class FactorStatus:
     """user id -> has a verified factor, bounded and expiring, purged by broadcast."""
 
     def __init__(self, size: int = CACHE_SIZE, ttl: float = CACHE_TTL) -> None:
-        self.cache: BoundedCache[str, bool] = BoundedCache(size, ttl)
+        self.cache: BoundedCache[str, bool] = BoundedCache(size, ttl, name="mfa_factors")
         self._lock = threading.Lock()  # orders stores against purges
         self.generation = 0
 

@@ -44,7 +44,9 @@ class Revocations:
         """The user's cutoff and whether the token's session is revoked: from memory while this process is
         trusted and its set covers the token (no I/O), else from Postgres."""
         if self.listener.trusted and self.recent.covers(claims.iat, claims.exp):
+            self.recent.hits += 1
             return self.recent.state(claims.user_id, claims.session_id)
+        self.recent.misses += 1
         return self._read(claims.user_id, claims.session_id)
 
     def cutoff(self, user_id: str) -> float | None:
