@@ -21,6 +21,12 @@ when no test changes them (its fixture's docstring says so); the fixed addresses
 themselves (test@coner.dev, testN@coner.dev) are only created or signed in, never changed. So tests do not
 depend on each other or on their order.
 
+Temporary folders. Run as root (CI containers), each session keeps its temporary folders in a folder of its
+own (`/tmp/coner-tests-*`, removed when the session passes) instead of pytest's shared
+`/tmp/pytest-of-root`: the embedded cluster then runs as an unprivileged account that must be able to reach
+its data, and every pytest session that starts meanwhile (another suite, a mutation run) resets that shared
+folder to mode 0700, which took the cluster down in the middle of a run.
+
 Secrets in logs. Every line the API writes during the session (the apps in this process, every gunicorn) is
 searched when the session ends for every secret the helpers made or received: tokens, passwords, keys
 (`no_secret_in_any_log`; tests/test_log_secrets.py does the same for one whole run, codes included).
@@ -31,6 +37,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -64,6 +72,29 @@ def no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     handler.close()
     leaked = leaked_secrets()
     assert not leaked, f"log files holding secrets the tests used (how many each): {leaked}"
+
+
+# ----------------------------------------------------------------------------------------- temp folders
+OWN_BASETEMP = pytest.StashKey[str]()
+PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own tmp_path plugin reads the option
+def pytest_configure(config: pytest.Config) -> None:
+    if os.geteuid() == 0 and config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="coner-tests-")
+        config.stash[OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[PASSED] = exitstatus == 0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After every fixture's teardown: a passing session's folder goes; a failing one's stays to be read."""
+    folder = config.stash.get(OWN_BASETEMP, None)
+    if folder is not None and config.stash.get(PASSED, False):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------- Postgres
