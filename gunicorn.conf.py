@@ -14,23 +14,23 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
 - A listening socket per worker (SO_REUSEPORT, Linux): the kernel spreads new connections over the workers.
   On one shared socket whichever worker woke first accepted, and keep-alive connections stay where they land:
   in about a third of the benchmark runs all 64 connections sat on one worker and throughput halved. Each
-  worker listens only while it can serve (from app load to the start of a stop); `coner_api.gunicorn_worker`
+  worker listens only while it can serve (from app load to the start of a stop); `coner_api.serving.worker`
   says how, and what is left.
 """
 import os
 
-from coner_api import gunicorn_telemetry, server_errors
-from coner_api.gunicorn_worker import BALANCED_LISTENERS, refuse_taken_address
+from coner_api.serving import error_pages, telemetry as gunicorn_telemetry
+from coner_api.serving.worker import BALANCED_LISTENERS, refuse_taken_address
 
 # /metrics (METRICS_TOKEN set): the workers keep their metrics in files of one folder per server start; set up
-# here, before any worker forks and imports prometheus_client (coner_api.gunicorn_telemetry says why).
+# here, before any worker forks and imports prometheus_client (coner_api.serving.telemetry says why).
 METRICS = bool(os.environ.get("METRICS_TOKEN", "").strip())
 if METRICS:
     gunicorn_telemetry.prepare_metrics_dir()
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "coner_api.gunicorn_worker.BalancedThreadWorker"  # gthread, balanced (see above)
+worker_class = "coner_api.serving.worker.BalancedThreadWorker"  # gthread, balanced (see above)
 reuse_port = BALANCED_LISTENERS
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Heroku's router gives up after 30 s; finish or fail well before that.
@@ -41,8 +41,8 @@ preload_app = False
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
 # instance on the machine (tests, `make run`, the benchmark's two servers) would fight over; nothing uses it.
 control_socket_disable = True
-# The app writes one line per request itself (coner_api/telemetry.py: route template, user, duration, in the
-# LOG_FORMAT), so gunicorn's access log is off unless GUNICORN_ACCESS_LOG names a destination ("-": stdout).
+# The app writes one line per request itself (coner_api/observability/telemetry.py: route template, user,
+# duration, in the LOG_FORMAT), so gunicorn's access log is off unless GUNICORN_ACCESS_LOG names a destination ("-": stdout).
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 # Access lines carry the X-Request-ID the app answered with, so they join up with the app's log lines. The path
 # is logged without its query string: /auth/callback's holds a sign-in code and its flow id.
@@ -50,10 +50,10 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms request_id=%(
 errorlog = "-"
 # gunicorn's own lines in the app's format: JSON objects unless LOG_FORMAT=text (what `make run` sets).
 if os.environ.get("LOG_FORMAT", "json").strip().lower() != "text":
-    logger_class = "coner_api.gunicorn_telemetry.JsonLogger"
+    logger_class = "coner_api.serving.telemetry.JsonLogger"
 
 # gunicorn's own refusals (request line or headers too long, malformed HTTP) answer in the API's JSON shape.
-server_errors.install()
+error_pages.install()
 
 
 def on_starting(server):

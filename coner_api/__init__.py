@@ -27,8 +27,8 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     the process environment. Opens this process's database pool, so call it after gunicorn forks."""
     # Imported here rather than at module level: tools that only need the Config (migrations, the admin CLI's
     # option parsing) should not pay for loading the whole product.
-    from . import (api_docs, db, errors, logs, metrics_endpoint, profiles, rate_limits, request_ids, sessions,
-                   supabase_auth, telemetry)
+    from . import api_docs, db, errors, profiles, rate_limits, request_ids, sessions, supabase_client
+    from .observability import logs, metrics_route, telemetry
     from .accounts.routes import blp as accounts_routes
     from .admin import cli as admin_cli
     from .admin.routes import blp as admin_routes
@@ -67,7 +67,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     errors.init_app(app)
     database = db.init_app(app, config)
     sessions.init_app(app, config, database)
-    supabase_auth.init_app(app, config)
+    supabase_client.init_app(app, config)
     mfa_status.init_app(app)
     redis_client = _redis_client(config)
     if redis_client is not None:
@@ -75,7 +75,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     rate_limits.init_app(app, config, authenticated_user_id, redis_client)
     profiles.init_app(app)
     health.init_app(app)
-    metrics_endpoint.init_app(app, config)
+    metrics_route.init_app(app, config)
     app.register_blueprint(api_docs.docs)
     for blueprint in (health.blp, accounts_routes, mfa_routes, profile_routes, lifecycle_routes, admin_routes):
         api.register_blueprint(blueprint)
@@ -126,9 +126,9 @@ def cache_stats(app: Flask) -> dict[str, object]:
 
 def close_app(app: Flask) -> None:
     """Release the process's connections (gunicorn worker exit, end of a test)."""
-    from . import metrics_endpoint
+    from .observability import metrics_route
 
-    metrics_endpoint.close(app)
+    metrics_route.close(app)
     app.extensions["coner.revocations"].stop()
     app.extensions["coner.limiter"].close()
     app.extensions["coner.db"].close()

@@ -1,5 +1,5 @@
 """A request id on every request: echoed from `X-Request-ID` when the client sent a sane one, put on every
-response, and stamped on every log line written while the request runs (`RequestIdFilter`, which `logs.py`
+response, and stamped on every log line written while the request runs (`RequestIdFilter`, which `observability/logs.py`
 puts on the app's log handler)."""
 from __future__ import annotations
 

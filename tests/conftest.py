@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import psycopg
 import pytest
 
-from coner_api.logs import JsonFormatter
+from coner_api.observability.logs import JsonFormatter
 from coner_api.request_ids import RequestIdFilter
 from tests.support.logs import LOG_FILES, leaked_secrets
 from tests.support.servers import (REPO, ApiServer, AuthServer, EmbeddedPostgres, app_settings,

@@ -49,3 +49,15 @@ def test_every_route_heading_of_the_api_reference_is_a_real_operation(operations
 def test_routes_outside_the_document_are_documented_and_stay_outside(operations):
     assert OUTSIDE_THE_DOCUMENT <= documented()
     assert not OUTSIDE_THE_DOCUMENT & operations
+
+
+# A file path the documents name: `coner_api/...`, `tests/...`, and so on, up to its extension.
+NAMED_FILE = re.compile(r"\b(?:coner_api|tests|bench|local_supabase|sql|docs)/[\w/.-]*\w\.(?:py|sql|lua|md|html)\b")
+
+
+def test_every_file_the_documents_name_is_in_the_repository():
+    documents = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    named = {(doc.name, path) for doc in documents for path in NAMED_FILE.findall(doc.read_text())}
+    assert len(named) > 20  # never vacuous: the documents point into the code throughout
+    missing = sorted((doc, path) for doc, path in named if "NNN" not in path and not (REPO / path).exists())
+    assert not missing, f"paths named in the documents that are not in the repository: {missing}"

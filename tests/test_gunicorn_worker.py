@@ -1,4 +1,4 @@
-"""The gunicorn worker (coner_api.gunicorn_worker) on a real gunicorn: connections opened together spread over
+"""The gunicorn worker (coner_api.serving.worker) on a real gunicorn: connections opened together spread over
 the workers, a worker that stops (and the one that replaces it) drops no request, and a port another server
 holds is refused instead of shared."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import threading
 import psutil
 import pytest
 
-from coner_api.gunicorn_worker import BALANCED_LISTENERS
+from coner_api.serving.worker import BALANCED_LISTENERS
 from tests.support.faults import GENEROUS_LIMITS, Timed, call, child_pids, wait_until
 from tests.support.servers import app_settings
 

@@ -4,7 +4,6 @@ for the body as a whole), never a 5xx, and nothing of it reaches Supabase Auth o
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from coner_api.config import Config, ConfigError
-from coner_api.logs import JsonFormatter, mask_secrets
+from coner_api.observability.logs import JsonFormatter, mask_secrets
 from tests.support.logs import json_lines, request_lines
 from tests.support.servers import app_settings, unreachable_url
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from coner_api.metrics_endpoint import blp as metrics_blueprint
+from coner_api.observability.metrics_route import blp as metrics_blueprint
 from tests.support.metrics import scrape, value
 from tests.support.servers import app_settings, unreachable_url
 from tests.support.users import PASSWORD

@@ -4,8 +4,8 @@ of silently changing a worker's socket handling, an error page or the OpenAPI do
 
 What is overridden, and where:
 - gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`
-  (coner_api/gunicorn_worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
-  (coner_api/server_errors.py).
+  (coner_api/serving/worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
+  (coner_api/serving/error_pages.py).
 - flask-smorest: the `_apidoc` record its documentation decorators leave on a view (coner_api/blueprint.py
   keeps it and drops their wrappers), `Blueprint.ARGUMENTS_PARSER`, `Api.ERROR_SCHEMA` and
   `Api._register_responses` (coner_api/api_docs.py).

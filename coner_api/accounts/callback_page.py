@@ -15,7 +15,7 @@ from flask import make_response, render_template
 
 from ..blueprint import NO_STORE
 from ..errors import ApiError
-from ..supabase_auth import TokenSet
+from ..supabase_client import TokenSet
 
 # What Supabase (or the provider through it) reports in `?error=`, in words. Unknown names get the generic
 # text; Supabase's own description is shown beside it, shortened.

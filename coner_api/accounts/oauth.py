@@ -26,7 +26,7 @@ from flask import current_app
 from ..config import Config, is_loopback
 from ..db import get_db
 from ..errors import InvalidOtp, ValidationFailed
-from ..supabase_auth import TokenSet, get_supabase_auth
+from ..supabase_client import TokenSet, get_supabase_auth
 
 PROVIDER = "google"
 FLOW_LIFETIME_SECONDS = 600

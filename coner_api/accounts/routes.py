@@ -5,7 +5,7 @@ import re
 
 from flask import jsonify, redirect, request
 
-from .. import metrics
+from ..observability import metrics
 from ..blueprint import BEARER, NO_STORE, Blueprint
 from ..errors import ApiError, InvalidOtp
 from ..rate_limits import CREDENTIALS, PUBLIC

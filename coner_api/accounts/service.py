@@ -11,8 +11,8 @@ from ..errors import ApiError
 from ..mfa import status as mfa_status
 from ..profiles import service as profiles
 from ..sessions import Claims, get_revocations, get_verifier
-from ..supabase_admin import get_supabase_admin
-from ..supabase_auth import TokenSet, get_supabase_auth
+from ..supabase_client.admin import get_supabase_admin
+from ..supabase_client import TokenSet, get_supabase_auth
 
 log = logging.getLogger(__name__)
 

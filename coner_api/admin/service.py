@@ -20,8 +20,8 @@ from ..lifecycle import service as lifecycle
 from ..profiles import service as profiles
 from ..sessions import Claims, get_revocations
 from ..sessions.roles import PRIVILEGED_ROLES, has_role, normalized_roles
-from ..supabase_admin import get_supabase_admin
-from ..supabase_auth import AuthUser
+from ..supabase_client.admin import get_supabase_admin
+from ..supabase_client import AuthUser
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import EmailExists, InvalidCredentials, NotFound
-from ..supabase_admin import get_supabase_admin
-from ..supabase_auth import get_supabase_auth
+from ..supabase_client.admin import get_supabase_admin
+from ..supabase_client import get_supabase_auth
 from .schemas import DEFAULT_FULL_NAME, DEFAULT_PASSWORD
 
 

@@ -10,7 +10,7 @@ from ..caches import BoundedCache
 from ..db import get_db
 from ..errors import ApiError
 from ..rate_limits import UNLIMITED
-from ..supabase_auth import get_supabase_auth
+from ..supabase_client import get_supabase_auth
 from .schemas import AuthHealthSchema, HealthErrorSchema, HealthSchema, ReadinessSchema
 
 # Load balancers and platforms poll these: never rate-limited.

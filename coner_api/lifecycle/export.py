@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound
 from ..profiles import service as profiles
 from ..sessions.export import revoked_sessions
-from ..supabase_account import AccountRecord, get_supabase_account
+from ..supabase_client.account import AccountRecord, get_supabase_account
 
 if TYPE_CHECKING:
     from ..sessions import Claims

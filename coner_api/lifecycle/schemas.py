@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from ..profiles.schemas import LegacyProfileSchema, ProfileSchema
 from ..schemas import Body, EmailField, Token, UtcDateTime, password_rules
-from ..supabase_account import SAME_PASSWORD
+from ..supabase_client.account import SAME_PASSWORD
 
 PASSWORD_DOC = {"description": "8 characters to 72 bytes (UTF-8), checked exactly as sent"}
 

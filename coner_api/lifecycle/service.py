@@ -30,9 +30,9 @@ from ..accounts import service as accounts
 from ..errors import ApiError, NotFound, ReauthenticationRequired, SessionRevoked, ValidationFailed
 from ..profiles import service as profiles
 from ..sessions import get_revocations
-from ..supabase_account import AccountRecord, get_supabase_account
-from ..supabase_admin import get_supabase_admin
-from ..supabase_auth import TokenSet, get_supabase_auth
+from ..supabase_client.account import AccountRecord, get_supabase_account
+from ..supabase_client.admin import get_supabase_admin
+from ..supabase_client import TokenSet, get_supabase_auth
 
 if TYPE_CHECKING:
     from ..sessions import Claims

@@ -30,8 +30,8 @@ import segno
 from ..db import get_db
 from ..errors import InvalidOtp, MfaRequired, NotFound
 from ..sessions import Claims, get_revocations, get_verifier
-from ..supabase_auth import TokenSet, get_supabase_auth
-from ..supabase_mfa import Factor, get_supabase_mfa
+from ..supabase_client import TokenSet, get_supabase_auth
+from ..supabase_client.mfa import Factor, get_supabase_mfa
 from . import status
 
 # The name authenticator apps show above the code (the otpauth:// URI's issuer).

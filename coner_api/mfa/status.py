@@ -37,8 +37,8 @@ from ..caches import BoundedCache
 from ..context import extension
 from ..errors import ApiError, MfaRequired
 from ..sessions import Claims, get_revocations, get_verifier
-from ..supabase_auth import TokenSet
-from ..supabase_mfa import get_supabase_mfa
+from ..supabase_client import TokenSet
+from ..supabase_client.mfa import get_supabase_mfa
 
 KIND = "mfa"  # broadcast messages `mfa:<user id>`
 CACHE_TTL = 120.0

@@ -30,7 +30,7 @@ import time
 import uuid
 from typing import Callable
 
-from .. import metrics
+from ..observability import metrics
 from ..db import Connection, Database, connect
 from ..errors import ApiError
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import httpx
 
-from coner_api.gunicorn_worker import BALANCED_LISTENERS
+from coner_api.serving.worker import BALANCED_LISTENERS
 from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
 from tests.support.logs import LOG_FILES, remember
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 from typing import Any
 
 from . import metrics
-from .caches import BoundedCache, named_caches
+from ..caches import BoundedCache, named_caches
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """Multi-factor calls to Supabase Auth, through the official client's `auth.mfa` API (enroll, challenge and
-verify, unenroll, the user's factors) and its admin API (`admin.mfa.list_factors`). Like `supabase_auth` and
+verify, unenroll, the user's factors) and its admin API (`admin.mfa.list_factors`). Like `client` and
 `supabase_admin`, callers get plain values and our own exceptions, never a Supabase payload.
 
 The client's MFA calls act for the signed-in session it holds, so each request signs a throw-away client in
@@ -19,10 +19,11 @@ from typing import Any, Mapping
 
 from supabase_auth.constants import EXPIRY_MARGIN
 
-from .context import extension
-from .errors import (ApiError, Conflict, Forbidden, InvalidOtp, MfaRequired, NotFound, SessionRevoked,
+from ..context import extension
+from ..errors import (ApiError, Conflict, Forbidden, InvalidOtp, MfaRequired, NotFound, SessionRevoked,
                      TokenExpired, Unauthorized)
-from .supabase_auth import SupabaseAuth, TokenSet, _iso, has_verified_factor
+from .client import SupabaseAuth
+from .results import TokenSet, has_verified_factor, iso_time
 
 # Signing the client in (GoTrue auth.go, requireAuthentication, through GET /user): a session Supabase ended
 # (a logout, or mfa.go deleting the user's aal1 sessions when a factor is verified) is a revoked session here.
@@ -66,7 +67,7 @@ class Enrolment:
 
 def _factor(raw: Any) -> Factor:
     return Factor(id=str(raw.id), factor_type=raw.factor_type, status=raw.status,
-                  friendly_name=raw.friendly_name or None, created_at=_iso(raw.created_at))
+                  friendly_name=raw.friendly_name or None, created_at=iso_time(raw.created_at))
 
 
 class MfaSession:

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from .errors import http_error_body
+from ..errors import http_error_body
 
 
 def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:

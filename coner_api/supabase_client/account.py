@@ -1,6 +1,6 @@
 """A user's own account at Supabase Auth, through the official client: the full record Supabase keeps of it,
 a new password set from a session of the user's, an e-mail change asked for with the user's token, and the
-codes that confirm it. Like `supabase_auth` and `supabase_admin`, it answers with plain values and our own
+codes that confirm it. Like `client` and `admin`, it answers with plain values and our own
 exceptions.
 
 PUT /user goes through the client's own request path (`_request`: its headers, API version and error
@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .context import extension
-from .errors import (ApiError, Forbidden, InvalidCredentials, InvalidOtp, NotFound, SessionRevoked,
+from ..context import extension
+from ..errors import (ApiError, Forbidden, InvalidCredentials, InvalidOtp, NotFound, SessionRevoked,
                      ValidationFailed)
-from .supabase_auth import SupabaseAuth, field_refused
+from .client import SupabaseAuth
+from .refusals import field_refused
 
 # The user object's fields the data export shows (GoTrue's models.User as JSON; secrets never leave GoTrue).
 ACCOUNT_FIELDS = ("id", "aud", "role", "email", "phone", "new_email", "new_phone", "created_at", "updated_at",

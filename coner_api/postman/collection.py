@@ -4,9 +4,9 @@
 By default the document is built in this process from the app itself (nothing needs to run: placeholder
 settings, no request is served); `--spec URL-or-file` converts a served or saved document instead (`make
 smoke` converts the running server's own). One request per operation, ordered as one user's session
-(`postman_session`: sign-up, sign-in, the profile, ... the logouts last), each with an example JSON body made
+(`session`: sign-up, sign-in, the profile, ... the logouts last), each with an example JSON body made
 from its schema unless the session says otherwise, bearer auth on protected routes, `{{baseUrl}}` in every
-URL, and `pm.test` assertions on the status and the body's shape made from the document (`postman_tests`).
+URL, and `pm.test` assertions on the status and the body's shape made from the document (`assertions`).
 Sign-in, refresh and the dev token routes store the tokens they receive in the collection's variables, so the
 protected requests just work.
 """
@@ -19,8 +19,8 @@ import sys
 import urllib.request
 from typing import Any
 
-from . import postman_tests
-from .postman_session import PATH_VARIABLES, RUN_SETUP, RUN_SETUP_WITHOUT_DEV, Step, plan
+from . import assertions
+from .session import PATH_VARIABLES, RUN_SETUP, RUN_SETUP_WITHOUT_DEV, Step, plan
 
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"  # an identifier, never fetched
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
@@ -39,8 +39,8 @@ EXAMPLE_STRINGS = {"email": "user@example.com", "date": "2000-01-31", "date-time
 
 def app_spec(development: bool = True) -> dict[str, Any]:
     """The OpenAPI document of an app built with placeholder settings (its pools never get to connect)."""
-    from . import close_app, create_app
-    from .config import Config
+    from .. import close_app, create_app
+    from ..config import Config
 
     config = Config(app_env="development" if development else "production",
                     database_url="postgresql://postman@127.0.0.1:9/postman", supabase_url="http://127.0.0.1:9",
@@ -138,7 +138,7 @@ def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any
     name) any documented answer."""
     name = step.name if step else (operation.get("summary") or f"{method} {path}")
     status, code = (step.status, step.code) if step else (None, None)
-    script = postman_tests.assertions(spec, operation, status, code)
+    script = assertions.assertions(spec, operation, status, code)
     if step is not None and step.store:
         script += [f"if (pm.response.code === {step.status}) {{", "    var body = pm.response.json();",
                    *("    " + line for line in step.store), "}"]
@@ -153,7 +153,7 @@ def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any
 
 def collection(spec: dict[str, Any], base_url: str) -> dict[str, Any]:
     """The Postman v2.1 collection of every operation in `spec`, ordered as one user's session
-    (`postman_session`), each request with `pm.test` assertions made from the document (`postman_tests`)."""
+    (`session`), each request with `pm.test` assertions made from the document (`assertions`)."""
     operations = {(method.upper(), path): operation for path, item in spec.get("paths", {}).items()
                   for method, operation in item.items() if method in HTTP_METHODS}
     dev = ("POST", "/dev/auth/token") in operations
@@ -193,7 +193,3 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(collection(spec, args.base_url.rstrip("/")), sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,5 +1,5 @@
-"""The only module that talks to Supabase Auth, through the official client (`supabase_auth`, the auth half
-of the `supabase` package). Routes get plain values back and our own exceptions, never a Supabase payload.
+"""End-user calls to Supabase Auth through the official client, the translation of its exceptions into ours,
+and the one HTTP pool every call of this package goes through.
 
 Every call builds a throw-away `SyncGoTrueClient` over one shared, pooled `httpx.Client`: the client keeps
 the signed-in session in its own memory, so a shared instance would leak one user's session into another
@@ -15,10 +15,7 @@ the anon key or the user's token, which is all GoTrue itself reads, so such a ca
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Iterator, Mapping
 
 import httpx
@@ -27,12 +24,13 @@ from supabase_auth import SyncGoTrueClient, SyncMemoryStorage
 from supabase_auth.errors import (AuthApiError, AuthError, AuthRetryableError, AuthUnknownError,
                                   AuthWeakPasswordError)
 
-from .config import Config
-from .context import current_request
-from .errors import (AccountSuspended, ApiError, AuthUnavailable, Conflict, EmailExists, EmailNotConfirmed,
-                     Forbidden, InternalError, InvalidCredentials, InvalidOtp, InvalidRefreshToken, NotFound,
-                     RateLimited, Unauthorized, ValidationFailed)
-from .metrics import TimedTransport
+from ..config import Config
+from ..context import current_request
+from ..errors import (AccountSuspended, ApiError, AuthUnavailable, EmailExists, InternalError, InvalidCredentials,
+                      InvalidOtp, InvalidRefreshToken, RateLimited, ValidationFailed)
+from ..observability.metrics import TimedTransport
+from .refusals import ERROR_CODES, UpstreamRefused, quiet_mail_errors
+from .results import AuthUser, TokenSet, session_tokens, user_from
 
 log = logging.getLogger(__name__)
 
@@ -49,145 +47,6 @@ def _end_user_address() -> str | None:
     return current_request().remote_addr or None
 
 
-class UpstreamRefused(ValidationFailed):
-    """Supabase's own input check failed and its error code does not say which field (GoTrue answers
-    `validation_failed` for several): reported for the body as a whole, never guessed."""
-
-    def __init__(self, **_: Any) -> None:
-        super().__init__({"_schema": ["Refused by the authentication service"]})
-
-
-def field_refused(field_name: str) -> type[ApiError]:
-    """Supabase's own input check failed (say, an address it finds invalid that ours let through)."""
-
-    class UpstreamValidation(ValidationFailed):
-        def __init__(self, **_: Any) -> None:
-            super().__init__({field_name: ["Rejected by the authentication service"]})
-
-    return UpstreamValidation
-
-
-# Supabase Auth error code -> our answer. An unlisted code on a 400/422 is an input Supabase refused for a
-# reason it does not name (UpstreamRefused); on any other status it is a fault we cannot explain (logged, 500).
-ERROR_CODES: dict[str, type[ApiError]] = {
-    "invalid_credentials": InvalidCredentials,
-    "email_not_confirmed": EmailNotConfirmed,
-    "user_banned": AccountSuspended,
-    "user_already_exists": EmailExists,
-    "email_exists": EmailExists,
-    "refresh_token_not_found": InvalidRefreshToken,
-    "refresh_token_already_used": InvalidRefreshToken,
-    "session_expired": InvalidRefreshToken,
-    "session_not_found": InvalidRefreshToken,
-    "otp_expired": InvalidOtp,
-    "flow_state_not_found": InvalidOtp,
-    "flow_state_expired": InvalidOtp,
-    "bad_code_verifier": InvalidOtp,
-    "user_not_found": NotFound,
-    "bad_jwt": Unauthorized,
-    "no_authorization": Unauthorized,
-    "not_admin": Forbidden,
-    "signup_disabled": Forbidden,
-    "email_provider_disabled": Forbidden,
-    "over_request_rate_limit": RateLimited,
-    "over_email_send_rate_limit": RateLimited,
-    "conflict": Conflict,
-    # Codes that name the e-mail address (GoTrue internal/api/apierrors/errorcode.go).
-    "email_address_invalid": field_refused("email"),
-    "email_address_not_authorized": field_refused("email"),
-}
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """A session as our clients receive it."""
-
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    expires_at: int
-    user_id: str
-    email: str
-    token_type: str = "bearer"
-    # Whether the user has a verified second factor (the answer's user object lists its factors), and whether
-    # this session still has to prove it (set by mfa.status.note_session: an aal1 token of such a user).
-    verified_factor: bool = False
-    mfa_required: bool = False
-
-    def answer(self) -> dict[str, Any]:
-        """The session fields every route that hands out tokens answers with (docs/api.md, "Accounts")."""
-        answer = {"access_token": self.access_token, "refresh_token": self.refresh_token,
-                  "expires_in": self.expires_in, "expires_at": self.expires_at, "token_type": self.token_type}
-        if self.mfa_required:
-            answer["mfa_required"] = True
-        return answer
-
-
-@dataclass(frozen=True)
-class AuthUser:
-    id: str
-    email: str
-    email_confirmed: bool
-    created_at: str | None = None
-    last_sign_in_at: str | None = None
-    banned_until: str | None = None
-    app_metadata: Mapping[str, Any] = field(default_factory=dict)
-    user_metadata: Mapping[str, Any] = field(default_factory=dict)
-    # Supabase answers a sign-up for an already confirmed e-mail (confirmations on) with a fake user that has
-    # no identities; that is the only way to tell, and the contract requires a 400 for it.
-    has_identities: bool = True
-
-    @property
-    def roles(self) -> tuple[str, ...]:
-        roles = self.app_metadata.get("roles") or ()
-        return tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else ()
-
-    @property
-    def is_active(self) -> bool:
-        """False while a ban is in force (`banned_until` in the future)."""
-        return not _in_future(self.banned_until)
-
-
-def user_from(raw: Any) -> AuthUser:
-    return AuthUser(
-        id=str(raw.id), email=raw.email or "", email_confirmed=raw.email_confirmed_at is not None,
-        created_at=_iso(raw.created_at), last_sign_in_at=_iso(raw.last_sign_in_at),
-        banned_until=_iso(getattr(raw, "banned_until", None)),
-        app_metadata=dict(raw.app_metadata or {}), user_metadata=dict(raw.user_metadata or {}),
-        has_identities=bool(raw.identities) if raw.identities is not None else True)
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else str(value)
-
-
-def _in_future(timestamp: str | None) -> bool:
-    if not timestamp:
-        return False
-    # Go prints up to nanoseconds; Python reads at most microseconds.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", timestamp.replace("Z", "+00:00"))
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        log.error("unreadable banned_until %r: treated as banned", timestamp)
-        return True  # fail closed
-    return moment.replace(tzinfo=moment.tzinfo or timezone.utc) > datetime.now(timezone.utc)
-
-
-def has_verified_factor(user: Any) -> bool:
-    """Whether a user object of the official client lists a verified MFA factor (GoTrue's HasMFAEnabled)."""
-    return any(factor.status == "verified" for factor in getattr(user, "factors", None) or ())
-
-
-def _tokens(session: Any) -> TokenSet:
-    return TokenSet(access_token=session.access_token, refresh_token=session.refresh_token,
-                    expires_in=int(session.expires_in), expires_at=int(session.expires_at),
-                    user_id=str(session.user.id), email=session.user.email or "",
-                    verified_factor=has_verified_factor(session.user))
-
-
 class SupabaseAuth:
     """Calls to one Supabase project's Auth server."""
 
@@ -196,7 +55,7 @@ class SupabaseAuth:
         self.base_url = config.issuer
         # Bounded timeouts: an outage is a fast 503, never a hang.
         timeout = httpx.Timeout(config.auth_timeout, connect=min(2.0, config.auth_timeout))
-        # Every call is timed and its failures counted, by operation (metrics.py); a network call's cost.
+        # Every call is timed and its failures counted, by operation (observability/metrics.py); a network call's cost.
         transport = TimedTransport(httpx.HTTPTransport(
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16)))
         self.http = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
@@ -268,11 +127,11 @@ class SupabaseAuth:
 
     def sign_in(self, email: str, password: str) -> TokenSet:
         with self.translated({"validation_failed": InvalidCredentials}):
-            return _tokens(self.client().sign_in_with_password({"email": email, "password": password}).session)
+            return session_tokens(self.client().sign_in_with_password({"email": email, "password": password}).session)
 
     def refresh(self, refresh_token: str) -> TokenSet:
         with self.translated({"validation_failed": InvalidRefreshToken, "user_banned": AccountSuspended}):
-            return _tokens(self.client().refresh_session(refresh_token).session)
+            return session_tokens(self.client().refresh_session(refresh_token).session)
 
     def sign_out(self, access_token: str, scope: str) -> None:
         """End the token's session (scope local) or every session (global). An already ended session or a
@@ -288,11 +147,11 @@ class SupabaseAuth:
     def resend_verification(self, email: str) -> None:
         """Ask for a new confirmation e-mail. Answers the same whether or not the address is registered, so
         per-address send limits are swallowed too (they only apply to real users)."""
-        with self.translated(_quiet_mail_errors()):
+        with self.translated(quiet_mail_errors()):
             self.client().resend({"type": "signup", "email": email})
 
     def send_password_recovery(self, email: str) -> None:
-        with self.translated(_quiet_mail_errors()):
+        with self.translated(quiet_mail_errors()):
             self.client().reset_password_for_email(email)
 
     def verify_recovery(self, email: str, token: str) -> str:
@@ -328,7 +187,7 @@ class SupabaseAuth:
         with self.translated({"validation_failed": InvalidOtp}):
             response = self.client(flow_type="pkce").exchange_code_for_session(
                 {"auth_code": code, "code_verifier": verifier, "redirect_to": redirect_to})
-        return _tokens(response.session)
+        return session_tokens(response.session)
 
     def health(self) -> None:
         """Raise AuthUnavailable unless the Auth server's `/health` answers 200. The official client has no
@@ -341,15 +200,10 @@ class SupabaseAuth:
             raise AuthUnavailable(f"Authentication service answered {response.status_code}")
 
 
-def _quiet_mail_errors() -> dict[str, type[ApiError] | None]:
-    return {"over_email_send_rate_limit": None, "user_not_found": None, "email_not_confirmed": None,
-            "validation_failed": field_refused("email")}
-
-
 def init_app(app: Flask, config: Config) -> SupabaseAuth:
-    from .supabase_account import SupabaseAccount
-    from .supabase_admin import SupabaseAdmin
-    from .supabase_mfa import SupabaseMfa
+    from .account import SupabaseAccount
+    from .admin import SupabaseAdmin
+    from .mfa import SupabaseMfa
 
     auth = SupabaseAuth(config)
     app.extensions["coner.supabase_auth"] = auth

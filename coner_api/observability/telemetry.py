@@ -18,8 +18,8 @@ from typing import Callable
 
 from flask import Flask, Response
 
-from . import rate_limits
-from .context import current_request, request_globals
+from .. import rate_limits
+from ..context import current_request, request_globals
 
 log = logging.getLogger("coner_api.request")
 _CONVERTER = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from .request_ids import RequestIdFilter
+from ..request_ids import RequestIdFilter
 
 JSON, TEXT = "json", "text"
 HANDLER_NAME = "coner-log-lines"

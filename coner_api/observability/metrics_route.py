@@ -13,11 +13,11 @@ import hmac
 from flask import Blueprint, Flask, Response
 
 from . import metrics
-from .config import Config
-from .context import current_request, extension
-from .errors import Unauthorized
-from .metrics_sampler import Sampler
-from .rate_limits import GROUP_ATTRIBUTE, UNLIMITED
+from ..config import Config
+from ..context import current_request, extension
+from ..errors import Unauthorized
+from .sampler import Sampler
+from ..rate_limits import GROUP_ATTRIBUTE, UNLIMITED
 
 blp = Blueprint("metrics", __name__)
 setattr(blp, GROUP_ATTRIBUTE, UNLIMITED)

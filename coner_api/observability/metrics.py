@@ -8,7 +8,7 @@ them. Without the variable (an app in a test process) the values live in this pr
 Cost on the request path, measured with `make bench` (README): one histogram observation per request (two
 value updates: the sum and one bucket; the bucket counts are the request counter), through a child looked up
 once per (method, route, status). Everything else is recorded where it happens (a sign-in failure, a call to
-Supabase Auth, a purge broadcast) or sampled off the request path (`metrics_sampler.py`).
+Supabase Auth, a purge broadcast) or sampled off the request path (`sampler.py`).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Admin calls to Supabase Auth (service-role key), through the official client; like `supabase_auth`, they
+"""Admin calls to Supabase Auth (service-role key), through the official client; like `client`, they
 answer with plain values and our own exceptions."""
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Any, Mapping
 import httpx
 from supabase_auth.types import UserList
 
-from .context import extension
-from .errors import InternalError, NotFound
-from .supabase_auth import AuthUser, SupabaseAuth, UpstreamRefused, user_from
+from ..context import extension
+from ..errors import InternalError, NotFound
+from .client import SupabaseAuth
+from .refusals import UpstreamRefused
+from .results import AuthUser, user_from
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
   `LOG_FORMAT=json` every line a server writes is one JSON object. Its optional access log
   (`GUNICORN_ACCESS_LOG`) keeps gunicorn's text format: the app's own request line replaces it.
 - The metrics folder (`PROMETHEUS_MULTIPROC_DIR`), where each worker keeps its metrics in files that a scrape
-  of any worker adds up (metrics.py). One per server start: made before the workers fork (the variable must
+  of any worker adds up (observability/metrics.py). One per server start: made before the workers fork (the variable must
   be set when a worker first imports prometheus_client), emptied when the server starts (counts of an earlier
   server would otherwise be added in), a dead worker's live gauges dropped when it exits (its counters stay:
   the requests it served happened), and removed when the server stops if this module made it.
@@ -19,7 +19,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from .logs import JsonFormatter
+from ..observability.logs import JsonFormatter
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _OWNED = "CONER_METRICS_DIR_OWNED"  # set beside ENV when the folder is ours to remove

@@ -1,0 +1,3 @@
+from .collection import main
+
+raise SystemExit(main())
