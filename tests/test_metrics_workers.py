@@ -24,7 +24,7 @@ POOL_MAX = 10
 COUNT = "coner_http_request_duration_seconds_count"
 HEALTH = {"method": "GET", "route": "/auth/health", "status": "200"}
 STALE_WRITER = """
-from coner_api import metrics
+from coner_api.observability import metrics
 metrics.observe_request("GET", "/left-by-an-earlier-server", 200, 0.001)
 """
 
