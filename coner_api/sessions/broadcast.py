@@ -18,6 +18,8 @@ logout can answer after the timeout without every acknowledgement because of the
   transaction pooler (PgBouncer in transaction mode, Supabase's pooler on port 6543: notifications never come
   back) all simply never prove themselves: their processes read Postgres on every request. The last is
   logged as a warning naming `DATABASE_LISTEN_URL`, the fix.
+- A write whose change a cache holds sends its purge in its own statement (`write_announced`), so the purge
+  commits with the change or not at all (profiles/cache.py), then waits like any broadcast.
 - A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
   Then `on_connect` loads the state afresh on the listening connection itself, after LISTEN: a change
   committed later is announced to it, one committed earlier is in what it reads (sessions/recent.py).
@@ -28,13 +30,14 @@ import logging
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import Callable, TypeVar
 
 from .. import metrics
 from ..db import Connection, Database, connect
 from ..errors import ApiError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "coner_cache_purge"
 ACK_CHANNEL = "coner_cache_purge_ack"
@@ -94,7 +97,8 @@ class Listener:
 
     def subscribe(self, kind: str, on_message: Callable[[str], None], on_disconnect: Callable[[], None]) -> None:
         """Hand messages `<kind>:...` to `on_message` rather than to the revocation caches, and call
-        `on_disconnect` whenever theirs is (another cache purged through the same broadcast: mfa/status.py).
+        `on_disconnect` whenever theirs is (another cache purged through the same broadcast: mfa/status.py,
+        profiles/cache.py).
         Subscribe at start-up; until then such a message would clear the revocation caches, which is safe."""
         self._subscribers[kind] = (on_message, on_disconnect)
 
@@ -239,6 +243,21 @@ class Listener:
         `timeout`. True when all did; False means some did not, and have stopped trusting their caches by
         now (the module docstring says why), so the purge holds either way. Raises DbUnavailable if the
         message could not be sent."""
+
+        def send(channel: str, payload: str) -> bool:
+            self.db.execute("notify", {"channel": channel, "payload": payload})
+            return True
+
+        return self.write_announced(message, send, timeout)[1]
+
+    def write_announced(self, message: str, write: Callable[[str, str], T | None],
+                        timeout: float = ACK_TIMEOUT) -> tuple[T | None, bool]:
+        """A write that sends the purge `message` itself: `write(channel, payload)` runs one statement that
+        calls `pg_notify(channel, payload)` when it changes something, so the purge commits with the change
+        or not at all (no committed change can go unannounced, as one could if the process failed between a
+        write and a separate `broadcast`). Then waits as `broadcast` does. `write` returns None when it
+        changed nothing, and so sent nothing: nothing to wait for. Returns what `write` returned, and whether
+        every process acknowledged (True when nothing was sent)."""
         event_id = uuid.uuid4().hex
         acks = self._acks[event_id] = _Acks()
         try:
@@ -247,7 +266,9 @@ class Listener:
             now = time.monotonic()
             expected = ({sender for sender, heard_at in list(self._heard.items()) if now - heard_at < TRUST_WINDOW}
                         if self.trusted else None)
-            self.db.execute("notify", {"channel": CHANNEL, "payload": f"{event_id}|{message}"})
+            written = write(CHANNEL, f"{event_id}|{message}")
+            if written is None:
+                return None, True
             sent_at = time.monotonic()
             deadline = sent_at + timeout
             with acks.changed:
@@ -258,9 +279,9 @@ class Listener:
                         log.warning("cache purge %s: %s of %s processes acknowledged; the others no longer "
                                     "trust their caches", event_id, len(acks.listeners),
                                     "?" if expected is None else len(expected))
-                        return False
+                        return written, False
                     acks.changed.wait(remaining)
             metrics.purge_acknowledged(time.monotonic() - sent_at, complete=True)
-            return True
+            return written, True
         finally:
             del self._acks[event_id]
