@@ -80,7 +80,7 @@ class ProfileCache:
 def init_app(app: Flask) -> None:
     """This process's profile cache, purged through the revocation store's broadcast listener."""
     listener = app.extensions["coner.revocations"].listener
-    cache = ProfileCache(listener)
+    cache = ProfileCache(listener, CACHE_SIZE, CACHE_TTL)
     app.extensions["coner.profile_cache"] = cache
     listener.subscribe(KIND, cache.purge, cache.clear)
 
