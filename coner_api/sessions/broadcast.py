@@ -20,6 +20,10 @@ logout can answer after the timeout without every acknowledgement because of the
   logged as a warning naming `DATABASE_LISTEN_URL`, the fix.
 - A write whose change a cache holds sends its purge in its own statement (`write_announced`), so the purge
   commits with the change or not at all (profiles/cache.py), then waits like any broadcast.
+- A listener acknowledges every purge of one network packet in one notification (`<id>,<id>|<listener>`),
+  and its own process's purges in memory, without a round trip: under a burst of writes each costs less than
+  one notification. (A process of an older release reads only single acknowledgements: during a rolling
+  deploy its broadcasts may wait out `ACK_TIMEOUT`, which the proof of life keeps safe.)
 - A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
   Then `on_connect` loads the state afresh on the listening connection itself, after LISTEN: a change
   committed later is announced to it, one committed earlier is in what it reads (sessions/recent.py).
@@ -51,6 +55,8 @@ RECONNECT_AFTER = 2 * TRUST_WINDOW
 # How long a new connection may stay silent before the likely cause (a transaction pooler) is logged.
 NO_PROOF_WARNING = 10.0
 MAX_BACKOFF = 30.0
+# Event ids (32 hex digits and a comma) in one acknowledgement: well under NOTIFY's 8,000-byte payload limit.
+ACKS_PER_NOTIFICATION = 200
 
 
 class _Silent(Exception):
@@ -148,13 +154,18 @@ class Listener:
                     connected_at = time.monotonic()
                     self._beat_now.set()
                     while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=HEARTBEAT_INTERVAL / 2):
+                        # One packet at a time (stop_after=1), so that the purges it holds are acknowledged
+                        # together: under a burst of writes, one NOTIFY answers many.
+                        applied: list[str] = []
+                        for note in conn.notifies(timeout=HEARTBEAT_INTERVAL / 2, stop_after=1):
                             if note.channel == ALIVE_CHANNEL:
                                 proven_here = self._heartbeat(note.payload) or proven_here
                             elif note.channel == ACK_CHANNEL:
                                 self._acknowledged(note.payload)
                             else:
-                                self._purge(note.payload)
+                                applied.append(self._purge(note.payload))
+                        if applied:
+                            self._acknowledge(applied)
                         now = time.monotonic()
                         proven_ever = proven_ever or proven_here
                         last = self._proven_at if proven_here and self._proven_at is not None else connected_at
@@ -199,22 +210,38 @@ class Listener:
         self._proof.set()
         return True
 
-    def _purge(self, payload: str) -> None:
+    def _purge(self, payload: str) -> str:
+        """Apply a purge; its event id."""
         event_id, _, message = payload.partition("|")
         subscriber = self._subscribers.get(message.partition(":")[0])
         (subscriber[0] if subscriber is not None else self.on_message)(message)
-        try:
-            self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{event_id}|{self.listener_id}"})
-        except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement
-            log.warning("could not acknowledge cache purge %s: %s", event_id, exc)
+        return event_id
+
+    def _acknowledge(self, event_ids: list[str]) -> None:
+        """Tell the senders that these purges are applied here: our own broadcasts in memory (no round trip
+        for them), the others in as few notifications as their payload limit allows."""
+        others = []
+        for event_id in event_ids:
+            if event_id in self._acks:
+                self._acknowledged(f"{event_id}|{self.listener_id}")
+            else:
+                others.append(event_id)
+        for start in range(0, len(others), ACKS_PER_NOTIFICATION):
+            batch = ",".join(others[start:start + ACKS_PER_NOTIFICATION])
+            try:
+                self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{batch}|{self.listener_id}"})
+            except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement
+                log.warning("could not acknowledge cache purges %s: %s", batch, exc)
 
     def _acknowledged(self, payload: str) -> None:
-        event_id, _, listener_id = payload.partition("|")
-        acks = self._acks.get(event_id)
-        if acks is not None:
-            with acks.changed:
-                acks.listeners.add(listener_id)
-                acks.changed.notify_all()
+        """`<event id>[,<event id>...]|<listener id>`: that listener applied those purges."""
+        event_ids, _, listener_id = payload.partition("|")
+        for event_id in event_ids.split(","):
+            acks = self._acks.get(event_id)
+            if acks is not None:
+                with acks.changed:
+                    acks.listeners.add(listener_id)
+                    acks.changed.notify_all()
 
     # ------------------------------------------------------------------------------- heartbeat thread
     def _beat(self) -> None:
