@@ -134,9 +134,8 @@ def test_a_worker_that_cannot_hear_purges_reads_postgres(make_app, migrated_data
     assert deaf.extensions["coner.profile_cache"].cache.hits == 0
 
 
-def test_the_cache_is_bounded_and_expires(make_app, migrated_database, auth_server, new_user, monkeypatch):
-    monkeypatch.setattr(profile_cache, "CACHE_SIZE", 2)
-    small = make_app(app_settings(migrated_database, auth_server))
+def test_the_cache_is_bounded_and_expires(make_app, migrated_database, auth_server, new_user):
+    small = make_app(app_settings(migrated_database, auth_server, PROFILE_CACHE_SIZE="2"))
     assert small.extensions["coner.revocations"].listener.wait_trusted(10)
     users = [new_user() for _ in range(3)]
     for user in users:

@@ -2,7 +2,7 @@
 (docs/architecture.md, "Caches"), and the purges that keep them right on every process.
 
 `ProfileCache` maps a user id to the JSON body the route answers with (the seven setup fields): a
-`BoundedCache` ("profiles" in /metrics) of at most `CACHE_SIZE` entries, each kept at most `CACHE_TTL`.
+`BoundedCache` ("profiles" in /metrics) of at most PROFILE_CACHE_SIZE entries, each kept at most `CACHE_TTL`.
 A body rather than the row: ~5 times smaller (one bytes object against a dict of seven values), and a hit
 skips the JSON encoding too.
 
@@ -38,15 +38,15 @@ from ..context import extension
 from ..sessions.broadcast import Listener
 
 KIND = "profile"  # broadcast messages `profile:<user id>`
-# ~460 bytes an entry, key and body included (tracemalloc, a typical profile): 10,000 entries ~4.6 MB a worker.
-CACHE_SIZE = 10_000
+# PROFILE_CACHE_SIZE, by default 10,000 entries of ~460 bytes, key and body included (tracemalloc, a typical
+# profile): ~4.6 MB a worker when full.
 CACHE_TTL = 60.0
 
 
 class ProfileCache:
     """user id -> the body of GET /users/profile, used only while the purge listener is trusted."""
 
-    def __init__(self, listener: Listener, size: int = CACHE_SIZE, ttl: float = CACHE_TTL) -> None:
+    def __init__(self, listener: Listener, size: int, ttl: float = CACHE_TTL) -> None:
         self.listener = listener
         self.cache: BoundedCache[str, bytes] = BoundedCache(size, ttl, name="profiles")
         self._lock = threading.Lock()  # orders stores against purges
@@ -78,9 +78,10 @@ class ProfileCache:
 
 
 def init_app(app: Flask) -> None:
-    """This process's profile cache, purged through the revocation store's broadcast listener."""
+    """This process's profile cache, purged through the revocation store's broadcast listener. With
+    PROFILE_CACHE_SIZE 0 it keeps nothing; its writes still purge and wait, for the processes that keep some."""
     listener = app.extensions["coner.revocations"].listener
-    cache = ProfileCache(listener, CACHE_SIZE, CACHE_TTL)
+    cache = ProfileCache(listener, app.extensions["coner.config"].profile_cache_size, CACHE_TTL)
     app.extensions["coner.profile_cache"] = cache
     listener.subscribe(KIND, cache.purge, cache.clear)
 
