@@ -3,8 +3,8 @@
 
 `ProfileCache` maps a user id to the JSON body the route answers with (the seven setup fields): a
 `BoundedCache` ("profiles" in /metrics) of at most PROFILE_CACHE_SIZE entries, each kept at most `CACHE_TTL`.
-A body rather than the row: ~5 times smaller (one bytes object against a dict of seven values), and a hit
-skips the JSON encoding too.
+A body rather than the row: half the memory an entry (~460 bytes against ~920 with the row's dict, key
+included; tracemalloc), and a hit skips the JSON encoding too.
 
 Every statement that changes what a body holds (the seven fields, or whether the row is deleted: first-time
 setup, `PATCH /users/profile`, deletion) sends `profile:<user id>` through the cache-purge broadcast
@@ -28,7 +28,6 @@ Changes made outside the API (SQL by hand, the Supabase dashboard) are seen with
 from __future__ import annotations
 
 import threading
-
 from typing import Callable
 
 from flask import Flask
