@@ -63,8 +63,8 @@ def many_users(env: dict[str, str], tokens: list[str], listeners: int) -> list[s
     N. Hit rates are over the whole run of that server (warm-up included), from the workers' exit logs."""
     lines = ["### Many users (Redis on; each request from a random one of N users)", "",
              "| N | /auth/me req/s | × trivial | p99 ms | /users/profile req/s | × trivial | p99 ms | "
-             "peak RSS per worker MB | token cache hits | profile-touch hits |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "peak RSS per worker MB | token cache hits | profile-touch hits | profile cache hits |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     checks = []
     for count in MANY_USERS:
         if count > len(tokens):
@@ -85,13 +85,14 @@ def many_users(env: dict[str, str], tokens: list[str], listeners: int) -> list[s
         profile_ratio = h.paired_ratio(rounds, "GET /users/profile", "GET /auth/health")
         lines.append(f"| {count:,} | {me.rps:,.0f} | {me_ratio:.2f} | {me.p99_ms:.2f} | {profile.rps:,.0f} | "
                      f"{profile_ratio:.2f} | {profile.p99_ms:.2f} | {rss:.1f} | {hit_rate(stats, 'tokens')} | "
-                     f"{hit_rate(stats, 'profile_touches')} |")
+                     f"{hit_rate(stats, 'profile_touches')} | {hit_rate(stats, 'profiles')} |")
         if count == 100_000:
             checks += [h.check("100,000 users: GET /auth/me vs trivial", me_ratio, MANY_ME),
                        h.check("100,000 users: peak RSS per worker (MB)", rss, MANY_RSS_MB, "≤")]
     caps = stats[0] if stats else {}
     lines += ["", f"Caps per worker: token cache {caps.get('tokens', {}).get('max_size', '?'):,}, profile touches "
-                  f"{caps.get('profile_touches', {}).get('max_size', '?'):,}, rate-limit windows "
+                  f"{caps.get('profile_touches', {}).get('max_size', '?'):,}, profile cache "
+                  f"{caps.get('profiles', {}).get('max_size', '?'):,}, rate-limit windows "
                   f"{caps.get('rate_windows', {}).get('max_size', '?'):,}; recent revocations ≤ 100,000 each "
                   "(every cache has a cap)", ""]
     if checks:

@@ -116,6 +116,7 @@ def cache_stats(app: Flask) -> dict[str, object]:
     stats: dict[str, object] = {
         "tokens": app.extensions["coner.verifier"]._cache.stats(),
         "profile_touches": app.extensions["coner.profile_touches"].stats(),
+        "profiles": app.extensions["coner.profile_cache"].cache.stats(),
         "revocations": app.extensions["coner.revocations"].recent.sizes(),
     }
     shared = app.extensions["coner.limiter"].shared

@@ -9,10 +9,11 @@ from __future__ import annotations
 from functools import wraps
 from typing import Any, Callable
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
 
 from ..blueprint import BEARER, Blueprint
 from ..sessions.guard import auth_required, current_user
+from . import cache
 from . import service as profiles
 from .schemas import (FirstTimeSetupSchema, LegacyProfileSchema, LegacyProfileUpdateSchema, ProfilePatchSchema,
                       ProfileSchema)
@@ -74,7 +75,9 @@ def put_me(changes: dict[str, Any]):
 @blp.doc(security=BEARER)
 def get_profile():
     """Get the profile's seven fields (null when unset)."""
-    return _profile_answer(profiles.get_profile(current_user().user_id))
+    user_id = current_user().user_id
+    body = cache.body(user_id, lambda: _profile_answer(profiles.get_profile(user_id)).get_data())
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @blp.route("/profile-first", methods=["PUT"])

@@ -1,7 +1,9 @@
 """User profiles: creation on first use, the legacy profile, first-time setup and later partial updates.
 
 The profile id is always the verified token's `sub`; nothing here takes it from a request body or path.
-Every write is one SQL statement, so concurrent requests for one user cannot lose each other's changes.
+Every write is one SQL statement, so concurrent requests for one user cannot lose each other's changes. The
+writes that change what GET /users/profile answers carry their own cache purge and return once every
+process has applied it (`_write_announced`; profiles/cache.py says why that keeps every read right).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..caches import BoundedCache
 from ..context import extension
 from ..db import get_db
 from ..errors import NotFound, ProfileAlreadyInitialized, ProfileNotInitialized
+from . import cache
 
 # last_seen_at is refreshed at most this often per user (the SQL repeats the same interval).
 TOUCH_INTERVAL_SECONDS = 60.0
@@ -34,6 +37,7 @@ def init_app(app: Flask) -> None:
     # needs no database work at all, which keeps `ensure_profile` off the write path of nearly every request.
     app.extensions["coner.profile_touches"] = BoundedCache(TOUCH_CACHE_SIZE, TOUCH_INTERVAL_SECONDS,
                                                           name="profile_touches")
+    cache.init_app(app)
 
 
 def ensure_profile(user_id: str, email: str | None) -> None:
@@ -93,12 +97,11 @@ def get_profile(user_id: str) -> dict[str, Any]:
 
 def first_time_setup(user_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """Store every setup field, exactly once per user even under concurrent calls (one atomic UPDATE)."""
-    db = get_db()
-    row = db.fetch_one("profile_first_time_setup",
-                       {"user_id": user_id, **{name: fields[name] for name in SETUP_FIELDS}})
+    row = _write_announced(user_id, "profile_first_time_setup",
+                           {"user_id": user_id, **{name: fields[name] for name in SETUP_FIELDS}})
     if row is not None:
         return row
-    state = db.fetch_one("profile_state", {"user_id": user_id})
+    state = get_db().fetch_one("profile_state", {"user_id": user_id})
     if state is None:
         raise ProfileNotFound()
     raise ProfileAlreadyInitialized()
@@ -106,14 +109,26 @@ def first_time_setup(user_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def patch_profile(user_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Change only the given fields of an initialized profile, in one statement; return the seven fields."""
-    db = get_db()
-    row = db.fetch_one("profile_patch", {"user_id": user_id, **_presence(changes, PATCHABLE_FIELDS)})
+    row = _write_announced(user_id, "profile_patch", {"user_id": user_id, **_presence(changes, PATCHABLE_FIELDS)})
     if row is not None:
         return row
-    state = db.fetch_one("profile_state", {"user_id": user_id})
+    state = get_db().fetch_one("profile_state", {"user_id": user_id})
     if state is None:
         raise ProfileNotFound()
     raise ProfileNotInitialized()
+
+
+def _write_announced(user_id: str, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Run a write whose statement sends the user's profile-cache purge when it changes the row (parameters
+    `purge_channel`, `purge_payload`), and wait until every process has applied it; the row it returns, or
+    None when it changed nothing (and so sent nothing)."""
+    db = get_db()
+
+    def write(channel: str, payload: str) -> dict[str, Any] | None:
+        return db.fetch_one(query, {**params, "purge_channel": channel, "purge_payload": payload})
+
+    row, _ = cache.profile_cache().listener.write_announced(cache.message(user_id), write)
+    return row
 
 
 def _presence(changes: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
@@ -143,5 +158,5 @@ def deletion_state(user_id: str) -> bool | None:
 
 def mark_deleted(user_id: str) -> None:
     """Keep the row and its id (for audit, and for the logout cutoff that keeps refusing the deleted user's
-    tokens) and clear every personal field."""
-    get_db().execute("admin_mark_profile_deleted", {"user_id": user_id})
+    tokens) and clear every personal field; no process serves the profile from its cache once this returns."""
+    _write_announced(user_id, "admin_mark_profile_deleted", {"user_id": user_id})

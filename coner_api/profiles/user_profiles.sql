@@ -45,31 +45,39 @@ SELECT profile_initialized_at IS NOT NULL AS initialized
 
 -- name: profile_first_time_setup
 -- Exactly once per user: concurrent callers queue on the row lock and re-check the WHERE against the
--- committed row, so only the first one still sees profile_initialized_at IS NULL.
-UPDATE user_profiles
-   SET full_name = %(full_name)s,
-       dob = %(dob)s::date,
-       sex = %(sex)s,
-       phone_number = %(phone_number)s,
-       address = %(address)s,
-       school = %(school)s,
-       major = %(major)s,
-       profile_initialized_at = now(),
-       updated_at = now()
- WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NULL
-RETURNING full_name, dob, sex, phone_number, address, school, major
+-- committed row, so only the first one still sees profile_initialized_at IS NULL. The row written sends the
+-- user's profile-cache purge, committed with it (profiles/cache.py); no row written, no purge.
+WITH written AS (
+  UPDATE user_profiles
+     SET full_name = %(full_name)s,
+         dob = %(dob)s::date,
+         sex = %(sex)s,
+         phone_number = %(phone_number)s,
+         address = %(address)s,
+         school = %(school)s,
+         major = %(major)s,
+         profile_initialized_at = now(),
+         updated_at = now()
+   WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NULL
+  RETURNING full_name, dob, sex, phone_number, address, school, major
+)
+SELECT written.* FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge
 
 -- name: profile_patch
--- Partial update after setup; full_name and sex are never written here (locked after the first setup).
-UPDATE user_profiles
-   SET dob          = CASE WHEN %(set_dob)s THEN %(dob)s::date ELSE dob END,
-       phone_number = CASE WHEN %(set_phone_number)s THEN %(phone_number)s::varchar ELSE phone_number END,
-       address      = CASE WHEN %(set_address)s THEN %(address)s::varchar ELSE address END,
-       school       = CASE WHEN %(set_school)s THEN %(school)s::varchar ELSE school END,
-       major        = CASE WHEN %(set_major)s THEN %(major)s::varchar ELSE major END,
-       updated_at   = now()
- WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NOT NULL
-RETURNING full_name, dob, sex, phone_number, address, school, major
+-- Partial update after setup; full_name and sex are never written here (locked after the first setup). The
+-- row written sends the user's profile-cache purge, committed with it (profiles/cache.py).
+WITH written AS (
+  UPDATE user_profiles
+     SET dob          = CASE WHEN %(set_dob)s THEN %(dob)s::date ELSE dob END,
+         phone_number = CASE WHEN %(set_phone_number)s THEN %(phone_number)s::varchar ELSE phone_number END,
+         address      = CASE WHEN %(set_address)s THEN %(address)s::varchar ELSE address END,
+         school       = CASE WHEN %(set_school)s THEN %(school)s::varchar ELSE school END,
+         major        = CASE WHEN %(set_major)s THEN %(major)s::varchar ELSE major END,
+         updated_at   = now()
+   WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NOT NULL
+  RETURNING full_name, dob, sex, phone_number, address, school, major
+)
+SELECT written.* FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge
 
 -- name: create_profile_at_signup
 -- The profile row of a new account; a repeated sign-up of an unconfirmed address keeps the existing row.
@@ -119,10 +127,15 @@ SELECT is_deleted FROM user_profiles WHERE user_id = %(user_id)s
 
 -- name: admin_mark_profile_deleted
 -- The row and its id stay, for audit and for the logout cutoff that keeps refusing the deleted user's
--- tokens; every personal field is cleared.
-UPDATE user_profiles
-   SET is_deleted = true, display_name = NULL, avatar_url = NULL, email = NULL, full_name = NULL,
-       dob = NULL, sex = NULL, phone_number = NULL, address = NULL, school = NULL, major = NULL, bio = NULL,
-       profession = NULL, company = NULL, skills = NULL, work_style = NULL, years_experience = NULL,
-       linkedin_url = NULL, portfolio_url = NULL, updated_at = now()
- WHERE user_id = %(user_id)s
+-- tokens; every personal field is cleared. The row written sends the user's profile-cache purge, committed
+-- with it (profiles/cache.py).
+WITH written AS (
+  UPDATE user_profiles
+     SET is_deleted = true, display_name = NULL, avatar_url = NULL, email = NULL, full_name = NULL,
+         dob = NULL, sex = NULL, phone_number = NULL, address = NULL, school = NULL, major = NULL, bio = NULL,
+         profession = NULL, company = NULL, skills = NULL, work_style = NULL, years_experience = NULL,
+         linkedin_url = NULL, portfolio_url = NULL, updated_at = now()
+   WHERE user_id = %(user_id)s
+  RETURNING user_id
+)
+SELECT written.user_id FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge

@@ -18,6 +18,12 @@ logout can answer after the timeout without every acknowledgement because of the
   transaction pooler (PgBouncer in transaction mode, Supabase's pooler on port 6543: notifications never come
   back) all simply never prove themselves: their processes read Postgres on every request. The last is
   logged as a warning naming `DATABASE_LISTEN_URL`, the fix.
+- A write whose change a cache holds sends its purge in its own statement (`write_announced`), so the purge
+  commits with the change or not at all (profiles/cache.py), then waits like any broadcast.
+- A listener acknowledges every purge of one network packet in one notification (`<id>,<id>|<listener>`),
+  and its own process's purges in memory, without a round trip: under a burst of writes each costs less than
+  one notification. (A process of an older release reads only single acknowledgements: during a rolling
+  deploy its broadcasts may wait out `ACK_TIMEOUT`, which the proof of life keeps safe.)
 - A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
   Then `on_connect` loads the state afresh on the listening connection itself, after LISTEN: a change
   committed later is announced to it, one committed earlier is in what it reads (sessions/recent.py).
@@ -28,13 +34,14 @@ import logging
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import Callable, TypeVar
 
 from ..observability import metrics
 from ..db import Connection, Database, connect
 from ..errors import ApiError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "coner_cache_purge"
 ACK_CHANNEL = "coner_cache_purge_ack"
@@ -48,6 +55,8 @@ RECONNECT_AFTER = 2 * TRUST_WINDOW
 # How long a new connection may stay silent before the likely cause (a transaction pooler) is logged.
 NO_PROOF_WARNING = 10.0
 MAX_BACKOFF = 30.0
+# Event ids (32 hex digits and a comma) in one acknowledgement: well under NOTIFY's 8,000-byte payload limit.
+ACKS_PER_NOTIFICATION = 200
 
 
 class _Silent(Exception):
@@ -94,7 +103,8 @@ class Listener:
 
     def subscribe(self, kind: str, on_message: Callable[[str], None], on_disconnect: Callable[[], None]) -> None:
         """Hand messages `<kind>:...` to `on_message` rather than to the revocation caches, and call
-        `on_disconnect` whenever theirs is (another cache purged through the same broadcast: mfa/status.py).
+        `on_disconnect` whenever theirs is (another cache purged through the same broadcast: mfa/status.py,
+        profiles/cache.py).
         Subscribe at start-up; until then such a message would clear the revocation caches, which is safe."""
         self._subscribers[kind] = (on_message, on_disconnect)
 
@@ -144,13 +154,18 @@ class Listener:
                     connected_at = time.monotonic()
                     self._beat_now.set()
                     while not self._stopping.is_set():
-                        for note in conn.notifies(timeout=HEARTBEAT_INTERVAL / 2):
+                        # One packet at a time (stop_after=1), so that the purges it holds are acknowledged
+                        # together: under a burst of writes, one NOTIFY answers many.
+                        applied: list[str] = []
+                        for note in conn.notifies(timeout=HEARTBEAT_INTERVAL / 2, stop_after=1):
                             if note.channel == ALIVE_CHANNEL:
                                 proven_here = self._heartbeat(note.payload) or proven_here
                             elif note.channel == ACK_CHANNEL:
                                 self._acknowledged(note.payload)
                             else:
-                                self._purge(note.payload)
+                                applied.append(self._purge(note.payload))
+                        if applied:
+                            self._acknowledge(applied)
                         now = time.monotonic()
                         proven_ever = proven_ever or proven_here
                         last = self._proven_at if proven_here and self._proven_at is not None else connected_at
@@ -195,22 +210,38 @@ class Listener:
         self._proof.set()
         return True
 
-    def _purge(self, payload: str) -> None:
+    def _purge(self, payload: str) -> str:
+        """Apply a purge; its event id."""
         event_id, _, message = payload.partition("|")
         subscriber = self._subscribers.get(message.partition(":")[0])
         (subscriber[0] if subscriber is not None else self.on_message)(message)
-        try:
-            self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{event_id}|{self.listener_id}"})
-        except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement
-            log.warning("could not acknowledge cache purge %s: %s", event_id, exc)
+        return event_id
+
+    def _acknowledge(self, event_ids: list[str]) -> None:
+        """Tell the senders that these purges are applied here: our own broadcasts in memory (no round trip
+        for them), the others in as few notifications as their payload limit allows."""
+        others = []
+        for event_id in event_ids:
+            if event_id in self._acks:
+                self._acknowledged(f"{event_id}|{self.listener_id}")
+            else:
+                others.append(event_id)
+        for start in range(0, len(others), ACKS_PER_NOTIFICATION):
+            batch = ",".join(others[start:start + ACKS_PER_NOTIFICATION])
+            try:
+                self.db.execute("notify", {"channel": ACK_CHANNEL, "payload": f"{batch}|{self.listener_id}"})
+            except ApiError as exc:  # the purge is applied; the broadcast's timeout covers a lost acknowledgement
+                log.warning("could not acknowledge cache purges %s: %s", batch, exc)
 
     def _acknowledged(self, payload: str) -> None:
-        event_id, _, listener_id = payload.partition("|")
-        acks = self._acks.get(event_id)
-        if acks is not None:
-            with acks.changed:
-                acks.listeners.add(listener_id)
-                acks.changed.notify_all()
+        """`<event id>[,<event id>...]|<listener id>`: that listener applied those purges."""
+        event_ids, _, listener_id = payload.partition("|")
+        for event_id in event_ids.split(","):
+            acks = self._acks.get(event_id)
+            if acks is not None:
+                with acks.changed:
+                    acks.listeners.add(listener_id)
+                    acks.changed.notify_all()
 
     # ------------------------------------------------------------------------------- heartbeat thread
     def _beat(self) -> None:
@@ -239,6 +270,21 @@ class Listener:
         `timeout`. True when all did; False means some did not, and have stopped trusting their caches by
         now (the module docstring says why), so the purge holds either way. Raises DbUnavailable if the
         message could not be sent."""
+
+        def send(channel: str, payload: str) -> bool:
+            self.db.execute("notify", {"channel": channel, "payload": payload})
+            return True
+
+        return self.write_announced(message, send, timeout)[1]
+
+    def write_announced(self, message: str, write: Callable[[str, str], T | None],
+                        timeout: float = ACK_TIMEOUT) -> tuple[T | None, bool]:
+        """A write that sends the purge `message` itself: `write(channel, payload)` runs one statement that
+        calls `pg_notify(channel, payload)` when it changes something, so the purge commits with the change
+        or not at all (no committed change can go unannounced, as one could if the process failed between a
+        write and a separate `broadcast`). Then waits as `broadcast` does. `write` returns None when it
+        changed nothing, and so sent nothing: nothing to wait for. Returns what `write` returned, and whether
+        every process acknowledged (True when nothing was sent)."""
         event_id = uuid.uuid4().hex
         acks = self._acks[event_id] = _Acks()
         try:
@@ -247,7 +293,9 @@ class Listener:
             now = time.monotonic()
             expected = ({sender for sender, heard_at in list(self._heard.items()) if now - heard_at < TRUST_WINDOW}
                         if self.trusted else None)
-            self.db.execute("notify", {"channel": CHANNEL, "payload": f"{event_id}|{message}"})
+            written = write(CHANNEL, f"{event_id}|{message}")
+            if written is None:
+                return None, True
             sent_at = time.monotonic()
             deadline = sent_at + timeout
             with acks.changed:
@@ -258,9 +306,9 @@ class Listener:
                         log.warning("cache purge %s: %s of %s processes acknowledged; the others no longer "
                                     "trust their caches", event_id, len(acks.listeners),
                                     "?" if expected is None else len(expected))
-                        return False
+                        return written, False
                     acks.changed.wait(remaining)
             metrics.purge_acknowledged(time.monotonic() - sent_at, complete=True)
-            return True
+            return written, True
         finally:
             del self._acks[event_id]

@@ -1,0 +1,170 @@
+"""The per-process cache of GET /users/profile (coner_api/profiles/cache.py): a read after a write on any
+process sees the write, for every writer; a process that cannot hear purges reads Postgres; a deleted
+account's profile is never served from a cache; the cache is bounded.
+
+Two apps in this test process on one database are two workers: each has its own cache and its own purge
+listener, and a write on one answers only once the other has dropped its entry."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from coner_api.profiles import cache as profile_cache
+from tests.support.faults import GENEROUS_LIMITS
+from tests.support.profiles import VALID
+from tests.support.servers import app_settings, unreachable_url
+from tests.support.users import PASSWORD, SignedInUser, bearer, sign_in, sign_up, user_with
+
+SET_UP = {**VALID, "dob": "1995-03-15"}
+
+
+@pytest.fixture(scope="module")
+def second(make_module_app, migrated_database, auth_server, app):
+    """A second worker beside the session's app, both listening for purges (one for the module: an app that
+    stops is still awaited by broadcasts for a few seconds, until its heartbeats are old)."""
+    other = make_module_app(app_settings(migrated_database, auth_server))
+    for each in (app, other):
+        assert each.extensions["coner.revocations"].listener.wait_trusted(10)
+    return other
+
+
+def cached(app, user_id: str) -> bytes | None:
+    """The app's entry for the user, looked up without counting a hit."""
+    entry = app.extensions["coner.profile_cache"].cache._entries.get(user_id)
+    return None if entry is None else entry[1]
+
+
+def read_twice(app, user: SignedInUser) -> dict:
+    """GET /users/profile twice on `app`: the second answer comes from its cache (asserted)."""
+    client = app.test_client()
+    first = client.get("/users/profile", headers=user.headers)
+    assert first.status_code == 200, first.get_json()
+    hits = app.extensions["coner.profile_cache"].cache.hits
+    again = client.get("/users/profile", headers=user.headers)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert app.extensions["coner.profile_cache"].cache.hits == hits + 1, "the second read was not a cache hit"
+    return again.get_json()
+
+
+def test_first_time_setup_on_one_worker_is_read_on_the_other(client, second, new_user):
+    user = new_user()
+    assert read_twice(second, user)["full_name"] is None  # cached there: nothing set up yet
+    assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    assert second.test_client().get("/users/profile", headers=user.headers).get_json() == SET_UP
+
+
+def test_a_patch_on_one_worker_is_read_on_the_other(client, second, new_user):
+    user = new_user()
+    assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    assert read_twice(second, user)["school"] == VALID["school"]
+    answer = client.patch("/users/profile", json={"school": "MIT", "major": "Physics"}, headers=user.headers)
+    assert answer.status_code == 200, answer.get_json()
+    seen = second.test_client().get("/users/profile", headers=user.headers).get_json()
+    assert seen == {**SET_UP, "school": "MIT", "major": "Physics"}
+    assert read_twice(client.application, user) == seen  # and the writer's own cache holds the new body
+
+
+def test_every_patch_of_a_burst_is_seen_by_the_other_worker_at_once(client, second, new_user):
+    """Reads racing the writes on the other worker never leave an older body cached behind a newer write."""
+    user = new_user()
+    assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    other = second.test_client()
+
+    def keep_reading(_: int) -> None:
+        for _ in range(20):
+            other.get("/users/profile", headers=user.headers)
+
+    with ThreadPoolExecutor(3) as readers:
+        running = [readers.submit(keep_reading, n) for n in range(3)]
+        for number in range(8):
+            school = f"School {number}"
+            assert client.patch("/users/profile", json={"school": school}, headers=user.headers).status_code == 200
+            assert other.get("/users/profile", headers=user.headers).get_json()["school"] == school
+        for done in running:
+            done.result()
+
+
+def test_a_self_deleted_account_is_not_served_from_any_cache(client, second):
+    email, user_id = sign_up(client)
+    token = sign_in(client, email)["access_token"]
+    user = SignedInUser(user_id, email, "", token)
+    assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    read_twice(second, user)
+    answer = client.delete("/users/me", json={"password": PASSWORD}, headers=bearer(token))
+    assert answer.status_code == 204, answer.get_json()
+    assert cached(second, user_id) is None and cached(client.application, user_id) is None
+    assert second.test_client().get("/users/profile", headers=user.headers).status_code == 401
+
+
+def test_an_admin_deletion_reaches_every_cache(client, second, auth_server, new_user):
+    admin, user = user_with(auth_server, "super_admin"), new_user()
+    assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    read_twice(second, user)
+    assert client.delete(f"/admin/users/{user.id}", headers=admin.headers).status_code == 204
+    assert cached(second, user.id) is None
+    assert second.test_client().get("/users/profile", headers=user.headers).status_code == 401
+
+
+def test_a_deleted_row_is_a_404_on_the_other_worker_even_while_its_token_lives(app, second, new_user):
+    """The row's purge alone (no logout cutoff): the profile goes, on every worker, with the UPDATE."""
+    from coner_api.profiles import service
+
+    user = new_user()
+    assert app.test_client().put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+    read_twice(second, user)
+    with app.app_context():
+        service.mark_deleted(user.id)
+    assert second.test_client().get("/users/profile", headers=user.headers).status_code == 404
+
+
+def test_a_worker_that_cannot_hear_purges_reads_postgres(make_app, migrated_database, auth_server, new_user,
+                                                          db_conn):
+    """Its listener never connects, so it never trusts its cache: even a change nobody announced (SQL by
+    hand) is read at once, and nothing is answered from memory."""
+    deaf = make_app(app_settings(migrated_database, auth_server,
+                                 DATABASE_LISTEN_URL=unreachable_url("postgresql", "/x")))
+    assert not deaf.extensions["coner.revocations"].listener.trusted
+    user, client = new_user(), deaf.test_client()
+    for _ in range(3):
+        assert client.get("/users/profile", headers=user.headers).get_json()["major"] is None
+    db_conn.execute("UPDATE user_profiles SET major = 'History' WHERE user_id = %s", (user.id,))
+    assert client.get("/users/profile", headers=user.headers).get_json()["major"] == "History"
+    assert deaf.extensions["coner.profile_cache"].cache.hits == 0
+
+
+def test_the_cache_is_bounded_and_expires(make_app, migrated_database, auth_server, new_user):
+    small = make_app(app_settings(migrated_database, auth_server, PROFILE_CACHE_SIZE="2"))
+    assert small.extensions["coner.revocations"].listener.wait_trusted(10)
+    users = [new_user() for _ in range(3)]
+    for user in users:
+        assert small.test_client().get("/users/profile", headers=user.headers).status_code == 200
+    entries = small.extensions["coner.profile_cache"].cache
+    assert len(entries) == 2 and cached(small, users[0].id) is None  # the least recently used went first
+    assert entries.ttl == profile_cache.CACHE_TTL > 0
+
+
+@pytest.mark.slow
+def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server, migrated_database, auth_server):
+    api = api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=3, threads=4)
+    try:
+        email, _ = sign_up(api.url)
+        headers = bearer(sign_in(api.url, email)["access_token"])
+        assert httpx.put(f"{api.url}/users/profile-first", json=VALID, headers=headers, timeout=10).status_code == 200
+
+        def schools(count: int = 60) -> set[str]:
+            def one(_: int) -> str:
+                with httpx.Client(timeout=10) as fresh:  # a fresh connection: the requests spread over the workers
+                    return fresh.get(f"{api.url}/users/profile", headers=headers).json()["school"]
+
+            with ThreadPoolExecutor(12) as pool:
+                return set(pool.map(one, range(count)))
+
+        assert schools() == {VALID["school"]}  # now cached on every worker
+        for school in ("MIT", "Caltech"):
+            answer = httpx.patch(f"{api.url}/users/profile", json={"school": school}, headers=headers, timeout=10)
+            assert answer.status_code == 200, answer.text
+            assert schools() == {school}
+    finally:
+        api.stop()
