@@ -9,9 +9,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 import pytest
 
 from coner_api.profiles import cache as profile_cache
+from coner_api.sessions.broadcast import CHANNEL
 from tests.support.faults import GENEROUS_LIMITS
 from tests.support.profiles import VALID
 from tests.support.servers import app_settings, unreachable_url
@@ -168,3 +170,28 @@ def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server
             assert schools() == {school}
     finally:
         api.stop()
+
+
+def test_off_by_default_nothing_is_kept_and_writes_send_no_purge(make_app, migrated_database, auth_server, new_user):
+    settings = app_settings(migrated_database, auth_server)
+    del settings["PROFILE_CACHE_SIZE"]  # the suite turns it on
+    plain = make_app(settings)
+    assert not plain.extensions["coner.profile_cache"].enabled
+    client, user = plain.test_client(), new_user()
+    with psycopg.connect(migrated_database, autocommit=True) as listening:
+        listening.execute(f"LISTEN {CHANNEL}")
+        assert client.put("/users/profile-first", json=VALID, headers=user.headers).status_code == 200
+        assert client.patch("/users/profile", json={"school": "MIT"}, headers=user.headers).status_code == 200
+        assert client.get("/users/profile", headers=user.headers).get_json()["school"] == "MIT"
+        # Notifications arrive in commit order: one the writes had sent would come before this marker.
+        with psycopg.connect(migrated_database, autocommit=True) as other:
+            other.execute("SELECT pg_notify(%s, 'marker')", (CHANNEL,))
+        heard = []
+        for note in listening.notifies(timeout=10):
+            if note.payload == "marker":
+                break
+            heard.append(note.payload)
+        else:
+            pytest.fail("the marker never came")
+    assert not [payload for payload in heard if profile_cache.message(user.user_id) in payload]
+    assert len(plain.extensions["coner.profile_cache"].cache) == 0

@@ -50,6 +50,9 @@ class ProfileCache:
         self.cache: BoundedCache[str, bytes] = BoundedCache(size, ttl, name="profiles")
         self._lock = threading.Lock()  # orders stores against purges
         self.generation = 0
+        # Off (PROFILE_CACHE_SIZE 0, the default), writes neither send purges nor wait for them. The setting
+        # must then be 0 on every process of the deployment, as a config change on Heroku makes it.
+        self.enabled = size > 0
 
     def get(self, user_id: str) -> bytes | None:
         """The cached body, or None: also whenever this process cannot be sure it heard every purge."""
@@ -77,8 +80,8 @@ class ProfileCache:
 
 
 def init_app(app: Flask) -> None:
-    """This process's profile cache, purged through the revocation store's broadcast listener. With
-    PROFILE_CACHE_SIZE 0 it keeps nothing; its writes still purge and wait, for the processes that keep some."""
+    """This process's profile cache, purged through the revocation store's broadcast listener; with
+    PROFILE_CACHE_SIZE 0 (the default) it keeps nothing and purges nothing."""
     listener = app.extensions["coner.revocations"].listener
     cache = ProfileCache(listener, app.extensions["coner.config"].profile_cache_size, CACHE_TTL)
     app.extensions["coner.profile_cache"] = cache

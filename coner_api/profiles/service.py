@@ -123,11 +123,14 @@ def _write_announced(user_id: str, query: str, params: dict[str, Any]) -> dict[s
     `purge_channel`, `purge_payload`), and wait until every process has applied it; the row it returns, or
     None when it changed nothing (and so sent nothing)."""
     db = get_db()
+    profile_cache = cache.profile_cache()
+    if not profile_cache.enabled:  # PROFILE_CACHE_SIZE 0 on every process: no cache anywhere to purge
+        return db.fetch_one(query, {**params, "purge_channel": None, "purge_payload": None})
 
     def write(channel: str, payload: str) -> dict[str, Any] | None:
         return db.fetch_one(query, {**params, "purge_channel": channel, "purge_payload": payload})
 
-    row, _ = cache.profile_cache().listener.write_announced(cache.message(user_id), write)
+    row, _ = profile_cache.listener.write_announced(cache.message(user_id), write)
     return row
 
 

@@ -61,7 +61,9 @@ WITH written AS (
    WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NULL
   RETURNING full_name, dob, sex, phone_number, address, school, major
 )
-SELECT written.* FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge
+SELECT written.* FROM written
+  LEFT JOIN LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)
+                      WHERE %(purge_channel)s::text IS NOT NULL) AS purge ON true
 
 -- name: profile_patch
 -- Partial update after setup; full_name and sex are never written here (locked after the first setup). The
@@ -77,7 +79,9 @@ WITH written AS (
    WHERE user_id = %(user_id)s AND NOT is_deleted AND profile_initialized_at IS NOT NULL
   RETURNING full_name, dob, sex, phone_number, address, school, major
 )
-SELECT written.* FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge
+SELECT written.* FROM written
+  LEFT JOIN LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)
+                      WHERE %(purge_channel)s::text IS NOT NULL) AS purge ON true
 
 -- name: create_profile_at_signup
 -- The profile row of a new account; a repeated sign-up of an unconfirmed address keeps the existing row.
@@ -138,4 +142,6 @@ WITH written AS (
    WHERE user_id = %(user_id)s
   RETURNING user_id
 )
-SELECT written.user_id FROM written, LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)) AS purge
+SELECT written.user_id FROM written
+  LEFT JOIN LATERAL (SELECT pg_notify(%(purge_channel)s, %(purge_payload)s)
+                      WHERE %(purge_channel)s::text IS NOT NULL) AS purge ON true
