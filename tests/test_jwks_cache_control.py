@@ -1,0 +1,137 @@
+"""JwksCache: how long a fetched set stays fresh (Cache-Control or its absence), which published keys are
+usable, and that an expired set is revalidated by one thread while the others keep being served."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from coner_api.errors import AuthUnavailable
+from coner_api.sessions.jwks import JwksCache, parse_jwks
+from tests.support.jwks import FakeClock, JwksServer, ec_key, rsa_key
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return {"a": ec_key("kid-a"), "r": rsa_key("kid-r")}
+
+
+@pytest.fixture
+def server(keys) -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.publish(keys["a"])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1000.0)
+
+
+def requests_after(server: JwksServer, cache: JwksCache, clock: FakeClock, seconds: float) -> int:
+    """How many fetches a lookup of a known kid causes `seconds` after the first fetch."""
+    cache.get_key("kid-a")
+    before = server.requests
+    clock.advance(seconds)
+    assert cache.get_key("kid-a") is not None
+    return server.requests - before
+
+
+@pytest.mark.parametrize(("cache_control", "fresh_for"), [
+    (None, 120.0),  # no Cache-Control at all: a good answer, fresh for max_age
+    ("public", 120.0),  # no max-age in it: the same
+    ("max-age=60", 60.0),
+    ("public, max-age=\"30\", must-revalidate", 30.0),
+    ("no-cache", 5.0),  # revalidate often, but not on every request: floored at 5 s
+    ("max-age=600, no-store", 5.0),
+    ("max-age=0", 5.0),
+    ("MAX-AGE=1000", 120.0),  # capped at max_age
+])
+def test_a_set_is_fresh_for_what_cache_control_allows_within_max_age(server, clock, cache_control, fresh_for):
+    server.cache_control = cache_control
+    assert requests_after(server, JwksCache(server.url, max_age=120, clock=clock), clock, fresh_for - 0.01) == 0
+    assert requests_after(server, JwksCache(server.url, max_age=120, clock=clock), clock, fresh_for) == 1
+
+
+def test_the_floor_is_never_above_max_age(server, clock):
+    server.cache_control = "no-cache"
+    cache = JwksCache(server.url, max_age=2, clock=clock)
+    assert requests_after(server, cache, clock, 1.99) == 0
+    assert requests_after(server, JwksCache(server.url, max_age=2, clock=clock), clock, 2) == 1
+
+
+def test_a_fresh_set_is_dated_by_the_clock_at_the_fetch(server, clock):
+    cache = JwksCache(server.url, max_age=60, max_stale=100, clock=clock)
+    cache.refresh()
+    assert cache.is_usable() and cache.kids == {"kid-a"}
+    clock.advance(100)
+    assert cache.is_usable()  # exactly max_stale old: still usable
+    clock.advance(0.01)
+    assert not cache.is_usable()
+    server.stop()
+    with pytest.raises(AuthUnavailable):
+        cache.get_key("kid-a")
+
+
+def test_nothing_is_usable_before_the_first_fetch(server, clock):
+    cache = JwksCache(server.url, clock=clock)
+    assert not cache.is_usable() and cache.kids == frozenset()
+
+
+def p384_jwk(kid: str, **extra: str) -> dict:
+    """A genuine P-384 public key, as a JWKS would list it."""
+    jwk = ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", **extra}
+
+
+def test_a_genuine_p384_key_is_not_usable_with_or_without_its_alg(keys):
+    """Only P-256 (ES256) and RSA (RS256) keys verify: a well-formed P-384 key is skipped for its curve."""
+    published = {"keys": [keys["a"].public_jwk, p384_jwk("p384-plain"), p384_jwk("p384-es384", alg="ES384"),
+                          p384_jwk("p384-es256", alg="ES256")]}
+    assert set(parse_jwks(published)) == {"kid-a"}
+
+
+def test_the_algorithm_of_each_key_comes_from_its_type(keys):
+    """Without an `alg` member the key's type decides: EC P-256 verifies ES256, RSA RS256."""
+    ec_jwk = {k: v for k, v in keys["a"].public_jwk.items() if k != "alg"}
+    rsa_jwk = {k: v for k, v in keys["r"].public_jwk.items() if k != "alg"}
+    parsed = parse_jwks({"keys": [ec_jwk, rsa_jwk]})
+    assert {kid: key.algorithm_name for kid, key in parsed.items()} == {"kid-a": "ES256", "kid-r": "RS256"}
+
+
+def test_a_kid_of_the_maximal_length_is_kept_one_longer_is_not(keys):
+    longest, too_long = "k" * 128, "k" * 129
+    published = {"keys": [{**keys["a"].public_jwk, "kid": longest}, {**keys["r"].public_jwk, "kid": too_long},
+                          {**keys["r"].public_jwk, "kid": ""}]}
+    assert set(parse_jwks(published)) == {longest}
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+def test_an_expired_set_is_served_at_once_while_one_thread_revalidates(server, clock, keys):
+    cache = JwksCache(server.url, max_age=60, clock=clock)
+    old_key = cache.get_key("kid-a")
+    clock.advance(61)  # expired, well within max_stale
+    server.mode, server.slow_seconds = "slow", 3.0
+    revalidation = threading.Thread(target=cache.get_key, args=("kid-a",))
+    revalidation.start()
+    try:
+        wait_until(lambda: server.requests == 2)  # the revalidating fetch is in flight, holding the lock
+        started = time.monotonic()
+        assert cache.get_key("kid-a") is old_key
+        assert time.monotonic() - started < 1.0  # served without waiting for the slow fetch
+        assert server.requests == 2  # and without a second fetch
+    finally:
+        server._release.set()  # let the slow answer go now
+        revalidation.join(5)
+    assert not revalidation.is_alive()
