@@ -12,14 +12,18 @@ from coner_api.db import Database
 from coner_api.sessions.tokens import Claims
 
 
+def config_without_supabase(database_url: str, **settings: str) -> Config:
+    """A `Config` for code that reads the database and settings but never calls Supabase."""
+    return Config.from_env({"APP_ENV": "test", "DATABASE_URL": database_url,
+                            "SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_ANON_KEY": "unused",
+                            "SUPABASE_SERVICE_ROLE_KEY": "unused",
+                            "OAUTH_REDIRECT_URL": "http://127.0.0.1:8080/auth/callback", **settings})
+
+
 @contextmanager
 def open_database(database_url: str) -> Iterator[Database]:
     """The product's pool on `database_url` (no app: the Supabase settings are never used)."""
-    config = Config.from_env({"APP_ENV": "test", "DATABASE_URL": database_url,
-                              "SUPABASE_URL": "http://127.0.0.1:9", "SUPABASE_ANON_KEY": "unused",
-                              "SUPABASE_SERVICE_ROLE_KEY": "unused",
-                              "OAUTH_REDIRECT_URL": "http://127.0.0.1:8080/auth/callback"})
-    db = Database(config)
+    db = Database(config_without_supabase(database_url))
     db.open()
     try:
         yield db
@@ -32,3 +36,20 @@ def make_claims(iat: int, exp: int, user_id: str | None = None, session_id: str 
     return Claims(user_id=user_id or str(uuid.uuid4()), email=None, role="authenticated",
                   session_id=str(uuid.uuid4()) if session_id == "new" else session_id, iat=iat, exp=exp,
                   roles=())
+
+
+@contextmanager
+def private_database(database_url: str) -> Iterator[str]:
+    """An empty database of its own on the server of `database_url`, dropped afterwards: LISTEN/NOTIFY is per
+    database, so listeners here hear no other test process (mutation testing runs two at once)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"coner_private_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -1,0 +1,159 @@
+"""The purge listener (sessions/broadcast.py) in-process on the test Postgres: trust follows the heartbeats that
+come back, a broadcast returns once every trusted listener applied and acknowledged it, subscribers get their
+kind of message, and a (re)connection clears and reloads. Across gunicorn workers and through a black hole
+or a pooler: tests/test_logout_propagation.py."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Iterator
+
+import pytest
+
+from coner_api.sessions.broadcast import ACK_TIMEOUT, TRUST_WINDOW, Listener
+from tests.support.revocations import open_database, private_database
+
+
+class Recorder:
+    """What a listener handed to its callbacks, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.connected = threading.Event()
+
+    def message(self, text: str) -> None:
+        self.events.append(("message", text))
+
+    def disconnect(self) -> None:
+        self.events.append(("cleared", None))
+
+    def connect(self, conn) -> None:
+        self.events.append(("connected", conn.info.parameter_status("application_name")))
+        self.connected.set()
+
+    def messages(self) -> list[object]:
+        return [value for kind, value in self.events if kind == "message"]
+
+
+@pytest.fixture(scope="module")
+def database_url(database_url) -> Iterator[str]:
+    """A database that only this module's listeners use (a broadcast waits for whoever it hears)."""
+    with private_database(database_url) as url:
+        yield url
+
+
+@pytest.fixture
+def db(database_url):
+    with open_database(database_url) as db:
+        yield db
+
+
+@pytest.fixture
+def make_listener(db, database_url) -> Iterator:
+    started: list[Listener] = []
+
+    def make(start: bool = True) -> tuple[Listener, Recorder]:
+        recorder = Recorder()
+        listener = Listener(database_url, db, recorder.message, recorder.disconnect, recorder.connect)
+        if start:
+            listener.start()
+            started.append(listener)
+            assert listener.wait_trusted(10)
+        return listener, recorder
+
+    yield make
+    for listener in started:
+        listener.stop()
+
+
+def test_a_connected_listener_clears_then_loads_on_its_own_connection_and_is_trusted(make_listener):
+    listener, recorder = make_listener()
+    assert listener.trusted
+    assert recorder.events[:2] == [("cleared", None), ("connected", "coner-cache-listener")]
+
+
+def test_a_stopped_listener_is_not_trusted_and_has_cleared_its_caches(make_listener):
+    listener, recorder = make_listener()
+    listener.stop()
+    assert not listener.trusted
+    assert recorder.events[-1] == ("cleared", None)
+    assert not listener.wait_trusted(0.1)
+
+
+def test_a_listener_that_never_ran_is_not_trusted(make_listener):
+    listener, _ = make_listener(start=False)
+    assert not listener.trusted
+    started = time.monotonic()
+    assert not listener.wait_trusted(0.3)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_broadcast_returns_once_every_trusted_listener_applied_it(make_listener):
+    sender, own = make_listener()
+    receiver, other = make_listener()
+    # The sender expects the acknowledgement of whoever it heard within the trust window.
+    deadline = time.monotonic() + 5
+    while receiver.listener_id not in sender._heard:
+        assert time.monotonic() < deadline
+        sender._proof.wait(0.1)
+    started = time.monotonic()
+    assert sender.broadcast("user:someone:12.5") is True
+    assert time.monotonic() - started < ACK_TIMEOUT  # acknowledged, not timed out
+    assert other.messages() == ["user:someone:12.5"] and own.messages() == ["user:someone:12.5"]
+
+
+def test_an_untrusted_sender_waits_for_the_timeout_but_the_message_still_goes_out(make_listener):
+    sender, _ = make_listener(start=False)
+    _, receiver = make_listener()
+    started = time.monotonic()
+    assert sender.broadcast("user:someone:1.0", timeout=0.5) is False
+    assert time.monotonic() - started >= 0.5
+    deadline = time.monotonic() + 5
+    while receiver.messages() != ["user:someone:1.0"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert sender._acks == {}  # nothing left behind by the finished broadcast
+
+
+def test_subscribers_get_their_kind_and_are_cleared_with_the_caches(make_listener):
+    listener, recorder = make_listener(start=False)
+    purged, cleared = [], []
+    listener.subscribe("mfa", purged.append, lambda: cleared.append(True))
+    listener.start()
+    try:
+        assert listener.wait_trusted(10)
+        assert cleared  # a connection clears every subscriber too
+        assert listener.broadcast("mfa:user-1") is True
+        assert listener.broadcast("session:abc:2.0") is True
+        assert purged == ["mfa:user-1"] and recorder.messages() == ["session:abc:2.0"]
+    finally:
+        listener.stop()
+
+
+def test_heartbeats_of_others_are_heard_but_prove_nothing(make_listener):
+    listener, _ = make_listener(start=False)
+    assert listener._heartbeat("another-listener|1") is False
+    assert "another-listener" in listener._heard
+    assert listener._heartbeat(f"{listener.listener_id}|999") is False  # not a heartbeat we sent
+    assert not listener.trusted
+
+
+def test_our_own_heartbeat_proves_the_connection_until_the_trust_window_passes(make_listener):
+    listener, _ = make_listener(start=False)
+    sent_at = time.monotonic()
+    listener._sent["1"] = sent_at
+    assert listener._heartbeat(f"{listener.listener_id}|1") is True
+    assert listener.trusted and listener._proven_at == sent_at
+    listener._sent["2"] = sent_at - 1  # an older heartbeat arriving late does not move the proof back
+    assert listener._heartbeat(f"{listener.listener_id}|2") is True
+    assert listener._proven_at == sent_at
+    listener._proven_at = time.monotonic() - TRUST_WINDOW
+    assert not listener.trusted
+
+
+def test_listeners_not_heard_for_two_trust_windows_are_forgotten(make_listener):
+    listener, _ = make_listener(start=False)
+    listener._heard["gone"] = time.monotonic() - 2 * TRUST_WINDOW - 0.1
+    listener._heard["quiet"] = time.monotonic() - 2 * TRUST_WINDOW + 1
+    listener._heartbeat("someone|1")
+    assert set(listener._heard) == {"quiet", "someone"}
