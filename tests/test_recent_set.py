@@ -69,15 +69,18 @@ def test_state_answers_from_the_set():
     assert recent.state(str(uuid.uuid4()), SESSION) == (None, True)
 
 
-def test_the_cap_holds_at_max_entries_and_is_passed_by_one_more():
+def test_the_cap_holds_at_max_entries_and_is_passed_by_one_more(caplog):
     recent = RecentRevocations(max_entries=2)
     recent.complete = True
     soon = time.time() + 600
     for n in range(2):
         assert recent.apply(f"session:{uuid.uuid4()}:{soon!r}") and recent.apply(f"user:{uuid.uuid4()}:1.0")
     assert recent.complete  # exactly the cap of each kind: still complete
+    assert "recent logouts" not in caplog.text
     assert recent.apply(f"user:{uuid.uuid4()}:1.0")
-    assert not recent.complete  # one cutoff too many: Postgres is read from now on
+    assert recent.complete is False  # one cutoff too many: Postgres is read from now on
+    assert recent.sizes()["complete"] is False
+    assert "more than 2 recent logouts" in caplog.text  # the operator is told why
     recent.complete = True
     recent.cutoffs.clear()
     assert recent.apply(f"session:{uuid.uuid4()}:{soon!r}")
@@ -108,7 +111,7 @@ def test_clear_forgets_everything_and_marks_the_set_incomplete():
     recent.apply(f"session:{SESSION}:{time.time() + 60!r}")
     recent.complete = True
     recent.clear()
-    assert not recent.complete and recent.cutoffs == {} and recent.sessions == {}
+    assert recent.complete is False and recent.cutoffs == {} and recent.sessions == {}
 
 
 def test_load_reads_the_cutoffs_within_horizon_and_margin_and_the_live_sessions(migrated_database, db_conn):

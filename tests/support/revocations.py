@@ -39,9 +39,10 @@ def make_claims(iat: int, exp: int, user_id: str | None = None, session_id: str 
 
 
 @contextmanager
-def private_database(database_url: str) -> Iterator[str]:
-    """An empty database of its own on the server of `database_url`, dropped afterwards: LISTEN/NOTIFY is per
-    database, so listeners here hear no other test process (mutation testing runs two at once)."""
+def private_database(database_url: str, migrated: bool = False) -> Iterator[str]:
+    """A database of its own on the server of `database_url` (empty, or with the product schema), dropped
+    afterwards: LISTEN/NOTIFY is per database, so listeners there hear no other test process (mutation testing
+    runs two at once, and a broadcast waits for every listener it heard)."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -49,7 +50,13 @@ def private_database(database_url: str) -> Iterator[str]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
+        url = make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
+        if migrated:
+            from coner_api.migrations import migrate
+            from tests.support.servers import REPO
+
+            migrate(url, REPO / "sql")
+        yield url
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
