@@ -48,6 +48,7 @@ def requests_after(server: JwksServer, cache: JwksCache, clock: FakeClock, secon
     ("max-age=60", 60.0),
     ("public, max-age=\"30\", must-revalidate", 30.0),
     ("no-cache", 5.0),  # revalidate often, but not on every request: floored at 5 s
+    ("private, No-Cache", 5.0),
     ("max-age=600, no-store", 5.0),
     ("max-age=0", 5.0),
     ("MAX-AGE=1000", 120.0),  # capped at max_age
@@ -104,11 +105,33 @@ def test_the_algorithm_of_each_key_comes_from_its_type(keys):
     assert {kid: key.algorithm_name for kid, key in parsed.items()} == {"kid-a": "ES256", "kid-r": "RS256"}
 
 
-def test_a_kid_of_the_maximal_length_is_kept_one_longer_is_not(keys):
+def test_kids_of_1_to_128_characters_are_kept_others_skipped(keys):
     longest, too_long = "k" * 128, "k" * 129
     published = {"keys": [{**keys["a"].public_jwk, "kid": longest}, {**keys["r"].public_jwk, "kid": too_long},
-                          {**keys["r"].public_jwk, "kid": ""}]}
-    assert set(parse_jwks(published)) == {longest}
+                          {**keys["r"].public_jwk, "kid": ""}, {**keys["r"].public_jwk, "kid": ["list"]},
+                          {**keys["r"].public_jwk, "kid": {"a": 1}}, {**keys["r"].public_jwk, "kid": "r"}]}
+    assert set(parse_jwks(published)) == {longest, "r"}
+
+
+def test_for_supabase_keeps_the_options_and_strips_only_slashes():
+    cache = JwksCache.for_supabase("http://127.0.0.1:9/prefiX//", timeout=1.5, max_age=30)
+    assert cache.url == "http://127.0.0.1:9/prefiX/auth/v1/.well-known/jwks.json"
+    assert (cache.timeout, cache.max_age) == (1.5, 30)
+
+
+def test_refresh_fetches_again_even_when_a_fetch_is_in_flight(server, clock):
+    """At start-up, `refresh()` means a fetch made now: it waits for one in flight, then makes its own."""
+    cache = JwksCache(server.url, clock=clock)
+    server.mode, server.slow_seconds = "slow", 1.0
+    cold = threading.Thread(target=cache.get_key, args=("kid-a",))
+    cold.start()
+    try:
+        wait_until(lambda: server.requests == 1)
+        server.mode = "ok"  # for the next request; the one in flight stays slow
+        cache.refresh()
+        assert server.requests == 2 and cache.kids == {"kid-a"}
+    finally:
+        cold.join(5)
 
 
 def wait_until(condition, timeout: float = 5.0) -> None:

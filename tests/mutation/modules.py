@@ -21,6 +21,13 @@ NEEDS_POSTGRES = {"guard", "recent", "revocation", "broadcast"}
 # mutant name -> why it cannot change behaviour. Names are mutmut's (`mutmut show <name>` prints the diff);
 # they stay stable while the function they belong to is unchanged.
 EQUIVALENT: dict[str, str] = {
+    # jwks.py
+    'coner_api.sessions.jwks.x__header_max_age__mutmut_17':
+        'the no-cache pattern upper-cased, still searched with IGNORECASE: the same matches',
+    'coner_api.sessions.jwks.x__header_max_age__mutmut_18':
+        'no-cache read as max-age 1 instead of 0: both are below the floor min(5 s, max_age), which is what the set then gets (max_age <= 1 gives max_age either way)',
+    'coner_api.sessions.jwks.xǁJwksCacheǁrefresh__mutmut_2':
+        'refresh passes None as the attempts it saw: with force=True that argument is never read',
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
