@@ -158,3 +158,28 @@ def test_an_expired_set_is_served_at_once_while_one_thread_revalidates(server, c
         server._release.set()  # let the slow answer go now
         revalidation.join(5)
     assert not revalidation.is_alive()
+
+
+def test_refresh_gives_up_when_another_fetch_holds_the_lock_beyond_the_wait_bound(keys):
+    """A fetch function that overruns its timeout (the default one cannot): waiters stop after
+    2 × timeout + 1 s, and `refresh` says the set is not fresh."""
+    release, calls = threading.Event(), []
+
+    def stuck_fetch(url, timeout, max_bytes):
+        calls.append(url)
+        release.wait(10)
+        return 200, {}, b'{"keys": []}'
+
+    cache = JwksCache("http://127.0.0.1:9/jwks", timeout=0.1, fetch=stuck_fetch)
+    cold = threading.Thread(target=cache.refresh)
+    cold.start()
+    try:
+        wait_until(lambda: calls)
+        started = time.monotonic()
+        with pytest.raises(AuthUnavailable):
+            cache.refresh()
+        assert 1.2 <= time.monotonic() - started < 5
+        assert len(calls) == 1
+    finally:
+        release.set()
+        cold.join(5)

@@ -28,6 +28,20 @@ EQUIVALENT: dict[str, str] = {
         'no-cache read as max-age 1 instead of 0: both are below the floor min(5 s, max_age), which is what the set then gets (max_age <= 1 gives max_age either way)',
     'coner_api.sessions.jwks.xǁJwksCacheǁrefresh__mutmut_2':
         'refresh passes None as the attempts it saw: with force=True that argument is never read',
+    'coner_api.sessions.jwks.x_parse_jwks__mutmut_62':
+        'PyJWK without the algorithm infers it from kty/crv: ES256 for EC P-256, RS256 for RSA, the one _expected_alg chose (a declared alg must already equal it)',
+    'coner_api.sessions.jwks.x_parse_jwks__mutmut_64':
+        'as x_parse_jwks__mutmut_62',
+    'coner_api.sessions.jwks.xǁJwksCacheǁget_key__mutmut_25':
+        'waiting for a fetch seen in flight with None as the attempts seen: that fetch has always completed (and counted) when the lock is acquired, so both reuse its outcome',
+    'coner_api.sessions.jwks.xǁJwksCacheǁget_key__mutmut_37':
+        'the kid-miss refetch acquires without waiting: the lock was just seen free, so it succeeds the same (unless another thread takes it within those few instructions, which no test can stage)',
+    'coner_api.sessions.jwks.xǁJwksCacheǁget_key__mutmut_40':
+        'as get_key__mutmut_37',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_13':
+        "the reused outcome of another thread's fetch is returned inverted, but only to get_key, which ignores it (refresh forces its own fetch)",
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_16':
+        '_last_failed = None instead of False: only ever read as a truth value',
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
