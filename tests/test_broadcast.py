@@ -157,3 +157,29 @@ def test_listeners_not_heard_for_two_trust_windows_are_forgotten(make_listener):
     listener._heard["quiet"] = time.monotonic() - 2 * TRUST_WINDOW + 1
     listener._heartbeat("someone|1")
     assert set(listener._heard) == {"quiet", "someone"}
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_a_listener_heard_lately_that_does_not_acknowledge_makes_the_broadcast_time_out(make_listener):
+    sender, _ = make_listener()
+    gone, gone_recorder = make_listener()
+    wait_until(lambda: gone.listener_id in sender._heard)
+    gone.stop()  # heard less than TRUST_WINDOW ago: it may still trust its caches, so it is waited for
+    started = time.monotonic()
+    assert sender.broadcast("user:someone:3.0", timeout=0.5) is False
+    assert time.monotonic() - started >= 0.5
+    assert gone_recorder.messages() == [] and sender._acks == {}
+
+
+def test_heartbeats_keep_coming_back_while_connected(make_listener):
+    listener, _ = make_listener()
+    first = listener._proven_at
+    wait_until(lambda: listener._proven_at > first, timeout=3 * TRUST_WINDOW)
+    assert listener.trusted
+    assert all(time.monotonic() - sent_at <= TRUST_WINDOW + 1 for sent_at in listener._sent.values())
