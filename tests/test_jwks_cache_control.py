@@ -2,6 +2,7 @@
 usable, and that an expired set is revalidated by one thread while the others keep being served."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Iterator
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from coner_api.errors import AuthUnavailable
-from coner_api.sessions.jwks import JwksCache, parse_jwks
+from coner_api.sessions.jwks import JwksCache, http_fetch, parse_jwks
 from tests.support.jwks import FakeClock, JwksServer, ec_key, rsa_key
 
 
@@ -170,7 +171,7 @@ def test_refresh_gives_up_when_another_fetch_holds_the_lock_beyond_the_wait_boun
         release.wait(10)
         return 200, {}, b'{"keys": []}'
 
-    cache = JwksCache("http://127.0.0.1:9/jwks", timeout=0.1, fetch=stuck_fetch)
+    cache = JwksCache("http://127.0.0.1:9/jwks", timeout=1.0, fetch=stuck_fetch)
     cold = threading.Thread(target=cache.refresh)
     cold.start()
     try:
@@ -178,8 +179,35 @@ def test_refresh_gives_up_when_another_fetch_holds_the_lock_beyond_the_wait_boun
         started = time.monotonic()
         with pytest.raises(AuthUnavailable):
             cache.refresh()
-        assert 1.2 <= time.monotonic() - started < 5
+        assert 3.0 <= time.monotonic() - started < 3.9  # 2 × 1 s + 1 s
         assert len(calls) == 1
     finally:
         release.set()
         cold.join(5)
+
+
+def test_http_fetch_asks_for_json_and_reads_every_chunk_up_to_exactly_max_bytes(server):
+    server.mode = "huge"  # ~200 KB: many chunks
+    status, _, body = http_fetch(server.url, 3.0, 1_000_000)
+    assert status == 200 and server.accept == "application/json"
+    size = len(body)
+    assert size > 200_000 and json.loads(body)["pad"] == "x" * 200_000
+    assert http_fetch(server.url, 3.0, size)[2] == body  # exactly the cap (declared and read): fine
+    server.mode = "ok"
+    exact = len(json.dumps({"keys": server.keys}).encode())
+    cache = JwksCache(server.url, max_bytes=exact)
+    cache.refresh()
+    assert cache.kids == {"kid-a"}
+
+
+def test_the_defaults_and_the_limits_of_the_settings():
+    cache = JwksCache("http://127.0.0.1:9/jwks")
+    assert (cache.max_age, cache.cooldown, cache.max_stale, cache.retry_interval, cache.timeout,
+            cache.max_bytes) == (600, 30, 3600, 5, 3, 64 * 1024)
+    for options in ({"timeout": 5}, {"max_age": 0.5}, {"max_age": 60, "max_stale": 60}, {"cooldown": 0},
+                    {"retry_interval": 0}, {"max_bytes": 1}):
+        JwksCache("http://127.0.0.1:9/jwks", **options)  # all accepted
+    for options in ({"retry_interval": -1}, {"max_bytes": 0}, {"cooldown": -1}, {"timeout": 5.01},
+                    {"max_age": 0}):
+        with pytest.raises(ValueError):
+            JwksCache("http://127.0.0.1:9/jwks", **options)

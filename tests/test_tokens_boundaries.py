@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import pytest
 from jwt.algorithms import get_default_algorithms
 
+from coner_api.caches import named_caches
 from coner_api.errors import TokenExpired, Unauthorized
 from coner_api.sessions import tokens
 from coner_api.sessions.jwks import JwksCache
@@ -199,3 +200,14 @@ def test_equal_role_lists_share_one_tuple_and_the_sharing_is_bounded(key, server
 def test_the_aal_reaches_the_claims(key, server, issuer):
     claims = verifier_at(issuer, server, PAST).verify(key.sign(claims_at(issuer, PAST, aal="aal2")))
     assert claims.aal == 2
+
+
+def test_the_verified_tokens_cache_is_reported_to_metrics_by_its_name(key, server, issuer):
+    def named() -> int:
+        return sum(1 for cache in named_caches() if cache.name == "verified_tokens")
+
+    before = named()
+    verifier = verifier_at(issuer, server, PAST)
+    assert named() == before + 1
+    access_token = key.sign(claims_at(issuer, PAST))
+    assert verifier.verify(access_token) is verifier.verify(access_token)  # the second from the cache

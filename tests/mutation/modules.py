@@ -21,7 +21,88 @@ NEEDS_POSTGRES = {"guard", "recent", "revocation", "broadcast"}
 # mutant name -> why it cannot change behaviour. Names are mutmut's (`mutmut show <name>` prints the diff);
 # they stay stable while the function they belong to is unchanged.
 EQUIVALENT: dict[str, str] = {
+    # tokens.py
+    'coner_api.sessions.tokens.x__b64_json__mutmut_15':
+        "padding computed as +len % 4: for a length of 3 mod 4 it adds '===' instead of '=', and Python's (non-strict) decoder ignores the surplus; 1 mod 4 is refused before",
+    'coner_api.sessions.tokens.x__b64_json__mutmut_18':
+        "'UTF-8' for 'utf-8': codec names are case-insensitive",
+    'coner_api.sessions.tokens.x__b64_json__mutmut_4':
+        'len / 4 == 1 instead of len % 4 == 1: a length of 1 mod 4 is then refused by the decoder instead (the same _Reject); a 4-character segment (3 bytes of JSON) is no usable header or payload and is refused later',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_10':
+        'cache_size < 0 and cache_ttl < 0: BoundedCache itself refuses a negative size or TTL with the same ValueError',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_33':
+        "the cache built without the injected clock: verify passes `now` (from the injected clock) to every get and put, so the cache's own clock is never read",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_37':
+        'as __init____mutmut_33 (the clock argument left out)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_8':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_12':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_13':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_20':
+        'signature len / 4 == 1 instead of len % 4 == 1: PyJWT refuses a segment of 1 mod 4 as undecodable, and a 4-character signature (3 bytes) verifies nothing',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_45':
+        "PyJWT's 'require' option dropped: every required claim is still demanded (exp, iat, sub, role are read afterwards, a KeyError is a 401; PyJWT requires iss and aud when an issuer and audience are given)",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_46':
+        'as _verify_uncached__mutmut_45',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_50':
+        "PyJWT's minimum key length not enforced: no shorter key can get there (the constructor refuses an HS256 secret under 32 bytes, parse_jwks drops RSA keys under 2048 bits, EC keys have no minimum)",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_51':
+        'as _verify_uncached__mutmut_50',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_52':
+        'as _verify_uncached__mutmut_50',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_10':
+        "'ASCII' for 'ascii': codec names are case-insensitive",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_14':
+        'the cache asked without `now`: it reads its own clock, the same injected one, microseconds later',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_16':
+        'as verify__mutmut_14',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_26':
+        'as verify__mutmut_14, for the put',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_30':
+        'as verify__mutmut_14, for the put',
     # jwks.py
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_15':
+        "the method spelled 'get': httpx upper-cases it",
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_17':
+        "the Accept header's name in another case: header names are case-insensitive",
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_18':
+        'as x_http_fetch__mutmut_17',
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_23':
+        'the body of a non-200 answer: _fetch_key_set refuses the status before reading the body',
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_29':
+        'the declared Content-Length never read: the byte count while streaming refuses the same responses, only later',
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_30':
+        "Content-Length looked up in upper case: httpx's headers are case-insensitive",
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_31':
+        "as x_http_fetch__mutmut_29 (a missing length read as 'XXXX', which is no number)",
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_39':
+        'the deadline compared with >= instead of >: the same instant on a monotonic float clock is not observable',
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_4':
+        'follow_redirects=None: httpx treats it as False (its default), so redirects are still not followed',
+    'coner_api.sessions.jwks.x_http_fetch__mutmut_6':
+        "follow_redirects left out: httpx's default is False",
+    'coner_api.sessions.jwks.xǁJwksCacheǁ__init____mutmut_38':
+        "_last_attempt starts as '' instead of None: it is set before any failure, and only read after one",
+    'coner_api.sessions.jwks.xǁJwksCacheǁ__init____mutmut_40':
+        '_last_failed starts as None instead of False: only ever read as a truth value',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ__init____mutmut_43':
+        'the attempt counter starts at 1: only compared with an earlier reading of itself',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_key_set__mutmut_15':
+        "'UTF-8' for 'utf-8': codec names are case-insensitive",
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_23':
+        'the text of a log line (whether a set is cached)',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_24':
+        'the text of a log line',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_26':
+        'the text of a log line',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_27':
+        'the text of a log line',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_30':
+        'the attempt counter counts down: only compared (!=) with an earlier reading of itself',
+    'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_31':
+        'the attempt counter counts in twos: as _fetch_single_flight__mutmut_30',
     'coner_api.sessions.jwks.x__header_max_age__mutmut_17':
         'the no-cache pattern upper-cased, still searched with IGNORECASE: the same matches',
     'coner_api.sessions.jwks.x__header_max_age__mutmut_18':
