@@ -10,8 +10,9 @@ from typing import Iterator
 
 import pytest
 
-from coner_api.sessions.broadcast import ACK_TIMEOUT, TRUST_WINDOW, Listener
+from coner_api.sessions.broadcast import ACK_TIMEOUT, RECONNECT_AFTER, TRUST_WINDOW, Listener
 from tests.support.revocations import open_database, private_database
+from tests.support.servers import unreachable_url
 
 
 class Recorder:
@@ -19,6 +20,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
+        self.times: list[tuple[str, float]] = []
+        self.parameters: dict[str, str] = {}
         self.connected = threading.Event()
 
     def message(self, text: str) -> None:
@@ -26,10 +29,16 @@ class Recorder:
 
     def disconnect(self) -> None:
         self.events.append(("cleared", None))
+        self.times.append(("cleared", time.monotonic()))
 
     def connect(self, conn) -> None:
         self.events.append(("connected", conn.info.parameter_status("application_name")))
+        self.parameters = conn.info.get_parameters()
+        self.times.append(("connected", time.monotonic()))
         self.connected.set()
+
+    def moments(self, kind: str) -> list[float]:
+        return [at for what, at in self.times if what == kind]
 
     def messages(self) -> list[object]:
         return [value for kind, value in self.events if kind == "message"]
@@ -183,3 +192,51 @@ def test_heartbeats_keep_coming_back_while_connected(make_listener):
     wait_until(lambda: listener._proven_at > first, timeout=3 * TRUST_WINDOW)
     assert listener.trusted
     assert all(time.monotonic() - sent_at <= TRUST_WINDOW + 1 for sent_at in listener._sent.values())
+
+
+def test_the_listening_connection_detects_a_dead_peer_and_its_threads_never_block_an_exit(make_listener,
+                                                                                        caplog):
+    listener, recorder = make_listener()
+    # TCP keepalives (5 s idle, then 2 probes 2 s apart) and a 3 s connect timeout bound a dead link.
+    assert {name: recorder.parameters.get(name) for name in
+            ("connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count")} \
+        == {"connect_timeout": "3", "keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
+            "keepalives_count": "2"}
+    threads = {thread.name: thread for thread in threading.enumerate()
+               if thread in (listener._thread, listener._heart)}
+    assert set(threads) == {"coner-cache-listener", "coner-cache-heartbeat"}
+    assert all(thread.daemon for thread in threads.values())
+    listener.stop()
+    assert not any(record.name == "coner_api.sessions.broadcast" for record in caplog.records)
+
+
+def test_an_unreachable_database_is_retried_ever_more_slowly(db, caplog):
+    """Connection refused: attempts 0.4 s, then 0.8 s, 1.6 s... apart, each logged."""
+    recorder = Recorder()
+    listener = Listener(unreachable_url("postgresql", "/none"), db, recorder.message, recorder.disconnect)
+    listener.start()
+    try:
+        wait_until(lambda: len(recorder.moments("cleared")) >= 4, timeout=10)
+    finally:
+        listener.stop()
+    at = recorder.moments("cleared")
+    gaps = [later - earlier for earlier, later in zip(at, at[1:])][:3]
+    assert 0.4 <= gaps[0] < 0.9 and 0.8 <= gaps[1] < 1.5 and 1.6 <= gaps[2] < 2.5
+    assert "cache listener disconnected" in caplog.text
+    assert not listener.trusted
+
+
+def test_a_connection_whose_heartbeats_never_come_back_is_made_again(database_url):
+    """A pooler or a black hole: our heartbeats (sent here on another database) never reach the listener. It
+    is never trusted, and drops the connection RECONNECT_AFTER after making it."""
+    recorder = Recorder()
+    with private_database(database_url) as other_database, open_database(other_database) as elsewhere:
+        listener = Listener(database_url, elsewhere, recorder.message, recorder.disconnect, recorder.connect)
+        listener.start()
+        try:
+            wait_until(lambda: len(recorder.moments("connected")) >= 2, timeout=RECONNECT_AFTER + 5)
+            assert not listener.trusted
+        finally:
+            listener.stop()
+    first, second = recorder.moments("connected")[:2]
+    assert RECONNECT_AFTER <= second - first < RECONNECT_AFTER + 2

@@ -123,6 +123,35 @@ EQUIVALENT: dict[str, str] = {
         "the reused outcome of another thread's fetch is returned inverted, but only to get_key, which ignores it (refresh forces its own fetch)",
     'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_16':
         '_last_failed = None instead of False: only ever read as a truth value',
+    # broadcast.py
+    'coner_api.sessions.broadcast.xǁListenerǁstop__mutmut_2':
+        'joins the listener thread for 6 s instead of 5: it ends within milliseconds of _stopping',
+    'coner_api.sessions.broadcast.xǁListenerǁstop__mutmut_4':
+        'as stop__mutmut_2, for the heartbeat thread',
+    'coner_api.sessions.broadcast.xǁListenerǁwait_trusted__mutmut_7':
+        'remaining < 0 instead of <= 0: an exact float instant of the monotonic clock',
+    'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_35':
+        'polls notifications every HEARTBEAT_INTERVAL / 3 instead of / 2: notifications are handed over as they arrive; only the silence check runs a little more often',
+    'coner_api.sessions.broadcast.xǁListenerǁ_heartbeat__mutmut_3':
+        "rpartition instead of partition on '<listener id>|<number>': neither part holds a '|'",
+    'coner_api.sessions.broadcast.xǁListenerǁ_heartbeat__mutmut_8':
+        'forgets a listener heard exactly 2 × TRUST_WINDOW ago: an exact float instant',
+    'coner_api.sessions.broadcast.xǁListenerǁ_heartbeat__mutmut_21':
+        'moves the proof to a heartbeat sent at exactly the same instant: the same value',
+    'coner_api.sessions.broadcast.xǁListenerǁ_purge__mutmut_3':
+        "rpartition instead of partition on '<event id>|<message>': no message holds a '|'",
+    'coner_api.sessions.broadcast.xǁListenerǁ_purge__mutmut_8':
+        "the kind read as everything before the last ':': the one subscriber's messages (mfa:<user id>) have a single ':', and any other message goes to the revocations either way",
+    'coner_api.sessions.broadcast.xǁListenerǁ_acknowledged__mutmut_3':
+        "rpartition instead of partition on '<event id>|<listener id>': neither part holds a '|'",
+    'coner_api.sessions.broadcast.xǁListenerǁ_beat__mutmut_2':
+        'heartbeat numbers start at 2: still unique',
+    'coner_api.sessions.broadcast.xǁListenerǁ_beat__mutmut_6':
+        'heartbeat numbers count down: still unique',
+    'coner_api.sessions.broadcast.xǁListenerǁ_beat__mutmut_7':
+        'heartbeat numbers count in twos: still unique',
+    'coner_api.sessions.broadcast.xǁListenerǁ_beat__mutmut_12':
+        'forgets a heartbeat sent exactly TRUST_WINDOW ago: an exact float instant',
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
