@@ -7,6 +7,7 @@ mutant is judged by the tests that are its module's contract, and the runs stay 
 mutant, only the tests that called the mutated function.
 
     python -m tests.mutation.run [module ...]     # all modules by default
+    python -m tests.mutation.run --report         # only rewrite docs/mutation.md from the last runs
 """
 from __future__ import annotations
 
@@ -84,30 +85,35 @@ def run_module(module: str, env: dict[str, str]) -> dict:
     if run.returncode != 0 or not statuses:
         sys.stderr.write(run.stdout[-4000:] + run.stderr[-4000:])
     survivors = sorted(n for n, s in statuses.items() if s not in KILLED)
-    equivalent = [n for n in survivors if n in EQUIVALENT]
-    alive = [n for n in survivors if n not in EQUIVALENT]
     diffs = {n: mutmut(workdir, "show", n, env=env).stdout.strip() for n in survivors}
     return {"module": module, "total": len(statuses), "counts": dict(Counter(statuses.values())),
-            "killed": sum(1 for s in statuses.values() if s in KILLED), "equivalent": equivalent,
-            "alive": alive, "statuses": statuses, "diffs": diffs, "seconds": time.monotonic() - started,
-            "ok": run.returncode == 0 and bool(statuses)}
+            "killed": sum(1 for s in statuses.values() if s in KILLED), "survivors": survivors,
+            "statuses": statuses, "diffs": diffs, "seconds": time.monotonic() - started,
+            "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "ok": run.returncode == 0 and bool(statuses)}
+
+
+def classified(result: dict) -> dict:
+    """The result with its survivors split by tests/mutation/modules.py as it reads now: equivalent or alive."""
+    survivors = result.get("survivors") or sorted(result.get("equivalent", []) + result.get("alive", []))
+    return {"finished": "", **result, "survivors": survivors, "equivalent": [n for n in survivors if n in EQUIVALENT],
+            "alive": [n for n in survivors if n not in EQUIVALENT]}
 
 
 def score_line(r: dict) -> str:
     changing = r["total"] - len(r["equivalent"])
     score = 100.0 * r["killed"] / changing if changing else 100.0
     return (f"| {r['module']} | {r['total']} | {r['killed']} / {changing} | **{score:.1f}%** | "
-            f"{len(r['equivalent'])} | {len(r['alive'])} | {r['seconds']:.0f} s |")
+            f"{len(r['equivalent'])} | {len(r['alive'])} | {r['seconds']:.0f} s | {r['finished']} |")
 
 
-def report(results: list[dict], seconds: float) -> str:
+def report(results: list[dict]) -> str:
     lines = ["# Mutation testing: last run", "",
-             f"`make mutation` (mutmut, one module at a time; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},"
-             f" {os.cpu_count()} cores, this run {seconds / 60:.1f} min; time per module below). Score = killed / behaviour-changing mutants "
-             "(all mutants minus those set aside as equivalent); a timeout counts as killed, a mutant no test "
-             "reaches as survived. The tests each module runs against: tests/mutation/modules.py.", "",
-             "| module | mutants | killed / behaviour-changing | score | equivalent | alive | time |",
-             "|---|---|---|---|---|---|---|"]
+             f"`make mutation` (mutmut, one module at a time, on {os.cpu_count()} cores; each module's run time and "
+             "end below). Score = killed / behaviour-changing mutants (all mutants minus those set aside as "
+             "equivalent in tests/mutation/modules.py, with the reason); a timeout counts as killed, a mutant no "
+             "test reaches as survived. The tests each module runs against: tests/mutation/modules.py.", "",
+             "| module | mutants | killed / behaviour-changing | score | equivalent | alive | time | finished |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [score_line(r) for r in results]
     for r in results:
         if not r["ok"]:
@@ -123,6 +129,8 @@ def report(results: list[dict], seconds: float) -> str:
 
 
 def main(modules: list[str]) -> int:
+    if modules == ["--report"]:  # only rewrite the report (after editing EQUIVALENT, say)
+        modules = []
     unknown = set(modules) - set(TESTS)
     if unknown:
         sys.exit(f"unknown modules {sorted(unknown)}; known: {sorted(TESTS)}")
@@ -137,12 +145,13 @@ def main(modules: list[str]) -> int:
             result = run_module(module, env)
             (SCRATCH / f"{module}.json").write_text(json.dumps(result, indent=1))
             results.append(result)
-            print(score_line(result), flush=True)
+            print(score_line(classified(result)), flush=True)
     # The report holds the latest run of every module: a partial run (`make mutation MODULES=jwks`) updates
     # its modules' rows and keeps the others' from their last run on this machine.
-    latest = [json.loads((SCRATCH / f"{m}.json").read_text()) for m in TESTS if (SCRATCH / f"{m}.json").exists()]
-    REPORT.write_text(report(latest, time.monotonic() - started))
-    print(f"\nwrote {REPORT.relative_to(REPO)}")
+    latest = [classified(json.loads((SCRATCH / f"{m}.json").read_text()))
+              for m in TESTS if (SCRATCH / f"{m}.json").exists()]
+    REPORT.write_text(report(latest))
+    print(f"\nwrote {REPORT.relative_to(REPO)} ({(time.monotonic() - started) / 60:.1f} min)")
     return 0 if all(r["ok"] for r in results) else 1
 
 
