@@ -75,6 +75,10 @@ def mutmut(workdir: Path, *args: str, env: dict[str, str]) -> subprocess.Complet
 def run_module(module: str, env: dict[str, str]) -> dict:
     started = time.monotonic()
     workdir = prepare(module)
+    # Each mutant's pytest session makes (and rotates) numbered temporary folders: keep them in the scratch
+    # copy, where they cannot rotate away the folders of a pytest run elsewhere on the machine.
+    (workdir / "tmp").mkdir()
+    env = {**env, "PYTEST_DEBUG_TEMPROOT": str(workdir / "tmp")}
     run = mutmut(workdir, "run", "--max-children", str(os.cpu_count() or 2), env=env)
     results = mutmut(workdir, "results", "--all", "true", env=env)
     statuses: dict[str, str] = {}
