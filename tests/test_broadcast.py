@@ -9,6 +9,7 @@ import time
 from typing import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from coner_api.sessions.broadcast import ACK_TIMEOUT, RECONNECT_AFTER, TRUST_WINDOW, Listener
 from tests.support.revocations import open_database, private_database
@@ -42,6 +43,13 @@ class Recorder:
 
     def messages(self) -> list[object]:
         return [value for kind, value in self.events if kind == "message"]
+
+
+def timed_out() -> tuple[float, float]:
+    """How many broadcasts of this process timed out, and their seconds in all (/metrics)."""
+    labels = {"outcome": "timeout"}
+    return (REGISTRY.get_sample_value("coner_cache_purge_ack_seconds_count", labels) or 0.0,
+            REGISTRY.get_sample_value("coner_cache_purge_ack_seconds_sum", labels) or 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +122,11 @@ def test_a_broadcast_returns_once_every_trusted_listener_applied_it(make_listene
 def test_an_untrusted_sender_waits_for_the_timeout_but_the_message_still_goes_out(make_listener):
     sender, _ = make_listener(start=False)
     _, receiver = make_listener()
+    count, total = timed_out()
     started = time.monotonic()
     assert sender.broadcast("user:someone:1.0", timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
+    assert timed_out()[0] == count + 1 and 0.5 <= timed_out()[1] - total < 5  # /metrics counts it as a timeout
     deadline = time.monotonic() + 5
     while receiver.messages() != ["user:someone:1.0"]:
         assert time.monotonic() < deadline

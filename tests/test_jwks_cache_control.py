@@ -106,12 +106,15 @@ def test_the_algorithm_of_each_key_comes_from_its_type(keys):
     assert {kid: key.algorithm_name for kid, key in parsed.items()} == {"kid-a": "ES256", "kid-r": "RS256"}
 
 
-def test_kids_of_1_to_128_characters_are_kept_others_skipped(keys):
+def test_kids_of_1_to_128_characters_are_kept_others_skipped(keys, caplog):
     longest, too_long = "k" * 128, "k" * 129
     published = {"keys": [{**keys["a"].public_jwk, "kid": longest}, {**keys["r"].public_jwk, "kid": too_long},
                           {**keys["r"].public_jwk, "kid": ""}, {**keys["r"].public_jwk, "kid": ["list"]},
                           {**keys["r"].public_jwk, "kid": {"a": 1}}, {**keys["r"].public_jwk, "kid": "r"}]}
     assert set(parse_jwks(published)) == {longest, "r"}
+    assert "twice" not in caplog.text  # no kid was listed twice
+    assert set(parse_jwks({"keys": [keys["a"].public_jwk, keys["a"].public_jwk]})) == {"kid-a"}
+    assert "JWKS lists kid 'kid-a' twice" in caplog.text
 
 
 def test_for_supabase_keeps_the_options_and_strips_only_slashes():

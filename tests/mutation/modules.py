@@ -152,6 +152,12 @@ EQUIVALENT: dict[str, str] = {
         'heartbeat numbers count in twos: still unique',
     'coner_api.sessions.broadcast.xǁListenerǁ_beat__mutmut_12':
         'forgets a heartbeat sent exactly TRUST_WINDOW ago: an exact float instant',
+    'coner_api.sessions.broadcast.xǁListenerǁbroadcast__mutmut_9':
+        'expects the listeners heard exactly TRUST_WINDOW ago too: an exact float instant',
+    'coner_api.sessions.broadcast.xǁListenerǁbroadcast__mutmut_29':
+        'gives up when remaining < 0 instead of <= 0: an exact float instant (the next wait returns at once)',
+    'coner_api.sessions.broadcast.xǁListenerǁbroadcast__mutmut_32':
+        "complete=None instead of False: read as a truth value, the same 'timeout' label",
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
