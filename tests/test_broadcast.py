@@ -45,9 +45,9 @@ class Recorder:
         return [value for kind, value in self.events if kind == "message"]
 
 
-def timed_out() -> tuple[float, float]:
-    """How many broadcasts of this process timed out, and their seconds in all (/metrics)."""
-    labels = {"outcome": "timeout"}
+def timed_out(outcome: str = "timeout") -> tuple[float, float]:
+    """How many broadcasts of this process ended so (timeout, acknowledged), and their seconds (/metrics)."""
+    labels = {"outcome": outcome}
     return (REGISTRY.get_sample_value("coner_cache_purge_ack_seconds_count", labels) or 0.0,
             REGISTRY.get_sample_value("coner_cache_purge_ack_seconds_sum", labels) or 0.0)
 
@@ -113,9 +113,11 @@ def test_a_broadcast_returns_once_every_trusted_listener_applied_it(make_listene
     while receiver.listener_id not in sender._heard:
         assert time.monotonic() < deadline
         sender._proof.wait(0.1)
+    count, total = timed_out("acknowledged")
     started = time.monotonic()
     assert sender.broadcast("user:someone:12.5") is True
     assert time.monotonic() - started < ACK_TIMEOUT  # acknowledged, not timed out
+    assert timed_out("acknowledged")[0] == count + 1 and 0 < timed_out("acknowledged")[1] - total < ACK_TIMEOUT
     assert other.messages() == ["user:someone:12.5"] and own.messages() == ["user:someone:12.5"]
 
 
