@@ -158,6 +158,10 @@ EQUIVALENT: dict[str, str] = {
         'gives up when remaining < 0 instead of <= 0: an exact float instant (the next wait returns at once)',
     'coner_api.sessions.broadcast.xǁListenerǁbroadcast__mutmut_32':
         "complete=None instead of False: read as a truth value, the same 'timeout' label",
+    'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_4':
+        'proven_ever and warned start as None instead of False: only ever read as truth values',
+    'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_7':
+        'proven_here starts as None instead of False: only ever read as a truth value',
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
