@@ -252,3 +252,13 @@ def test_a_connection_whose_heartbeats_never_come_back_is_made_again(database_ur
             listener.stop()
     first, second = recorder.moments("connected")[:2]
     assert RECONNECT_AFTER <= second - first < RECONNECT_AFTER + 2
+
+
+def test_a_connection_whose_heartbeats_come_back_is_kept(make_listener):
+    """Only silence drops a connection: one that keeps proving itself is kept past RECONNECT_AFTER."""
+    listener, recorder = make_listener()
+    deadline = recorder.moments("connected")[0] + RECONNECT_AFTER + 1
+    while time.monotonic() < deadline:  # observe for a whole silence period and then some
+        assert listener.wait_trusted(1)
+        time.sleep(0.1)
+    assert len(recorder.moments("connected")) == 1 and listener.trusted
