@@ -162,6 +162,10 @@ EQUIVALENT: dict[str, str] = {
         'proven_ever and warned start as None instead of False: only ever read as truth values',
     'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_7':
         'proven_here starts as None instead of False: only ever read as a truth value',
+    'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_56':
+        'warns when exactly NO_PROOF_WARNING has passed instead of just after: an exact float instant',
+    'coner_api.sessions.broadcast.xǁListenerǁ_run__mutmut_60':
+        'drops a connection silent for exactly RECONNECT_AFTER instead of just over: an exact float instant',
     # revocation.py
     'coner_api.sessions.revocation.xǁRevocationsǁ__init____mutmut_16':
         "the listener's load on a pool connection instead of its own: the same rows (as recent.load__mutmut_7: only the order against a concurrent commit differs, which no deterministic test can stage)",
