@@ -99,7 +99,7 @@ def run_module(module: str, env: dict[str, str]) -> dict:
 def classified(result: dict) -> dict:
     """The result with its survivors split by tests/mutation/modules.py as it reads now: equivalent or alive."""
     survivors = result.get("survivors") or sorted(result.get("equivalent", []) + result.get("alive", []))
-    return {"finished": "", **result, "survivors": survivors, "equivalent": [n for n in survivors if n in EQUIVALENT],
+    return {**result, "survivors": survivors, "equivalent": [n for n in survivors if n in EQUIVALENT],
             "alive": [n for n in survivors if n not in EQUIVALENT]}
 
 
@@ -152,8 +152,9 @@ def main(modules: list[str]) -> int:
             print(score_line(classified(result)), flush=True)
     # The report holds the latest run of every module: a partial run (`make mutation MODULES=jwks`) updates
     # its modules' rows and keeps the others' from their last run on this machine.
-    latest = [classified(json.loads((SCRATCH / f"{m}.json").read_text()))
-              for m in TESTS if (SCRATCH / f"{m}.json").exists()]
+    latest = [classified({"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime)),
+                          **json.loads(path.read_text())})
+              for path in (SCRATCH / f"{m}.json" for m in TESTS) if path.exists()]
     REPORT.write_text(report(latest))
     print(f"\nwrote {REPORT.relative_to(REPO)} ({(time.monotonic() - started) / 60:.1f} min)")
     return 0 if all(r["ok"] for r in results) else 1
