@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench postman smoke clean
+.PHONY: run test mutation bench postman smoke clean
 
 # newman (Postman's runner) for `make smoke`, from npm into .local/newman; tests/support/newman.py installs the
 # same when missing.
@@ -31,6 +31,16 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(VENV)/.installed-mutation: setup.cfg pyproject.toml $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[local,test,mutation]'
+	@touch $@
+
+# Mutation testing of the modules that decide whether a request is let in, each against its own tests; the
+# scores and survivors go to docs/mutation.md (README, "Mutation testing"). Not part of `make test`: slow.
+# MODULES=tokens jwks ... runs only those (the report keeps the others' last run on this machine).
+mutation: $(VENV)/.installed-mutation
+	$(BIN)/python -m tests.mutation.run $(MODULES)
 
 # The production server settings under load (wrk, hey, a Node reference), a table per scenario: README, "Performance".
 bench: $(VENV)/.installed-run

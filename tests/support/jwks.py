@@ -107,6 +107,7 @@ class JwksServer:
     cache_control: str | None = "public, max-age=600"
     slow_seconds: float = 0.3
     requests: int = 0
+    accept: str | None = None  # the Accept header of the last request
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -149,6 +150,7 @@ class JwksServer:
                     return self._send(200, json.dumps({"keys": server.keys}).encode())
                 with server._lock:
                     server.requests += 1
+                    server.accept = self.headers.get("Accept")
                 mode = server.mode
                 if mode == "hang":
                     server._release.wait(10)
