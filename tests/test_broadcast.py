@@ -262,3 +262,49 @@ def test_a_connection_whose_heartbeats_come_back_is_kept(make_listener):
         assert listener.wait_trusted(1)
         time.sleep(0.1)
     assert len(recorder.moments("connected")) == 1 and listener.trusted
+
+
+def test_a_write_that_changed_nothing_sent_nothing_and_waits_for_nobody(make_listener):
+    sender, own = make_listener()
+    started = time.monotonic()
+    assert sender.write_announced("profile:someone", lambda channel, payload: None, timeout=2) == (None, True)
+    assert time.monotonic() - started < 2 and sender._acks == {}
+    sender.broadcast("user:marker:1.0")  # a message sent after it comes back alone: nothing was sent before
+    assert own.messages() == ["user:marker:1.0"]
+
+
+def test_a_write_announced_by_its_own_statement_returns_its_result_once_every_listener_applied_it(make_listener,
+                                                                                                  db):
+    sender, own = make_listener()
+    receiver, other = make_listener()
+    deadline = time.monotonic() + 5
+    while receiver.listener_id not in sender._heard:
+        assert time.monotonic() < deadline
+        sender._proof.wait(0.1)
+
+    def write(channel: str, payload: str) -> str:
+        db.execute("notify", {"channel": channel, "payload": payload})
+        return "the row"
+
+    assert sender.write_announced("profile:someone", write) == ("the row", True)
+    assert other.messages() == ["profile:someone"] and own.messages() == ["profile:someone"]
+
+
+def test_broadcasts_sent_together_are_each_acknowledged_by_every_listener(make_listener):
+    """Acknowledgements of one packet go out together, and the sender's own in memory: each still counts."""
+    sender, _ = make_listener()
+    receiver, other = make_listener()
+    deadline = time.monotonic() + 5
+    while receiver.listener_id not in sender._heard:
+        assert time.monotonic() < deadline
+        sender._proof.wait(0.1)
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda n=n: results.append(sender.broadcast(f"user:u{n}:{n}.0")))
+               for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == [True] * 8
+    assert sorted(other.messages()) == sorted(f"user:u{n}:{n}.0" for n in range(8))
+    assert sender._acks == {}

@@ -25,8 +25,6 @@ import dataclasses
 import hashlib
 from typing import Any
 
-import segno
-
 from ..db import get_db
 from ..errors import InvalidOtp, MfaRequired, NotFound
 from ..sessions import Claims, get_revocations, get_verifier
@@ -69,6 +67,8 @@ def enroll(claims: Claims, access_token: str, friendly_name: str | None) -> dict
         if factor.factor_type == "totp" and not factor.verified:
             session.unenroll(factor.id)
     enrolment = session.enroll(ISSUER, friendly_name)
+    import segno  # here, not at start-up: only enrolment draws a QR code (~0.8 MB a worker)
+
     return {"factor_id": enrolment.factor_id, "type": "totp", "friendly_name": enrolment.friendly_name,
             "secret": enrolment.secret, "uri": enrolment.uri,
             "qr_code": segno.make(enrolment.uri, error="m").png_data_uri(scale=QR_SCALE)}
