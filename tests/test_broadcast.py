@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 
-from coner_api.sessions.broadcast import ACK_TIMEOUT, RECONNECT_AFTER, TRUST_WINDOW, Listener
+from coner_api.sessions.broadcast import (ACK_TIMEOUT, ACKS_PER_NOTIFICATION, RECONNECT_AFTER, TRUST_WINDOW,
+                                         Listener, _Acks)
 from tests.support.revocations import open_database, private_database
 from tests.support.servers import unreachable_url
 
@@ -308,3 +310,21 @@ def test_broadcasts_sent_together_are_each_acknowledged_by_every_listener(make_l
     assert results == [True] * 8
     assert sorted(other.messages()) == sorted(f"user:u{n}:{n}.0" for n in range(8))
     assert sender._acks == {}
+
+
+def test_acknowledgements_of_many_purges_reach_their_sender_across_notifications(make_listener):
+    """More purges in one packet than one notification's payload holds: every one is acknowledged."""
+    sender, _ = make_listener()
+    receiver, _ = make_listener()
+    event_ids = [uuid.uuid4().hex for _ in range(2 * ACKS_PER_NOTIFICATION + 1)]
+    for event_id in event_ids:
+        sender._acks[event_id] = _Acks()
+    try:
+        receiver._acknowledge(event_ids)
+        deadline = time.monotonic() + 5
+        while not all(receiver.listener_id in sender._acks[event_id].listeners for event_id in event_ids):
+            assert time.monotonic() < deadline, "some acknowledgements never arrived"
+            time.sleep(0.01)
+    finally:
+        for event_id in event_ids:
+            sender._acks.pop(event_id, None)
