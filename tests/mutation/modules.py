@@ -124,6 +124,14 @@ EQUIVALENT: dict[str, str] = {
     'coner_api.sessions.jwks.xǁJwksCacheǁ_fetch_single_flight__mutmut_16':
         '_last_failed = None instead of False: only ever read as a truth value',
     # broadcast.py
+    'coner_api.sessions.broadcast.xǁListenerǁbroadcast__mutmut_11':
+        "send returns False instead of True: write_announced only asks whether the write returned None",
+    'coner_api.sessions.broadcast.xǁListenerǁwrite_announced__mutmut_9':
+        'expects a listener heard exactly TRUST_WINDOW ago: an exact float instant',
+    'coner_api.sessions.broadcast.xǁListenerǁwrite_announced__mutmut_26':
+        'remaining < 0 instead of <= 0: an exact float instant of the monotonic clock',
+    'coner_api.sessions.broadcast.xǁListenerǁwrite_announced__mutmut_29':
+        'complete=None instead of False for /metrics: only read as a truth value',
     'coner_api.sessions.broadcast.xǁListenerǁstop__mutmut_2':
         'joins the listener thread for 6 s instead of 5: it ends within milliseconds of _stopping',
     'coner_api.sessions.broadcast.xǁListenerǁstop__mutmut_4':
