@@ -5,6 +5,9 @@ recent profile touches and in-memory rate-limit windows (docs/architecture.md, "
 A cache given a `name` is listed by `named_caches()`, and its `get` counts hits and misses (two integers,
 under the lock it takes anyway): /metrics reports them per name, off the request path. Something that is not
 a `BoundedCache` but answers lookups from memory (the recent revocations) joins the list with `register`.
+
+`PurgedCache` is a `BoundedCache` kept right by broadcast purges (the factor status, the profile bodies): a
+value read before a purge is never stored after it.
 """
 from __future__ import annotations
 
@@ -116,3 +119,32 @@ class BoundedCache(Generic[K, V]):
 
     def stats(self) -> dict[str, int]:
         return {"size": len(self._entries), "max_size": self.max_size, "hits": self.hits, "misses": self.misses}
+
+
+class PurgedCache(Generic[K, V]):
+    """A named `BoundedCache` (`cache`) emptied entry by entry by broadcast messages `<kind>:<key>` (`purge`, on
+    the listener's thread) and wholly when the listener reconnects (`clear`). A reader takes `generation`
+    before it reads the source and `store`s what it read with it: a purge that came in between keeps the
+    read, which may predate the change the purge announced, out of the cache."""
+
+    def __init__(self, max_size: int, ttl: float, name: str) -> None:
+        self.cache: BoundedCache[K, V] = BoundedCache(max_size, ttl, name=name)
+        self._lock = threading.Lock()  # orders stores against purges
+        self.generation = 0
+
+    def store(self, generation: int, key: K, value: V) -> None:
+        """Keep what was read at `generation`, unless a purge came after the read started."""
+        with self._lock:
+            if generation == self.generation:
+                self.cache.put(key, value)
+
+    def purge(self, message: str) -> None:
+        """A broadcast message `<kind>:<key>`."""
+        with self._lock:
+            self.generation += 1
+            self.cache.pop(message.partition(":")[2])  # type: ignore[arg-type]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self.cache.clear()

@@ -29,11 +29,10 @@ Decisions where the contract is silent:
 from __future__ import annotations
 
 import dataclasses
-import threading
 
 from flask import Flask
 
-from ..caches import BoundedCache
+from ..caches import PurgedCache
 from ..context import extension
 from ..errors import ApiError, MfaRequired
 from ..sessions import Claims, get_revocations, get_verifier
@@ -47,30 +46,11 @@ ENROL_MESSAGE = ("Two-factor authentication required for admins: enrol an authen
                  "(POST /auth/mfa/enroll), then verify a code")
 
 
-class FactorStatus:
-    """user id -> has a verified factor, bounded and expiring, purged by broadcast."""
+class FactorStatus(PurgedCache[str, bool]):
+    """user id -> has a verified factor, bounded and expiring, purged by broadcast (`mfa:<user id>`)."""
 
     def __init__(self, size: int = CACHE_SIZE, ttl: float = CACHE_TTL) -> None:
-        self.cache: BoundedCache[str, bool] = BoundedCache(size, ttl, name="mfa_factors")
-        self._lock = threading.Lock()  # orders stores against purges
-        self.generation = 0
-
-    def store(self, generation: int, user_id: str, verified: bool) -> None:
-        """Keep what was read, unless a purge came after the read started."""
-        with self._lock:
-            if generation == self.generation:
-                self.cache.put(user_id, verified)
-
-    def purge(self, message: str) -> None:
-        """A broadcast message `mfa:<user id>`."""
-        with self._lock:
-            self.generation += 1
-            self.cache.pop(message.partition(":")[2])
-
-    def clear(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self.cache.clear()
+        super().__init__(size, ttl, name="mfa_factors")
 
 
 def init_app(app: Flask) -> None:

@@ -12,7 +12,7 @@ setup, `PATCH /users/profile`, deletion) sends `profile:<user id>` through the c
 logout, until every process has dropped its entry before it answers. So a read after a write, on any process,
 sees the write:
 - a process that acknowledged has no entry any more, and a read of Postgres that started before the purge
-  is not stored (the generation counter, as in mfa/status.py);
+  is not stored (the generation counter of `caches.PurgedCache`, which the factor cache shares);
 - a process that did not acknowledge in time has stopped trusting its listener by the time the write
   answers (the broadcast's proof of life), and a process that does not trust its listener answers from
   Postgres (`get`), however fresh its entries look; its listener clears the cache whenever it reconnects;
@@ -27,12 +27,11 @@ Changes made outside the API (SQL by hand, the Supabase dashboard) are seen with
 """
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 from flask import Flask
 
-from ..caches import BoundedCache
+from ..caches import PurgedCache
 from ..context import extension
 from ..sessions.broadcast import Listener
 
@@ -42,14 +41,13 @@ KIND = "profile"  # broadcast messages `profile:<user id>`
 CACHE_TTL = 60.0
 
 
-class ProfileCache:
-    """user id -> the body of GET /users/profile, used only while the purge listener is trusted."""
+class ProfileCache(PurgedCache[str, bytes]):
+    """user id -> the body of GET /users/profile, used only while the purge listener is trusted; purged by
+    broadcast (`profile:<user id>`)."""
 
     def __init__(self, listener: Listener, size: int, ttl: float = CACHE_TTL) -> None:
+        super().__init__(size, ttl, name="profiles")
         self.listener = listener
-        self.cache: BoundedCache[str, bytes] = BoundedCache(size, ttl, name="profiles")
-        self._lock = threading.Lock()  # orders stores against purges
-        self.generation = 0
         # Off (PROFILE_CACHE_SIZE 0, the default), writes neither send purges nor wait for them. The setting
         # must then be 0 on every process of the deployment, as a config change on Heroku makes it.
         self.enabled = size > 0
@@ -60,23 +58,6 @@ class ProfileCache:
             self.cache.misses += 1  # a read of Postgres all the same, counted as one
             return None
         return self.cache.get(user_id)
-
-    def store(self, generation: int, user_id: str, body: bytes) -> None:
-        """Keep what was read at `generation`, unless a purge came after the read started."""
-        with self._lock:
-            if generation == self.generation:
-                self.cache.put(user_id, body)
-
-    def purge(self, message: str) -> None:
-        """A broadcast message `profile:<user id>`, on the listener's thread."""
-        with self._lock:
-            self.generation += 1
-            self.cache.pop(message.partition(":")[2])
-
-    def clear(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self.cache.clear()
 
 
 def init_app(app: Flask) -> None:
