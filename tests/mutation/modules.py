@@ -5,7 +5,7 @@ from __future__ import annotations
 # module (under coner_api/sessions/) -> the test files that are its contract. Only in-process tests: mutmut
 # runs them once per mutant, so no gunicorn, and Postgres only where the module is about Postgres.
 TESTS: dict[str, list[str]] = {
-    "tokens": ["tests/test_tokens.py", "tests/test_tokens_boundaries.py"],
+    "tokens": ["tests/tokens/"],
     "jwks": ["tests/test_jwks.py", "tests/test_jwks_cache_control.py"],
     "roles": ["tests/test_roles.py"],
     "guard": ["tests/test_guard.py"],

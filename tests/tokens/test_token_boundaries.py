@@ -1,6 +1,6 @@
 """TokenVerifier at its edges: the injected clock (never the wall clock), each limit at and one past its
 value, strict base64url even where PyJWT would be lenient, the constructor's argument checks, the Bearer
-header's blanks, and the role tuples shared between tokens. The main cases: tests/test_tokens.py."""
+header's blanks, and the role tuples shared between tokens. The main cases: the other modules of tests/tokens/."""
 from __future__ import annotations
 
 import json
