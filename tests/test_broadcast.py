@@ -55,6 +55,14 @@ def timed_out(outcome: str = "timeout") -> tuple[float, float]:
             REGISTRY.get_sample_value("coner_cache_purge_ack_seconds_sum", labels) or 0.0)
 
 
+def wait_until_heard(sender: Listener, receiver: Listener) -> None:
+    """Until `sender` has heard `receiver`'s heartbeat, so that its broadcasts wait for that acknowledgement."""
+    deadline = time.monotonic() + 5
+    while receiver.listener_id not in sender._heard:
+        assert time.monotonic() < deadline, "the sender never heard the receiver"
+        sender._proof.wait(0.1)
+
+
 @pytest.fixture(scope="module")
 def database_url(database_url) -> Iterator[str]:
     """A database that only this module's listeners use (a broadcast waits for whoever it hears)."""
@@ -112,10 +120,7 @@ def test_a_broadcast_returns_once_every_trusted_listener_applied_it(make_listene
     sender, own = make_listener()
     receiver, other = make_listener()
     # The sender expects the acknowledgement of whoever it heard within the trust window.
-    deadline = time.monotonic() + 5
-    while receiver.listener_id not in sender._heard:
-        assert time.monotonic() < deadline
-        sender._proof.wait(0.1)
+    wait_until_heard(sender, receiver)
     count, total = timed_out("acknowledged")
     started = time.monotonic()
     assert sender.broadcast("user:someone:12.5") is True
@@ -280,10 +285,7 @@ def test_a_write_announced_by_its_own_statement_returns_its_result_once_every_li
                                                                                                   db):
     sender, own = make_listener()
     receiver, other = make_listener()
-    deadline = time.monotonic() + 5
-    while receiver.listener_id not in sender._heard:
-        assert time.monotonic() < deadline
-        sender._proof.wait(0.1)
+    wait_until_heard(sender, receiver)
 
     def write(channel: str, payload: str) -> str:
         db.execute("notify", {"channel": channel, "payload": payload})
@@ -297,10 +299,7 @@ def test_broadcasts_sent_together_are_each_acknowledged_by_every_listener(make_l
     """Acknowledgements of one packet go out together, and the sender's own in memory: each still counts."""
     sender, _ = make_listener()
     receiver, other = make_listener()
-    deadline = time.monotonic() + 5
-    while receiver.listener_id not in sender._heard:
-        assert time.monotonic() < deadline
-        sender._proof.wait(0.1)
+    wait_until_heard(sender, receiver)
     results: list[bool] = []
     threads = [threading.Thread(target=lambda n=n: results.append(sender.broadcast(f"user:u{n}:{n}.0")))
                for n in range(8)]
