@@ -145,15 +145,13 @@ def local_auth_servers(database_url: str, tmp_path_factory: pytest.TempPathFacto
     """Factory: `local_auth_servers(LOCAL_AUTH_JWT_ALG="RS256", ...)` returns a running stand-in.
 
     Calls with the same settings share one process for the session; pass `fresh=True` for a private one
-    (a test that stops or rotates it, or counts every user). The suite signs up and in hundreds of times from
-    127.0.0.1, which no hosted project would allow either, so its stand-ins run with
-    `LOCAL_AUTH_RATE_LIMITS=off` unless a test asks for limits (`LOCAL_AUTH_RATE_LIMITS="on"`: the hosted
-    defaults, which `make run` keeps); tests/test_upstream_limits.py holds the API to them."""
+    (a test that stops or rotates it, or counts every user). They run with hosted Supabase's rate limits on,
+    as `make run` does: every test client comes from an address of its own, which the API forwards
+    (tests/support/addresses.py). The stand-in's own conformance tests turn them off (tests/local/conftest.py)."""
     started: dict[tuple, AuthServer] = {}
     counter = iter(range(1, 10_000))
 
     def start(fresh: bool = False, **settings: str) -> AuthServer:
-        settings.setdefault("LOCAL_AUTH_RATE_LIMITS", "off")
         key = tuple(sorted(settings.items()))
         if not fresh and key in started:
             return started[key]
@@ -176,7 +174,7 @@ def start_auth_server(local_auth_servers: Callable[..., AuthServer]) -> Callable
 
 @pytest.fixture(scope="session")
 def auth_server(start_auth_server: Callable[..., AuthServer]) -> AuthServer:
-    """The default stand-in: ES256, autoconfirm on, as `make run` starts it (but with rate limits off)."""
+    """The default stand-in: ES256, autoconfirm on, hosted rate limits on, as `make run` starts it."""
     return start_auth_server()
 
 

@@ -32,10 +32,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def start_auth_server(request: pytest.FixtureRequest) -> Callable:
-    """Spawned stand-ins (tests/conftest.py), or the real project when the environment names one."""
+    """Spawned stand-ins (tests/conftest.py), or the real project when the environment names one.
+
+    Spawned ones run with `LOCAL_AUTH_RATE_LIMITS=off` unless a test sets it: these tests call the stand-in
+    as a mobile app would, with the anon key, so every call counts against 127.0.0.1, and they sign up and in
+    hundreds of times: the switch exists for such suites. The limits themselves are tested with the hosted
+    defaults (test_gotrue_rate_limits.py), and the API's tests run every stand-in with them on."""
     if PROJECT is not None:
         return PROJECT.start
-    return request.getfixturevalue("local_auth_servers")
+    spawn = request.getfixturevalue("local_auth_servers")
+
+    def start(fresh: bool = False, **settings: str):
+        settings.setdefault("LOCAL_AUTH_RATE_LIMITS", "off")
+        return spawn(fresh, **settings)
+
+    return start
 
 
 @pytest.fixture(scope="session")

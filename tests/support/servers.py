@@ -22,6 +22,7 @@ import httpx
 
 from coner_api.serving.worker import BALANCED_LISTENERS
 from local_supabase.embedded_postgres import EmbeddedPostgres, free_port
+from tests.support.addresses import AddressedClient
 from tests.support.logs import LOG_FILES, remember
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ def running_app(settings: dict[str, str]) -> Iterator[Flask]:
     from coner_api import close_app, create_app
 
     app = create_app(settings)
+    app.test_client_class = AddressedClient
     try:
         yield app
     finally:
@@ -163,8 +165,8 @@ def app_settings(database_url: str, server: AuthServer, **overrides: str) -> dic
         "SUPABASE_ANON_KEY": server.anon_key,
         "SUPABASE_SERVICE_ROLE_KEY": server.service_role_key,
         "OAUTH_REDIRECT_URL": "http://127.0.0.1:8080/auth/callback",
-        # The whole suite runs from 127.0.0.1 and signs in many times: ordinary tests must never meet the
-        # production limits; tests/test_rate_limits.py sets small ones.
+        # Tests sign in many times, several from 127.0.0.1 (the gunicorn ones): ordinary tests must never meet
+        # the production limits; tests/test_rate_limits.py sets small ones.
         "RATE_LIMIT_AUTH": "10000/minute",
         "RATE_LIMIT_USER": "10000/minute",
         # The suite runs with the profile cache on (off by default: it costs every profile write a wait for

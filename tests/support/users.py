@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from supabase import ClientOptions, create_client
 
+from tests.support.addresses import next_address
 from tests.support.logs import remember
 from tests.support.servers import AuthServer
 
@@ -41,9 +42,13 @@ class SignedInUser:
 
 
 def supabase_client(server: AuthServer):
-    """The official client with the anon key, as an app would hold it (no background refresh, no storage)."""
-    options = ClientOptions(auto_refresh_token=False, persist_session=False)
-    return create_client(server.url, server.anon_key, options=options)
+    """The official client as a backend holds it for an end user (no background refresh, no storage): the
+    anon key as `Authorization`, the service-role key as `apikey` and the end user's address in
+    `Sb-Forwarded-For`, a new one each time (tests/support/addresses.py), so that arranging users never
+    meets the stand-in's per-address limits."""
+    headers = {"Authorization": f"Bearer {server.anon_key}", "Sb-Forwarded-For": next_address()}
+    options = ClientOptions(auto_refresh_token=False, persist_session=False, headers=headers)
+    return create_client(server.url, server.service_role_key, options=options)
 
 
 def supabase_admin(server: AuthServer):
