@@ -210,7 +210,9 @@ def start_api_server(settings: dict[str, str], log_dir: Path, workers: int = 3, 
     port = port or free_port()
     log_path = log_dir / "server.log"
     LOG_FILES.append(log_path)
-    env = {**os.environ, **settings, "PORT": str(port), "HOST": "127.0.0.1",
+    # One proxy in front, as on Heroku: test clients that sign up and in say who they are in X-Forwarded-For
+    # (tests/support/users.py), so that Supabase's per-address limits meet them one by one.
+    env = {**os.environ, "TRUSTED_PROXIES": "1", **settings, "PORT": str(port), "HOST": "127.0.0.1",
            "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads), **extra_env}
     process = subprocess.Popen(GUNICORN_COMMAND, cwd=REPO, env=env, stdout=open(log_path, "ab"),
                                stderr=subprocess.STDOUT)
