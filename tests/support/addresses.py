@@ -5,7 +5,9 @@ stand-in's local_supabase/gotrue/ratelimits.py): 30 sign-ups per 5 minutes per a
 The suite signs up and in thousands of times from one machine. As a real deployment does, each test client
 comes from an address of its own: the API forwards it to Supabase in `Sb-Forwarded-For`, and the helpers
 that arrange users directly on the stand-in send it themselves, with the service-role key as `apikey`, as the
-API does (internal/sbff/sbff.go honours it from such a caller).
+API does (internal/sbff/sbff.go honours it from such a caller). Flask test clients get one each
+(`AddressedClient`); test gunicorn servers trust one proxy hop, as on Heroku, and the helpers that sign up
+and in against them send one in `X-Forwarded-For` (tests/support/servers.py, users.py).
 
 Addresses come from 198.18.0.0/15, the block set aside for benchmark tests (RFC 2544): nothing real has them.
 """
