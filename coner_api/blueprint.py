@@ -93,6 +93,13 @@ class Blueprint(flask_smorest.Blueprint):
 
         return mark
 
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """flask-smorest's `arguments`, with a schema class made into an instance once, here: given a class,
+        webargs instantiates it on every request (~60 µs for a profile PATCH's, a tenth of the request's
+        CPU). An instance is safe to share between threads: marshmallow 4 keeps no per-load state on it, and
+        none of our schemas does either."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
     def errors(self, *answers: int | tuple[int, str]) -> Callable[[Any], Any]:
         """Document the error answers a route can give, all in the one error shape: a status (with its usual
         description) or a (status, description) pair."""

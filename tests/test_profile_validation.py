@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -301,3 +302,22 @@ def test_legacy_update_accepts(client, new_user, body):
     for field, value in body.items():
         assert response.get_json()[field] == value
     assert client.get("/users/me", headers=user.headers).get_json() == response.get_json()
+
+
+def test_concurrent_requests_sharing_one_schema_keep_their_errors_and_values_apart(client, ready_user):
+    """Each route's schema is one instance for every request (coner_api/blueprint.py): bodies validated at
+    once on several threads each get their own errors, and a valid one its own values."""
+    bodies = {"school": {"school": "x" * 256}, "major": {"major": "x" * 256}, "dob": {"dob": "not a date"},
+              None: {"address": "Somewhere"}}
+
+    def send(field):
+        return field, client.patch("/users/profile", json=bodies[field], headers=ready_user.headers)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, list(bodies) * 15))
+    for field, response in answers:
+        if field is None:
+            assert response.status_code == 200 and response.get_json()["address"] == "Somewhere"
+        else:
+            assert_validation_error(response, field)
+            assert set(response.get_json()["details"]) == {field}
