@@ -19,8 +19,13 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
 """
 import os
 
+from coner_api import shared_stamps
 from coner_api.serving import error_pages, telemetry as gunicorn_telemetry
 from coner_api.serving.worker import BALANCED_LISTENERS, refuse_taken_address
+
+# The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
+# worker it forks inherits the same table: a profile write then waits for no sibling's acknowledgement.
+shared_stamps.prepare()
 
 # /metrics (METRICS_TOKEN set): the workers keep their metrics in files of one folder per server start; set up
 # here, before any worker forks and imports prometheus_client (coner_api.serving.telemetry says why).

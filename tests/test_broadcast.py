@@ -80,9 +80,9 @@ def db(database_url):
 def make_listener(db, database_url) -> Iterator:
     started: list[Listener] = []
 
-    def make(start: bool = True) -> tuple[Listener, Recorder]:
+    def make(start: bool = True, group: str | None = None) -> tuple[Listener, Recorder]:
         recorder = Recorder()
-        listener = Listener(database_url, db, recorder.message, recorder.disconnect, recorder.connect)
+        listener = Listener(database_url, db, recorder.message, recorder.disconnect, recorder.connect, group=group)
         if start:
             listener.start()
             started.append(listener)
@@ -204,6 +204,52 @@ def test_a_listener_heard_lately_that_does_not_acknowledge_makes_the_broadcast_t
     assert sender.broadcast("user:someone:3.0", timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
     assert gone_recorder.messages() == [] and sender._acks == {}
+
+
+def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_listener, db):
+    """Siblings (one server's workers) share write stamps, so a stamped write does not wait for them; a
+    listener of another group (another server) that does not acknowledge is still waited for."""
+    sender, _ = make_listener(group="server-a")
+    sibling, sibling_recorder = make_listener(group="server-a")
+    wait_until_heard(sender, sibling)
+
+    def write(channel: str, payload: str) -> str:
+        db.execute("notify", {"channel": channel, "payload": payload})
+        return "the row"
+
+    sibling.stop()  # heard lately, acknowledges nothing: an ordinary broadcast would wait the timeout out
+    started = time.monotonic()
+    assert sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True) == ("the row", True)
+    assert time.monotonic() - started < 0.5
+    assert sender.write_announced("profile:someone", write, timeout=0.5) == ("the row", False)
+
+    stranger, _ = make_listener(group="server-b")
+    wait_until_heard(sender, stranger)
+    stranger.stop()
+    started = time.monotonic()
+    assert sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True) == ("the row", False)
+    assert time.monotonic() - started >= 0.5
+
+
+def test_a_sibling_applies_a_stamped_purge_without_acknowledging_it(make_listener, db, database_url):
+    sender, _ = make_listener(group="server-c")
+    sibling, sibling_recorder = make_listener(group="server-c")
+    stranger, stranger_recorder = make_listener(group="server-d")
+    for receiver in (sibling, stranger):
+        wait_until_heard(sender, receiver)
+
+    def write(channel: str, payload: str) -> str:
+        db.execute("notify", {"channel": channel, "payload": payload})
+        return "the row"
+
+    with psycopg.connect(database_url, autocommit=True) as acks:
+        acks.execute(f"LISTEN {ACK_CHANNEL}")
+        assert sender.write_announced("profile:someone", write, siblings_stamped=True) == ("the row", True)
+        wait_until(lambda: sibling_recorder.messages() == ["profile:someone"])
+        assert stranger_recorder.messages() == ["profile:someone"]  # it was waited for
+        heard = [note.payload for note in acks.notifies(timeout=1)]
+    assert [payload for payload in heard if payload.endswith("|" + stranger.listener_id)]
+    assert not [payload for payload in heard if payload.endswith("|" + sibling.listener_id)]
 
 
 def test_heartbeats_keep_coming_back_while_connected(make_listener):

@@ -2,8 +2,10 @@
 process sees the write, for every writer; a process that cannot hear purges reads Postgres; a deleted
 account's profile is never served from a cache; the cache is bounded.
 
-Two apps in this test process on one database are two workers: each has its own cache and its own purge
-listener, and a write on one answers only once the other has dropped its entry."""
+Two apps on one database are two workers, each with its own cache and purge listener, in both shapes a
+deployment has (`second`): siblings of one server, which share write stamps (a write makes the other's
+entry unservable at once, shared_stamps.py), and workers of two servers, which do not (a write answers only
+once the other has dropped its entry)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -15,27 +17,38 @@ import pytest
 from coner_api.profiles import cache as profile_cache
 from coner_api.sessions.broadcast import CHANNEL
 from tests.support.faults import GENEROUS_LIMITS
-from tests.support.profiles import VALID
+from tests.support.profiles import VALID, another_server
 from tests.support.servers import app_settings, unreachable_url
 from tests.support.users import PASSWORD, SignedInUser, bearer, sign_in, sign_up, user_with
 
 SET_UP = {**VALID, "dob": "1995-03-15"}
 
 
-@pytest.fixture(scope="module")
-def second(make_module_app, migrated_database, auth_server, app):
-    """A second worker beside the session's app, both listening for purges (one for the module: an app that
-    stops is still awaited by broadcasts for a few seconds, until its heartbeats are old)."""
-    other = make_module_app(app_settings(migrated_database, auth_server))
+@pytest.fixture(scope="module", params=["sibling", "another server"])
+def second(request, make_module_app, migrated_database, auth_server, app):
+    """A second worker beside the session's app, both listening for purges: a sibling of the same server,
+    or a worker of another server (one of each for the module: an app that stops is still awaited by
+    broadcasts for a few seconds, until its heartbeats are old)."""
+    settings = app_settings(migrated_database, auth_server)
+    if request.param == "sibling":
+        other = make_module_app(settings)
+    else:
+        with another_server():
+            other = make_module_app(settings)
+    assert (other.extensions["coner.profile_cache"].stamps is app.extensions["coner.profile_cache"].stamps) \
+        == (request.param == "sibling")
     for each in (app, other):
         assert each.extensions["coner.revocations"].listener.wait_trusted(10)
     return other
 
 
 def cached(app, user_id: str) -> bytes | None:
-    """The app's entry for the user, looked up without counting a hit."""
-    entry = app.extensions["coner.profile_cache"].cache._entries.get(user_id)
-    return None if entry is None else entry[1]
+    """What the app's cache would answer for the user (an entry a sibling's write made stale is none)."""
+    profiles = app.extensions["coner.profile_cache"]
+    entry = profiles.cache._entries.get(user_id)
+    if entry is None or entry[1][0] != profiles.stamps.current(user_id):
+        return None
+    return entry[1][1]
 
 
 def read_twice(app, user: SignedInUser) -> dict:
@@ -148,8 +161,12 @@ def test_the_cache_is_bounded_and_expires(make_app, migrated_database, auth_serv
 
 
 @pytest.mark.slow
-def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server, migrated_database, auth_server):
+def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server, migrated_database, auth_server,
+                                                                       app):
+    """Three workers of one master (siblings: shared write stamps), and this process's app beside them as
+    another server (acknowledgements): every one of them reads each PATCH, wherever it was sent."""
     api = api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=3, threads=4)
+    here = app.test_client()
     try:
         email, _ = sign_up(api.url)
         headers = bearer(sign_in(api.url, email)["access_token"])
@@ -164,10 +181,16 @@ def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server
                 return set(pool.map(one, range(count)))
 
         assert schools() == {VALID["school"]}  # now cached on every worker
+        assert app.extensions["coner.revocations"].listener.wait_trusted(10)
         for school in ("MIT", "Caltech"):
+            assert here.get("/users/profile", headers=headers).get_json()["school"] != school
             answer = httpx.patch(f"{api.url}/users/profile", json={"school": school}, headers=headers, timeout=10)
             assert answer.status_code == 200, answer.text
             assert schools() == {school}
+            assert here.get("/users/profile", headers=headers).get_json()["school"] == school
+        answer = here.patch("/users/profile", json={"school": "Yale"}, headers=headers)
+        assert answer.status_code == 200, answer.get_json()
+        assert schools() == {"Yale"}
     finally:
         api.stop()
 

@@ -7,16 +7,27 @@ A body rather than the row: half the memory an entry (~460 bytes against ~920 wi
 included; tracemalloc), and a hit skips the JSON encoding too.
 
 Every statement that changes what a body holds (the seven fields, or whether the row is deleted: first-time
-setup, `PATCH /users/profile`, deletion) sends `profile:<user id>` through the cache-purge broadcast
-(sessions/broadcast.py) in the statement itself (`pg_notify` beside the UPDATE), and the request waits, like a
-logout, until every process has dropped its entry before it answers. So a read after a write, on any process,
-sees the write:
-- a process that acknowledged has no entry any more, and a read of Postgres that started before the purge
-  is not stored (the generation counter of `caches.PurgedCache`, which the factor cache shares);
-- a process that did not acknowledge in time has stopped trusting its listener by the time the write
-  answers (the broadcast's proof of life), and a process that does not trust its listener answers from
-  Postgres (`get`), however fresh its entries look; its listener clears the cache whenever it reconnects;
-- a statement that failed sent nothing and changed nothing; one that committed sent its purge with it.
+setup, `PATCH /users/profile`, deletion) does two things before the request answers, so that a read after
+a write, on any process, sees the write:
+
+- Among the workers of one server: it bumps the user's write stamp in memory they share
+  (shared_stamps.py), and an entry is served only while the stamp is the one taken before its body was
+  read from Postgres. A sibling's entry is thus stale the moment the write returns, without a message.
+- To every other process (other servers, other dynos): it sends `profile:<user id>` through the
+  cache-purge broadcast (sessions/broadcast.py) in the statement itself (`pg_notify` beside the UPDATE),
+  and the request waits, like a logout, until every process of another group has dropped its entry
+  (siblings apply the purge too, but nobody waits for them). A process that acknowledged has no entry any
+  more, and a read of Postgres that started before the purge is not stored (the generation counter of
+  `caches.PurgedCache`, which the factor cache shares); one that did not acknowledge in time has stopped
+  trusting its listener by the time the write answers (the broadcast's proof of life), and a process that
+  does not trust its listener answers from Postgres (`get`), however fresh its entries look; its listener
+  clears the cache whenever it reconnects.
+- A statement that failed sent nothing and changed nothing; one that committed sent its purge with it, and
+  the stamp is bumped whether it returned or failed.
+
+On one server (a dyno, `make run`, the benchmark) a profile write therefore waits for nobody: before the
+stamps, it waited for the other worker's acknowledgement (three thread wake-ups across two processes and
+a notification back through Postgres), which cost `PATCH /users/profile` a third of its throughput.
 
 Statements that write other columns of the row (last_seen_at, e-mail, verification flag, logout cutoff,
 the legacy display_name/avatar_url) and inserts of a new row (no entry can exist for a row that did not)
@@ -31,9 +42,11 @@ from typing import Callable
 
 from flask import Flask
 
+from .. import shared_stamps
 from ..caches import PurgedCache
 from ..context import extension
 from ..sessions.broadcast import Listener
+from ..shared_stamps import SharedStamps
 
 KIND = "profile"  # broadcast messages `profile:<user id>`
 # PROFILE_CACHE_SIZE, by default 10,000 entries of ~460 bytes, key and body included (tracemalloc, a typical
@@ -41,23 +54,45 @@ KIND = "profile"  # broadcast messages `profile:<user id>`
 CACHE_TTL = 60.0
 
 
-class ProfileCache(PurgedCache[str, bytes]):
-    """user id -> the body of GET /users/profile, used only while the purge listener is trusted; purged by
-    broadcast (`profile:<user id>`)."""
+class ProfileCache(PurgedCache[str, tuple[int, bytes]]):
+    """user id -> (the user's write stamp when the read began, the body of GET /users/profile), used only
+    while the purge listener is trusted and the stamp is unchanged; purged by broadcast (`profile:<user id>`)."""
 
-    def __init__(self, listener: Listener, size: int, ttl: float = CACHE_TTL) -> None:
+    def __init__(self, listener: Listener, size: int, ttl: float = CACHE_TTL,
+                 stamps: SharedStamps | None = None) -> None:
         super().__init__(size, ttl, name="profiles")
         self.listener = listener
-        # Off (PROFILE_CACHE_SIZE 0, the default), writes neither send purges nor wait for them. The setting
-        # must then be 0 on every process of the deployment, as a config change on Heroku makes it.
+        self.stamps = stamps or shared_stamps.get()
+        # Off (PROFILE_CACHE_SIZE 0), writes neither send purges nor wait for them. The setting must then be 0
+        # on every process of the deployment, as a config change on Heroku makes it.
         self.enabled = size > 0
 
     def get(self, user_id: str) -> bytes | None:
-        """The cached body, or None: also whenever this process cannot be sure it heard every purge."""
+        """The cached body, or None: also whenever this process cannot be sure it heard every purge, and when
+        a sibling process wrote the user's profile after the body was read."""
         if not self.listener.trusted:
             self.cache.misses += 1  # a read of Postgres all the same, counted as one
             return None
-        return self.cache.get(user_id)
+        entry = self.cache.get(user_id)
+        if entry is None:
+            return None
+        if entry[0] != self.stamps.current(user_id):
+            self.cache.hits -= 1  # counted as a hit by the lookup; a read of Postgres all the same
+            self.cache.misses += 1
+            return None
+        return entry[1]
+
+    def read_stamp(self, user_id: str) -> tuple[int, int]:
+        """Take before reading Postgres: (generation, write stamp), to `keep` what was read with."""
+        return self.generation, self.stamps.current(user_id)
+
+    def keep(self, taken: tuple[int, int], user_id: str, body: bytes) -> None:
+        generation, stamp = taken
+        self.store(generation, user_id, (stamp, body))
+
+    def written(self, user_id: str) -> None:
+        """A write of the user's profile returned (or failed): sibling processes stop serving what they hold."""
+        self.stamps.bump(user_id)
 
 
 def init_app(app: Flask) -> None:
@@ -79,9 +114,9 @@ def body(user_id: str, render: Callable[[], bytes]) -> bytes:
     cached = cache.get(user_id)
     if cached is not None:
         return cached
-    generation = cache.generation  # before the read: a purge during it keeps what it read out of the cache
+    taken = cache.read_stamp(user_id)  # before the read: a write or purge during it keeps the read out
     rendered = render()
-    cache.store(generation, user_id, rendered)
+    cache.keep(taken, user_id, rendered)
     return rendered
 
 

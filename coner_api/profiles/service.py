@@ -128,9 +128,12 @@ def _write_announced(user_id: str, query: str, params: dict[str, Any]) -> dict[s
         return db.fetch_one(query, {**params, "purge_channel": None, "purge_payload": None})
 
     def write(channel: str, payload: str) -> dict[str, Any] | None:
-        return db.fetch_one(query, {**params, "purge_channel": channel, "purge_payload": payload})
+        try:
+            return db.fetch_one(query, {**params, "purge_channel": channel, "purge_payload": payload})
+        finally:  # committed or not (an error may hide a commit): siblings drop what they hold
+            profile_cache.written(user_id)
 
-    row, _ = profile_cache.listener.write_announced(cache.message(user_id), write)
+    row, _ = profile_cache.listener.write_announced(cache.message(user_id), write, siblings_stamped=True)
     return row
 
 

@@ -24,6 +24,11 @@ logout can answer after the timeout without every acknowledgement because of the
   and its own process's purges in memory, without a round trip: under a burst of writes each costs less than
   one notification. (A process of an older release reads only single acknowledgements: during a rolling
   deploy its broadcasts may wait out `ACK_TIMEOUT`, which the proof of life keeps safe.)
+- A write whose cache also checks write stamps shared by the workers of one server (shared_stamps.py: the
+  profile cache) sends its purge with a stamped event id, `<group>.<id>`: the sibling processes of its
+  group already refuse what the write made stale, so the broadcast waits only for the processes of other
+  groups (other servers, other dynos), and a listener does not acknowledge its own group's stamped purges
+  (it still applies them). On one server such a write waits for nobody.
 - A listener that reconnects clears its caches first: whatever was purged while it was away is unknown.
   Then `on_connect` loads the state afresh on the listening connection itself, after LISTEN: a change
   committed later is announced to it, one committed earlier is in what it reads (sessions/recent.py).
@@ -76,14 +81,18 @@ class Listener:
     that sends this process's heartbeats. `trusted` says whether the caches may be used."""
 
     def __init__(self, listen_url: str, db: Database, on_message: Callable[[str], None],
-                 on_disconnect: Callable[[], None], on_connect: Callable[[Connection], None] | None = None) -> None:
+                 on_disconnect: Callable[[], None], on_connect: Callable[[Connection], None] | None = None,
+                 group: str | None = None) -> None:
         self.listen_url = listen_url
         self.db = db
         self.on_message = on_message
         self.on_disconnect = on_disconnect
         self.on_connect = on_connect
         self._subscribers: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
-        self.listener_id = uuid.uuid4().hex
+        # `<group>.<id>`: the group of processes sharing write stamps with this one (shared_stamps.py)
+        self.group = group or uuid.uuid4().hex
+        self._siblings = f"{self.group}."
+        self.listener_id = self._siblings + uuid.uuid4().hex
         self._proven_at: float | None = None  # send time of the newest heartbeat of ours that came back
         self._sent: dict[str, float] = {}  # our heartbeats in flight: number -> send time
         self._heard: dict[str, float] = {}  # listener id -> when its latest heartbeat arrived here
@@ -222,6 +231,8 @@ class Listener:
         for them), the others in as few notifications as their payload limit allows."""
         others = []
         for event_id in event_ids:
+            if event_id.startswith(self._siblings):
+                continue  # a stamped write of our own group: nobody waits for us (see the module docstring)
             if event_id in self._acks:
                 self._acknowledged(f"{event_id}|{self.listener_id}")
             else:
@@ -278,20 +289,24 @@ class Listener:
         return self.write_announced(message, send, timeout)[1]
 
     def write_announced(self, message: str, write: Callable[[str, str], T | None],
-                        timeout: float = ACK_TIMEOUT) -> tuple[T | None, bool]:
+                        timeout: float = ACK_TIMEOUT, siblings_stamped: bool = False) -> tuple[T | None, bool]:
         """A write that sends the purge `message` itself: `write(channel, payload)` runs one statement that
         calls `pg_notify(channel, payload)` when it changes something, so the purge commits with the change
         or not at all (no committed change can go unannounced, as one could if the process failed between a
         write and a separate `broadcast`). Then waits as `broadcast` does. `write` returns None when it
         changed nothing, and so sent nothing: nothing to wait for. Returns what `write` returned, and whether
-        every process acknowledged (True when nothing was sent)."""
-        event_id = uuid.uuid4().hex
+        every process acknowledged (True when nothing was sent).
+
+        `siblings_stamped`: `write` bumps the write stamps this process shares with its group before it
+        returns, and every cache the message purges checks them; then only other groups are waited for."""
+        event_id = (self._siblings if siblings_stamped else "") + uuid.uuid4().hex
         acks = self._acks[event_id] = _Acks()
         try:
             # Whoever may trust its caches now. Taken before sending: a listener that connects later starts
             # from empty caches. Without a live listener of our own we cannot know: wait for the timeout.
             now = time.monotonic()
-            expected = ({sender for sender, heard_at in list(self._heard.items()) if now - heard_at < TRUST_WINDOW}
+            expected = ({sender for sender, heard_at in list(self._heard.items())
+                         if now - heard_at < TRUST_WINDOW and not (siblings_stamped and sender.startswith(self._siblings))}
                         if self.trusted else None)
             written = write(CHANNEL, f"{event_id}|{message}")
             if written is None:

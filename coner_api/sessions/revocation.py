@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 
+from .. import shared_stamps
 from ..db import Database
 from ..errors import SessionRevoked
 from .broadcast import Listener
@@ -23,7 +24,7 @@ class Revocations:
         self.db = db
         self.recent = RecentRevocations()
         self.listener = Listener(listen_url, db, self._apply, self.recent.clear,
-                                 on_connect=lambda conn: self.recent.load(db, conn))
+                                 on_connect=lambda conn: self.recent.load(db, conn), group=shared_stamps.get().group)
 
     def start(self) -> None:
         self.listener.start()

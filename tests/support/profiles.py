@@ -1,5 +1,11 @@
-"""Profile bodies the /users tests send: `VALID`, a complete first-time setup that passes every rule."""
+"""Profile bodies the /users tests send: `VALID`, a complete first-time setup that passes every rule; and
+`another_server`, for apps that stand for the workers of another server."""
 from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from coner_api import shared_stamps
 
 VALID = {
     "full_name": "Alice Smith",
@@ -10,3 +16,16 @@ VALID = {
     "school": "Stanford University",
     "major": "Computer Science",
 }
+
+
+@contextmanager
+def another_server() -> Iterator[None]:
+    """Apps made inside belong to another server: write stamps (and so a broadcast group) of their own, as
+    the workers of another gunicorn master would have. The apps of this process share one table otherwise,
+    as the workers of one master do."""
+    own = shared_stamps.prepare()
+    shared_stamps._shared = shared_stamps.SharedStamps()
+    try:
+        yield
+    finally:
+        shared_stamps._shared = own
