@@ -195,10 +195,15 @@ def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server
         api.stop()
 
 
-def test_off_by_default_nothing_is_kept_and_writes_send_no_purge(make_app, migrated_database, auth_server, new_user):
+def test_on_by_default_with_5000_entries(make_app, migrated_database, auth_server):
     settings = app_settings(migrated_database, auth_server)
-    del settings["PROFILE_CACHE_SIZE"]  # the suite turns it on
-    plain = make_app(settings)
+    del settings["PROFILE_CACHE_SIZE"]
+    profiles = make_app(settings).extensions["coner.profile_cache"]
+    assert profiles.enabled and profiles.cache.max_size == 5000
+
+
+def test_off_nothing_is_kept_and_writes_send_no_purge(make_app, migrated_database, auth_server, new_user):
+    plain = make_app(app_settings(migrated_database, auth_server, PROFILE_CACHE_SIZE="0"))
     assert not plain.extensions["coner.profile_cache"].enabled
     client, user = plain.test_client(), new_user()
     with psycopg.connect(migrated_database, autocommit=True) as listening:

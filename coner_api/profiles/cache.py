@@ -49,8 +49,8 @@ from ..sessions.broadcast import Listener
 from ..shared_stamps import SharedStamps
 
 KIND = "profile"  # broadcast messages `profile:<user id>`
-# PROFILE_CACHE_SIZE, by default 10,000 entries of ~460 bytes, key and body included (tracemalloc, a typical
-# profile): ~4.6 MB a worker when full.
+# PROFILE_CACHE_SIZE, by default 5,000 entries of ~460 bytes, key, stamp and body included (tracemalloc, a
+# typical profile): ~2.3 MB a worker when full.
 CACHE_TTL = 60.0
 
 
@@ -97,7 +97,7 @@ class ProfileCache(PurgedCache[str, tuple[int, bytes]]):
 
 def init_app(app: Flask) -> None:
     """This process's profile cache, purged through the revocation store's broadcast listener; with
-    PROFILE_CACHE_SIZE 0 (the default) it keeps nothing and purges nothing."""
+    PROFILE_CACHE_SIZE 0 it keeps nothing and purges nothing."""
     listener = app.extensions["coner.revocations"].listener
     cache = ProfileCache(listener, app.extensions["coner.config"].profile_cache_size, CACHE_TTL)
     app.extensions["coner.profile_cache"] = cache

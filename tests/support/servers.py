@@ -169,9 +169,8 @@ def app_settings(database_url: str, server: AuthServer, **overrides: str) -> dic
         # the production limits; tests/test_rate_limits.py sets small ones.
         "RATE_LIMIT_AUTH": "10000/minute",
         "RATE_LIMIT_USER": "10000/minute",
-        # The suite runs with the profile cache on (off by default: it costs every profile write a wait for
-        # every process), so that every flow that writes a profile is checked against a cache that could go
-        # stale; tests/test_profile_cache_writers.py checks the default.
+        # The profile cache on, as by default, so that every flow that writes a profile is checked against a
+        # cache that could go stale (tests/test_profile_cache.py checks the setting 0).
         "PROFILE_CACHE_SIZE": "10000",
     }
     if server.jwt_secret:
