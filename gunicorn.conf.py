@@ -20,7 +20,7 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
 import os
 
 from coner_api import shared_stamps
-from coner_api.serving import error_pages, telemetry as gunicorn_telemetry
+from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
 from coner_api.serving.worker import BALANCED_LISTENERS, refuse_taken_address
 
 # The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
@@ -66,6 +66,11 @@ def on_starting(server):
         refuse_taken_address(server)
     if METRICS:
         gunicorn_telemetry.empty_metrics_dir(os.environ[gunicorn_telemetry.ENV])
+
+
+def post_fork(server, worker):
+    # Before the worker starts a thread: at most two malloc arenas (coner_api/serving/memory.py says why).
+    memory.limit_malloc_arenas()
 
 
 def child_exit(server, worker):

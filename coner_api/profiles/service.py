@@ -19,8 +19,10 @@ from . import cache
 
 # last_seen_at is refreshed at most this often per user (the SQL repeats the same interval).
 TOUCH_INTERVAL_SECONDS = 60.0
-# Bound on the in-process map; the least recently touched users are forgotten first.
-TOUCH_CACHE_SIZE = 10_000
+# Bound on the in-process map (~230 bytes an entry); the least recently touched users are forgotten first. The
+# users of one minute per worker, as the profile cache's default (5,000) counts them: a worker at 100,000
+# users must stay within 120 MB (README, "Performance").
+TOUCH_CACHE_SIZE = 5_000
 
 LEGACY_FIELDS = ("display_name", "avatar_url")
 PATCHABLE_FIELDS = ("dob", "phone_number", "address", "school", "major")
