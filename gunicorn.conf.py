@@ -21,7 +21,7 @@ import os
 
 from coner_api import shared_stamps
 from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
-from coner_api.serving.worker import BALANCED_LISTENERS, refuse_taken_address
+from coner_api.serving.worker import BALANCED_LISTENERS, bind_without_listening, refuse_taken_address
 
 # The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
 # worker it forks inherits the same table: a profile write then waits for no sibling's acknowledgement.
@@ -37,6 +37,8 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "coner_api.serving.worker.BalancedThreadWorker"  # gthread, balanced (see above)
 reuse_port = BALANCED_LISTENERS
+if reuse_port:
+    bind_without_listening()  # each worker's socket joins the kernel's group only once its app has loaded
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Heroku's router gives up after 30 s; finish or fail well before that.
 timeout = 30

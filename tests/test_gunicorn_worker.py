@@ -112,3 +112,30 @@ def test_a_port_in_use_is_refused(api_server, migrated_database, auth_server, re
         port = holder.getsockname()[1]
         with pytest.raises(RuntimeError, match=f"Cannot listen at 127.0.0.1:{port}: Address already in use"):
             api_server(app_settings(migrated_database, auth_server), workers=1, port=port)
+
+
+@pytest.mark.skipif(not BALANCED_LISTENERS, reason="a socket per worker is Linux's SO_REUSEPORT")
+def test_a_new_workers_socket_is_bound_but_takes_no_connection_until_it_listens():
+    """What gunicorn makes in a new worker (gunicorn.conf.py installs bind_without_listening): the port is
+    held, but the kernel queues nothing on the socket, so a worker that has not loaded its app cannot have a
+    connection reset by leaving the group."""
+    from gunicorn import sock as gunicorn_sockets
+    from gunicorn.config import Config
+
+    from coner_api.serving.worker import bind_without_listening
+
+    bind_without_listening()
+    config = Config()
+    config.set("bind", ["127.0.0.1:0"])
+    config.set("reuse_port", True)
+    [made] = gunicorn_sockets.create_sockets(config, None)
+    try:
+        assert not made.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        port = made.sock.getsockname()[1]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+        made.sock.listen(8)  # what the worker does once its app has loaded
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        made.sock.close()
+    assert gunicorn_sockets.BaseSocket._is_listening(made.sock) is False  # gunicorn's own check is back

@@ -3,8 +3,9 @@ versions are inside the ranges setup.cfg pins. An upgrade that moves any of them
 of silently changing a worker's socket handling, an error page or the OpenAPI document.
 
 What is overridden, and where:
-- gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`
-  (coner_api/serving/worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
+- gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`,
+  `sock.create_sockets` as the arbiter calls it in a new worker, and `BaseSocket._is_listening`, which decides
+  whether a socket is made to listen (coner_api/serving/worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
   (coner_api/serving/error_pages.py).
 - flask-smorest: the `_apidoc` record its documentation decorators leave on a view (coner_api/blueprint.py
   keeps it and drops their wrappers), `Blueprint.ARGUMENTS_PARSER`, `Api.ERROR_SCHEMA` and
@@ -19,7 +20,7 @@ from importlib.metadata import version
 
 import flask_smorest
 import pytest
-from gunicorn import util
+from gunicorn import arbiter, sock, util
 from gunicorn.workers import base, gthread
 from packaging.requirements import Requirement
 from webargs import flaskparser
@@ -58,6 +59,14 @@ def test_gunicorn_thread_worker_hooks():
     source = inspect.getsource(gthread.ThreadWorker) + inspect.getsource(base.Worker)
     for attribute in ("self.sockets", "self.alive", "self.cfg", "self.log"):
         assert attribute in source, attribute
+
+
+def test_gunicorn_makes_a_workers_sockets_through_create_sockets_which_asks_is_listening():
+    assert parameters(sock.create_sockets) == ["conf", "log", "fds"]
+    assert isinstance(sock.BaseSocket.__dict__["_is_listening"], staticmethod)
+    assert "if not self._is_listening(sock):" in inspect.getsource(sock.BaseSocket.set_options)
+    # In the child, after the fork and before post_fork: looked up on the module at call time.
+    assert "worker.sockets = sock.create_sockets(self.cfg, self.log)" in inspect.getsource(arbiter.Arbiter.spawn_worker)
 
 
 def test_gunicorn_writes_its_error_pages_through_util_write_error_at_call_time():

@@ -5,13 +5,16 @@ connection stays with the worker that accepted it. A client that opens many conn
 load generator) often finds them all on one worker: on a 2-core machine all 64 connections of a benchmark
 run landed on one worker in a third of the runs, and throughput halved. With SO_REUSEPORT (gunicorn's
 `reuse_port`) every worker binds a socket of its own and the kernel spreads new connections over them by a
-hash of their addresses, whichever process happens to be running. gunicorn binds that socket right after the
-fork, though, before the app has loaded, and closes it only at the end of a graceful stop; connections the
-kernel hands it in between wait for a worker that is not serving, or are reset when it exits. So here a
-worker's socket is in the kernel's group only while the worker serves:
+hash of their addresses, whichever process happens to be running. gunicorn makes that socket right after
+the fork, though, listening at once, before the app has loaded, and closes it only at the end of a graceful
+stop; connections the kernel hands it in between wait for a worker that is not serving, or are reset when it
+exits. So here a worker's socket is in the kernel's group only while the worker serves:
 
-- after the fork, `shutdown(SHUT_RD)` takes it out of the group (the address stays bound, so the port is
-  still ours) and `listen()` puts it back once the app has loaded;
+- after the fork the socket is bound (the port is ours) but does not listen (`bind_without_listening`,
+  installed by gunicorn.conf.py), so the kernel queues nothing on it; `listen()` puts it in the group once
+  the app has loaded. (It used to listen at once and leave the group by `shutdown(SHUT_RD)` when the
+  worker started: a connection queued in between, microseconds, was reset. A `post_fork` hook that took a
+  millisecond made that a failure in one of ten runs of test_a_worker_that_stops_drops_no_request.)
 - on SIGTERM (a graceful stop) the worker accepts what the kernel has already queued for it, leaves the
   group, and finishes its requests while the other workers take the new connections.
 
@@ -31,11 +34,38 @@ import socket
 import sys
 from typing import Any
 
+from gunicorn import sock as gunicorn_sockets
 from gunicorn.workers.gthread import ThreadWorker
 
 # gunicorn.conf.py sets `reuse_port` from this.
 BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 DRAIN_SWITCH_INTERVAL = 1e-5
+
+
+def bind_without_listening() -> None:
+    """Make gunicorn bind each worker's sockets without letting them listen (gunicorn.conf.py, with
+    `reuse_port`). gunicorn calls `sock.create_sockets` in the new worker, and its sockets skip `listen()` for
+    a socket that already listens (one inherited from systemd): for the call, every socket is taken for one.
+    Only workers call it with `reuse_port` (the master then makes no sockets); a second call (SIGHUP reads
+    gunicorn.conf.py again) keeps the first."""
+    if getattr(gunicorn_sockets.create_sockets, "_unlistened", False):
+        return
+    create = gunicorn_sockets.create_sockets
+
+    def create_sockets(conf: Any, log: Any, fds: Any = None) -> list:
+        listening = gunicorn_sockets.BaseSocket.__dict__["_is_listening"]
+        gunicorn_sockets.BaseSocket._is_listening = staticmethod(lambda sock: True)
+        try:
+            return create(conf, log, fds)
+        finally:
+            gunicorn_sockets.BaseSocket._is_listening = listening
+
+    create_sockets._unlistened = True  # type: ignore[attr-defined]
+    gunicorn_sockets.create_sockets = create_sockets
+
+
+def _listens(listener: Any) -> bool:
+    return bool(listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
 
 
 def _has_queued_connection(listener: Any) -> bool:
@@ -52,7 +82,8 @@ class BalancedThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         if self.cfg.reuse_port:
             for listener in self.sockets:
-                listener.shutdown(socket.SHUT_RD)
+                if _listens(listener):  # made without bind_without_listening: leave the group until loaded
+                    listener.shutdown(socket.SHUT_RD)
         super().init_process()  # loads the app (load_wsgi below), then runs until told to stop
 
     def load_wsgi(self) -> None:
