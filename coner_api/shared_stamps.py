@@ -44,7 +44,8 @@ class SharedStamps:
     def _slot(self, key: str) -> int:
         # crc32 rather than hash(): str hashes are salted per interpreter, and a table may outlive the
         # process that made it in a child started some other way than fork.
-        return zlib.crc32(key.encode()) & self._mask
+        # surrogatepass: any str has a slot (a user id is a UUID, but a cache must not fail on any key)
+        return zlib.crc32(key.encode("utf-8", "surrogatepass")) & self._mask
 
     def current(self, key: str) -> int:
         return self._slots[self._slot(key)]
@@ -66,5 +67,5 @@ def prepare() -> SharedStamps:
 
 
 def get() -> SharedStamps:
-    """The table this process shares with its siblings (a private one if none was prepared before the fork)."""
+    """The table this process shares with its siblings (its own if none was prepared before the fork)."""
     return prepare()

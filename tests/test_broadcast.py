@@ -82,7 +82,8 @@ def make_listener(db, database_url) -> Iterator:
 
     def make(start: bool = True, group: str | None = None) -> tuple[Listener, Recorder]:
         recorder = Recorder()
-        listener = Listener(database_url, db, recorder.message, recorder.disconnect, recorder.connect, group=group)
+        listener = Listener(database_url, db, recorder.message, recorder.disconnect, recorder.connect,
+                            group=group)
         if start:
             listener.start()
             started.append(listener)
@@ -210,7 +211,7 @@ def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_li
     """Siblings (one server's workers) share write stamps, so a stamped write does not wait for them; a
     listener of another group (another server) that does not acknowledge is still waited for."""
     sender, _ = make_listener(group="server-a")
-    sibling, sibling_recorder = make_listener(group="server-a")
+    sibling, _ = make_listener(group="server-a")
     wait_until_heard(sender, sibling)
 
     def write(channel: str, payload: str) -> str:
@@ -219,7 +220,8 @@ def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_li
 
     sibling.stop()  # heard lately, acknowledges nothing: an ordinary broadcast would wait the timeout out
     started = time.monotonic()
-    assert sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True) == ("the row", True)
+    stamped = sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True)
+    assert stamped == ("the row", True)
     assert time.monotonic() - started < 0.5
     assert sender.write_announced("profile:someone", write, timeout=0.5) == ("the row", False)
 
@@ -227,7 +229,8 @@ def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_li
     wait_until_heard(sender, stranger)
     stranger.stop()
     started = time.monotonic()
-    assert sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True) == ("the row", False)
+    stamped = sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True)
+    assert stamped == ("the row", False)
     assert time.monotonic() - started >= 0.5
 
 

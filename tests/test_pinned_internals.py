@@ -4,9 +4,9 @@ of silently changing a worker's socket handling, an error page or the OpenAPI do
 
 What is overridden, and where:
 - gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`,
-  `sock.create_sockets` as the arbiter calls it in a new worker, and `BaseSocket._is_listening`, which decides
-  whether a socket is made to listen (coner_api/serving/worker.py); `gunicorn.util.write_error`, looked up at call time by the workers
-  (coner_api/serving/error_pages.py).
+  `sock.create_sockets` as the arbiter calls it in a new worker, and `BaseSocket._is_listening`, which
+  decides whether a socket is made to listen (coner_api/serving/worker.py); `gunicorn.util.write_error`,
+  looked up at call time by the workers (coner_api/serving/error_pages.py).
 - flask-smorest: the `_apidoc` record its documentation decorators leave on a view (coner_api/blueprint.py
   keeps it and drops their wrappers), `Blueprint.ARGUMENTS_PARSER`, `Api.ERROR_SCHEMA` and
   `Api._register_responses` (coner_api/api_docs.py).
@@ -66,7 +66,8 @@ def test_gunicorn_makes_a_workers_sockets_through_create_sockets_which_asks_is_l
     assert isinstance(sock.BaseSocket.__dict__["_is_listening"], staticmethod)
     assert "if not self._is_listening(sock):" in inspect.getsource(sock.BaseSocket.set_options)
     # In the child, after the fork and before post_fork: looked up on the module at call time.
-    assert "worker.sockets = sock.create_sockets(self.cfg, self.log)" in inspect.getsource(arbiter.Arbiter.spawn_worker)
+    spawn = inspect.getsource(arbiter.Arbiter.spawn_worker)
+    assert "worker.sockets = sock.create_sockets(self.cfg, self.log)" in spawn
 
 
 def test_gunicorn_writes_its_error_pages_through_util_write_error_at_call_time():

@@ -161,8 +161,8 @@ def test_the_cache_is_bounded_and_expires(make_app, migrated_database, auth_serv
 
 
 @pytest.mark.slow
-def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server, migrated_database, auth_server,
-                                                                       app):
+def test_on_gunicorn_every_worker_reads_a_patch_the_moment_it_answers(api_server, migrated_database,
+                                                                       auth_server, app):
     """Three workers of one master (siblings: shared write stamps), and this process's app beside them as
     another server (acknowledgements): every one of them reads each PATCH, wherever it was sent."""
     api = api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=3, threads=4)

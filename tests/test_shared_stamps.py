@@ -34,6 +34,13 @@ def test_every_bump_draws_a_new_stamp():
     assert len(seen) == 51
 
 
+def test_any_string_has_a_slot():
+    stamps = SharedStamps()
+    for key in ("", "\ud800", "\x00", "é" * 1000):
+        stamps.bump(key)
+        assert isinstance(stamps.current(key), int)
+
+
 def test_prepare_makes_one_table_per_process_and_keeps_it():
     assert shared_stamps.prepare() is shared_stamps.prepare() is shared_stamps.get()
 

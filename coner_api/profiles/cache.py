@@ -56,7 +56,8 @@ CACHE_TTL = 60.0
 
 class ProfileCache(PurgedCache[str, tuple[int, bytes]]):
     """user id -> (the user's write stamp when the read began, the body of GET /users/profile), used only
-    while the purge listener is trusted and the stamp is unchanged; purged by broadcast (`profile:<user id>`)."""
+    while the purge listener is trusted and the stamp is unchanged; purged by broadcast
+    (`profile:<user id>`)."""
 
     def __init__(self, listener: Listener, size: int, ttl: float = CACHE_TTL,
                  stamps: SharedStamps | None = None) -> None:
@@ -91,7 +92,7 @@ class ProfileCache(PurgedCache[str, tuple[int, bytes]]):
         self.store(generation, user_id, (stamp, body))
 
     def written(self, user_id: str) -> None:
-        """A write of the user's profile returned (or failed): sibling processes stop serving what they hold."""
+        """A write of the user's profile returned (or failed): siblings stop serving what they hold."""
         self.stamps.bump(user_id)
 
 

@@ -289,7 +289,8 @@ class Listener:
         return self.write_announced(message, send, timeout)[1]
 
     def write_announced(self, message: str, write: Callable[[str, str], T | None],
-                        timeout: float = ACK_TIMEOUT, siblings_stamped: bool = False) -> tuple[T | None, bool]:
+                        timeout: float = ACK_TIMEOUT, siblings_stamped: bool = False,
+                        ) -> tuple[T | None, bool]:
         """A write that sends the purge `message` itself: `write(channel, payload)` runs one statement that
         calls `pg_notify(channel, payload)` when it changes something, so the purge commits with the change
         or not at all (no committed change can go unannounced, as one could if the process failed between a
@@ -304,7 +305,8 @@ class Listener:
         # empty caches. Without a live listener of our own we cannot know: wait for the timeout.
         now = time.monotonic()
         expected = ({sender for sender, heard_at in list(self._heard.items())
-                     if now - heard_at < TRUST_WINDOW and not (siblings_stamped and sender.startswith(self._siblings))}
+                     if now - heard_at < TRUST_WINDOW
+                     and not (siblings_stamped and sender.startswith(self._siblings))}
                     if self.trusted else None)
         if expected is not None and not expected:  # a stamped write among siblings alone: nobody to wait for
             return write(CHANNEL, f"{event_id}|{message}"), True

@@ -24,7 +24,8 @@ class Revocations:
         self.db = db
         self.recent = RecentRevocations()
         self.listener = Listener(listen_url, db, self._apply, self.recent.clear,
-                                 on_connect=lambda conn: self.recent.load(db, conn), group=shared_stamps.get().group)
+                                 on_connect=lambda conn: self.recent.load(db, conn),
+                                 group=shared_stamps.get().group)
 
     def start(self) -> None:
         self.listener.start()
