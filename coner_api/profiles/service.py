@@ -2,8 +2,9 @@
 
 The profile id is always the verified token's `sub`; nothing here takes it from a request body or path.
 Every write is one SQL statement, so concurrent requests for one user cannot lose each other's changes. The
-writes that change what GET /users/profile answers carry their own cache purge and return once every
-process has applied it (`_write_announced`; profiles/cache.py says why that keeps every read right).
+writes that change what GET /users/profile answers bump the user's write stamp shared by this server's
+workers and carry their own cache purge for every other process, and return once every process of another
+server has applied it (`_write_announced`; profiles/cache.py says why that keeps every read right).
 """
 from __future__ import annotations
 
