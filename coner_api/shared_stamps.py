@@ -12,11 +12,11 @@ process that was not forked from a prepared master (tests, `flask run`): its sib
   it kept only while the slot still holds that value (`current`).
 
 So a read that started before a sibling's write committed is never served after that write has answered:
-the write's `bump` came between. (`secrets`, not `random`: siblings forked from one master must not draw
-the same numbers.) Keys share slots by hash: a write to one key makes a reader of another in
+the write's `bump` came between. Keys share slots by hash: a write to one key makes a reader of another in
 the same slot read again, never serve stale data. A random stamp rather than a counter: two processes
-bumping one slot at once cannot put back a value a reader kept (an increment could lose one and repeat
-an old number). An aligned 8-byte store or load is a single instruction on the machines we run on, so a
+bumping one slot at once cannot put back a value a reader kept (an increment could lose one and repeat an
+old number); drawn from `secrets`, not `random`, so that siblings forked from one master never draw the
+same numbers. An aligned 8-byte store or load is a single instruction on the machines we run on, so a
 reader never sees half of a stamp; and a torn value would only differ from what it kept.
 
 `group` names the table: processes with the same group read the same slots. A broadcast that a stamped
