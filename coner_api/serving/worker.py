@@ -64,10 +64,6 @@ def bind_without_listening() -> None:
     gunicorn_sockets.create_sockets = create_sockets
 
 
-def _listens(listener: Any) -> bool:
-    return bool(listener.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
-
-
 def _has_queued_connection(listener: Any) -> bool:
     poller = select.poll()
     poller.register(listener, select.POLLIN)
@@ -82,7 +78,9 @@ class BalancedThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         if self.cfg.reuse_port:
             for listener in self.sockets:
-                if _listens(listener):  # made without bind_without_listening: leave the group until loaded
+                # Made without bind_without_listening (gunicorn run without gunicorn.conf.py): leave the
+                # group until the app has loaded. gunicorn's own SO_ACCEPTCONN check, pinned in the tests.
+                if gunicorn_sockets.BaseSocket._is_listening(listener):
                     listener.shutdown(socket.SHUT_RD)
         super().init_process()  # loads the app (load_wsgi below), then runs until told to stop
 
