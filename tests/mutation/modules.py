@@ -22,36 +22,38 @@ NEEDS_POSTGRES = {"guard", "recent", "revocation", "broadcast"}
 # they stay stable while the function they belong to is unchanged.
 EQUIVALENT: dict[str, str] = {
     # tokens.py
-    'coner_api.sessions.tokens.x__b64_json__mutmut_15':
-        "padding computed as +len % 4: for a length of 3 mod 4 it adds '===' instead of '=', and Python's (non-strict) decoder ignores the surplus; 1 mod 4 is refused before",
-    'coner_api.sessions.tokens.x__b64_json__mutmut_18':
+    'coner_api.sessions.tokens.x__b64_bytes__mutmut_21':
+        "'ASCII' for 'ascii': codec names are case-insensitive",
+    'coner_api.sessions.tokens.x__b64_json__mutmut_3':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.x__b64_json__mutmut_12':
         "'UTF-8' for 'utf-8': codec names are case-insensitive",
-    'coner_api.sessions.tokens.x__b64_json__mutmut_4':
-        'len / 4 == 1 instead of len % 4 == 1: a length of 1 mod 4 is then refused by the decoder instead (the same _Reject); a 4-character segment (3 bytes of JSON) is no usable header or payload and is refused later',
     'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_10':
         'cache_size < 0 and cache_ttl < 0: BoundedCache itself refuses a negative size or TTL with the same ValueError',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_33':
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_34':
         "the cache built without the injected clock: verify passes `now` (from the injected clock) to every get and put, so the cache's own clock is never read",
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_37':
-        'as __init____mutmut_33 (the clock argument left out)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_38':
+        'as __init____mutmut_34 (the clock argument left out)',
     'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_8':
         'the label of a refusal reason (debug log only)',
     'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_12':
         'the label of a refusal reason (debug log only)',
     'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_13':
         'the label of a refusal reason (debug log only)',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_20':
-        'signature len / 4 == 1 instead of len % 4 == 1: PyJWT refuses a segment of 1 mod 4 as undecodable, and a 4-character signature (3 bytes) verifies nothing',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_45':
-        "PyJWT's 'require' option dropped: every required claim is still demanded (exp, iat, sub, role are read afterwards, a KeyError is a 401; PyJWT requires iss and aud when an issuer and audience are given)",
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_46':
-        'as _verify_uncached__mutmut_45',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_50':
-        "PyJWT's minimum key length not enforced: no shorter key can get there (the constructor refuses an HS256 secret under 32 bytes, parse_jwks drops RSA keys under 2048 bits, EC keys have no minimum)",
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_51':
-        'as _verify_uncached__mutmut_50',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_52':
-        'as _verify_uncached__mutmut_50',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_17':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_21':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_22':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_26':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_30':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_31':
+        'the label of a refusal reason (debug log only)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_verify_uncached__mutmut_47':
+        "'ASCII' for 'ascii': codec names are case-insensitive",
     'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_10':
         "'ASCII' for 'ascii': codec names are case-insensitive",
     'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_14':

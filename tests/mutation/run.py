@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,7 +111,29 @@ def score_line(r: dict) -> str:
             f"{len(r['equivalent'])} | {len(r['alive'])} | {r['seconds']:.0f} s | {r['finished']} |")
 
 
-def report(results: list[dict]) -> str:
+def earlier_parts(text: str) -> dict[str, list[str]]:
+    """Each module's lines in an earlier report (its table row, then its sections), by module name: what a
+    partial run keeps for the modules it has no result for (a fresh clone has only the committed report)."""
+    parts: dict[str, list[str]] = {}
+    module = None
+    for line in text.splitlines():
+        row = re.match(r"\| (\w+) \| \d", line)
+        heading = re.match(r"## (\w+): ", line)
+        if row:
+            parts.setdefault(row.group(1), []).append(line)
+            module = None
+        elif heading:
+            module = heading.group(1)
+            parts.setdefault(module, []).extend(["", line])
+        elif module is not None:
+            parts[module].append(line)
+    return parts
+
+
+def report(results: list[dict], earlier: dict[str, list[str]] | None = None) -> str:
+    """The report of `results`, in the order of TESTS; a module without a result keeps its part of `earlier`."""
+    earlier = earlier or {}
+    by_module = {r["module"]: r for r in results}
     lines = ["# Mutation testing: last run", "",
              f"`make mutation` (mutmut, one module at a time, on {os.cpu_count()} cores; each module's run time and "
              "end below). Score = killed / behaviour-changing mutants (all mutants minus those set aside as "
@@ -118,8 +141,16 @@ def report(results: list[dict]) -> str:
              "test reaches as survived. The tests each module runs against: tests/mutation/modules.py.", "",
              "| module | mutants | killed / behaviour-changing | score | equivalent | alive | time | finished |",
              "|---|---|---|---|---|---|---|---|"]
-    lines += [score_line(r) for r in results]
-    for r in results:
+    for module in TESTS:
+        if module in by_module:
+            lines.append(score_line(by_module[module]))
+        else:
+            lines += [line for line in earlier.get(module, []) if line.startswith("| ")]
+    for module in TESTS:
+        r = by_module.get(module)
+        if r is None:
+            lines += [line for line in earlier.get(module, []) if not line.startswith("| ")]
+            continue
         if not r["ok"]:
             lines += ["", f"**{r['module']}: mutmut failed; see its output in .local/mutation/{r['module']}.**"]
         if r["equivalent"]:
@@ -129,7 +160,7 @@ def report(results: list[dict]) -> str:
             lines += ["", f"## {r['module']}: surviving mutants not yet killed", ""]
             for n in r["alive"]:
                 lines += [f"- `{n}` ({r['statuses'][n]})", "", "```diff", r["diffs"][n], "```", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
 
 
 def main(modules: list[str]) -> int:
@@ -151,11 +182,11 @@ def main(modules: list[str]) -> int:
             results.append(result)
             print(score_line(classified(result)), flush=True)
     # The report holds the latest run of every module: a partial run (`make mutation MODULES=jwks`) updates
-    # its modules' rows and keeps the others' from their last run on this machine.
+    # its modules' rows and keeps the others' from their last run on this machine, or else from the report.
     latest = [classified({"finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(path.stat().st_mtime)),
                           **json.loads(path.read_text())})
               for path in (SCRATCH / f"{m}.json" for m in TESTS) if path.exists()]
-    REPORT.write_text(report(latest))
+    REPORT.write_text(report(latest, earlier_parts(REPORT.read_text()) if REPORT.exists() else {}))
     print(f"\nwrote {REPORT.relative_to(REPO)} ({(time.monotonic() - started) / 60:.1f} min)")
     return 0 if all(r["ok"] for r in results) else 1
 

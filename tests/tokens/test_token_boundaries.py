@@ -131,6 +131,40 @@ def test_padded_base64_is_refused_even_where_pyjwt_would_accept_it(key, server, 
         sign_raw(header, json.dumps(payload).encode(), key.private, "ES256")).user_id == USER  # unpadded: fine
 
 
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def non_canonical(segment: str) -> str:
+    """The same bytes spelled otherwise: one unused low bit of the last character set (RFC 4648 §3.5)."""
+    assert len(segment) % 4 in (2, 3)
+    return segment[:-1] + _BASE64URL[_BASE64URL.index(segment[-1]) ^ 1]
+
+
+@pytest.mark.parametrize("part", [0, 1, 2])
+def test_a_segment_spelled_with_nonzero_unused_bits_is_refused(key, server, issuer, part):
+    """One token, one spelling: Python's decoder ignores the unused bits of a last base64 character, so the
+    same header, payload or signature could be sent under many spellings (each a new cache key). The
+    signature's respelling keeps a valid signature; the header's and payload's are signed as spelled."""
+    header = {"alg": "ES256", "typ": "JWT", "kid": key.kid}
+    payload = claims_at(issuer, PAST)
+    segments = [b64json(header), b64url(json.dumps(payload))]
+    while len(segments[0]) % 4 == 0 or len(segments[1]) % 4 == 0:  # leave unused bits in both
+        payload["pad"] = payload.get("pad", "") + "p"
+        header["x"] = header.get("x", "") + "x"
+        segments = [b64json(header), b64url(json.dumps(payload))]
+    if part < 2:
+        segments[part] = non_canonical(segments[part])
+    signing_input = ".".join(segments).encode()
+    signature = b64url(get_default_algorithms()["ES256"].sign(signing_input, key.private))
+    assert len(signature) % 4 == 2  # 64 bytes: 4 unused bits
+    token = f"{signing_input.decode()}.{non_canonical(signature) if part == 2 else signature}"
+    with pytest.raises(Unauthorized):
+        verifier_at(issuer, server, PAST).verify(token)
+    canonical = f"{b64json(header)}.{b64url(json.dumps(payload))}"
+    signature = b64url(get_default_algorithms()["ES256"].sign(canonical.encode(), key.private))
+    assert verifier_at(issuer, server, PAST).verify(f"{canonical}.{signature}").user_id == USER
+
+
 def test_the_hs256_secret_must_have_32_bytes(issuer, server):
     jwks = JwksCache(server.url)
     verifier = TokenVerifier(issuer, jwks, hs256_secret=SECRET, clock=FakeClock(PAST))

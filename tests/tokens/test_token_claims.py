@@ -81,6 +81,13 @@ def test_short_hs256_secret_is_refused_at_construction(issuer, jwks):
         TokenVerifier(issuer, jwks, hs256_secret="short")
 
 
+@pytest.mark.parametrize("name", ["es", "rs"])
+def test_a_public_key_as_the_hs256_secret_is_refused_at_construction(issuer, jwks, keys, name):
+    """Algorithm confusion by configuration: PyJWT's HMAC key preparation refuses a PEM public key."""
+    with pytest.raises(jwt.InvalidKeyError):
+        TokenVerifier(issuer, jwks, hs256_secret=keys[name].public_pem.decode())
+
+
 # ----------------------------------------------------------------------------- algorithm confusion
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE", "", None])
 @pytest.mark.parametrize("with_kid", [True, False])
@@ -217,6 +224,13 @@ def test_role_must_be_authenticated(verifier, keys, claims, role):
                                           ("app_metadata", []), ("is_anonymous", "false"), ("aal", 2)])
 def test_malformed_optional_claims(verifier, keys, claims, claim, value):
     refused(verifier, keys["es"].sign(claims(**{claim: value})))
+
+
+@pytest.mark.parametrize("jti", [None, 1, ["x"], {"id": "x"}])
+def test_a_jti_that_is_not_a_string_is_refused(verifier, keys, claims, jti):
+    """RFC 7519 §4.1.7: a case-sensitive string (as PyJWT's own check has it). GoTrue sends none."""
+    refused(verifier, keys["es"].sign(claims(jti=jti)))
+    assert verifier.verify(keys["es"].sign(claims(jti="f3a1"))).user_id == USER
 
 
 def test_auth_time_is_the_newest_amr_timestamp(verifier, keys, claims):
