@@ -274,6 +274,7 @@ class TokenVerifier:
         jwk = self._jwks.get_key(kid)
         if jwk is None:
             raise _Reject("unknown kid")
+        # A key made for its one algorithm (parse_jwks: P-256 for ES256, RSA of 2048 bits or more for RS256).
         return jwk.Algorithm, jwk.key, jwk.algorithm_name
 
     def _claims(self, payload: dict[str, Any], now: float) -> Claims:
