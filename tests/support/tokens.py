@@ -33,6 +33,7 @@ def refused(verifier: TokenVerifier, token: Any) -> None:
     flood of forged tokens must not fill the logs, and a real fault must not hide among them)."""
     warnings = _Warnings()
     logger = logging.getLogger("coner_api.sessions.tokens")
+    assert logger.isEnabledFor(logging.WARNING)  # else the check below could not fail
     logger.addHandler(warnings)
     try:
         with pytest.raises(Unauthorized) as raised:
