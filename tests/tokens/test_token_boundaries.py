@@ -111,26 +111,6 @@ def padded(segment: str) -> str:
     return segment + "=" * (-len(segment) % 4)
 
 
-@pytest.mark.parametrize("part", [0, 1])
-def test_padded_base64_is_refused_even_where_pyjwt_would_accept_it(key, server, issuer, part):
-    """Compact JWS has no padding (RFC 7515 §2); PyJWT decodes padded segments: only our check refuses."""
-    header = {"alg": "ES256", "typ": "JWT", "kid": key.kid}
-    payload = claims_at(issuer, PAST)
-    segments = [b64json(header), b64url(json.dumps(payload))]
-    while len(segments[part]) % 4 == 0:  # make the segment need padding
-        payload["pad"] = payload.get("pad", "") + "p"
-        header["x"] = header.get("x", "") + "x"
-        segments = [b64json(header), b64url(json.dumps(payload))]
-    segments[part] = padded(segments[part])
-    signing_input = ".".join(segments).encode()
-    signature = get_default_algorithms()["ES256"].sign(signing_input, key.private)
-    token = f"{signing_input.decode()}.{b64url(signature)}"
-    with pytest.raises(Unauthorized):
-        verifier_at(issuer, server, PAST).verify(token)
-    assert verifier_at(issuer, server, PAST).verify(
-        sign_raw(header, json.dumps(payload).encode(), key.private, "ES256")).user_id == USER  # unpadded: fine
-
-
 _BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -140,29 +120,51 @@ def non_canonical(segment: str) -> str:
     return segment[:-1] + _BASE64URL[_BASE64URL.index(segment[-1]) ^ 1]
 
 
+def uneven_claims(key, issuer: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A header and payload whose base64url lengths are not multiples of 4: each has a padding to drop and
+    unused bits in its last character."""
+    header, payload = {"alg": "ES256", "typ": "JWT", "kid": key.kid}, claims_at(issuer, PAST)
+    while len(b64json(header)) % 4 == 0 or len(b64url(json.dumps(payload))) % 4 == 0:
+        payload["pad"] = payload.get("pad", "") + "p"
+        header["x"] = header.get("x", "") + "x"
+    return header, payload
+
+
+def signed_as_spelled(segments: list[str], key) -> str:
+    """A token of these header and payload segments, signed over them as they are spelled."""
+    signing_input = ".".join(segments)
+    return f"{signing_input}.{b64url(get_default_algorithms()['ES256'].sign(signing_input.encode(), key.private))}"
+
+
+@pytest.mark.parametrize("part", [0, 1])
+def test_padded_base64_is_refused_even_where_pyjwt_would_accept_it(key, server, issuer, part):
+    """Compact JWS has no padding (RFC 7515 §2); PyJWT decodes padded segments: only our check refuses."""
+    header, payload = uneven_claims(key, issuer)
+    segments = [b64json(header), b64url(json.dumps(payload))]
+    segments[part] = padded(segments[part])
+    with pytest.raises(Unauthorized):
+        verifier_at(issuer, server, PAST).verify(signed_as_spelled(segments, key))
+    assert verifier_at(issuer, server, PAST).verify(
+        sign_raw(header, json.dumps(payload).encode(), key.private, "ES256")).user_id == USER  # unpadded: fine
+
+
 @pytest.mark.parametrize("part", [0, 1, 2])
 def test_a_segment_spelled_with_nonzero_unused_bits_is_refused(key, server, issuer, part):
     """One token, one spelling: Python's decoder ignores the unused bits of a last base64 character, so the
     same header, payload or signature could be sent under many spellings (each a new cache key). The
     signature's respelling keeps a valid signature; the header's and payload's are signed as spelled."""
-    header = {"alg": "ES256", "typ": "JWT", "kid": key.kid}
-    payload = claims_at(issuer, PAST)
-    segments = [b64json(header), b64url(json.dumps(payload))]
-    while len(segments[0]) % 4 == 0 or len(segments[1]) % 4 == 0:  # leave unused bits in both
-        payload["pad"] = payload.get("pad", "") + "p"
-        header["x"] = header.get("x", "") + "x"
-        segments = [b64json(header), b64url(json.dumps(payload))]
+    header, payload = uneven_claims(key, issuer)
+    canonical = sign_raw(header, json.dumps(payload).encode(), key.private, "ES256")
+    assert verifier_at(issuer, server, PAST).verify(canonical).user_id == USER
+    segments = canonical.split(".")
+    assert len(segments[2]) % 4 == 2  # 64 bytes: 4 unused bits
     if part < 2:
         segments[part] = non_canonical(segments[part])
-    signing_input = ".".join(segments).encode()
-    signature = b64url(get_default_algorithms()["ES256"].sign(signing_input, key.private))
-    assert len(signature) % 4 == 2  # 64 bytes: 4 unused bits
-    token = f"{signing_input.decode()}.{non_canonical(signature) if part == 2 else signature}"
+        token = signed_as_spelled(segments[:2], key)
+    else:
+        token = ".".join(segments[:2] + [non_canonical(segments[2])])
     with pytest.raises(Unauthorized):
         verifier_at(issuer, server, PAST).verify(token)
-    canonical = f"{b64json(header)}.{b64url(json.dumps(payload))}"
-    signature = b64url(get_default_algorithms()["ES256"].sign(canonical.encode(), key.private))
-    assert verifier_at(issuer, server, PAST).verify(f"{canonical}.{signature}").user_id == USER
 
 
 def test_the_hs256_secret_must_have_32_bytes(issuer, server):
