@@ -1,6 +1,7 @@
 """The gunicorn worker (coner_api.serving.worker) on a real gunicorn: connections opened together spread over
-the workers, a worker that stops (and the one that replaces it) drops no request, and a port another server
-holds is refused instead of shared."""
+the workers, a worker that stops (and the one that replaces it) drops no request, a port another server
+holds is refused instead of shared, and clients that stall, trickle or say nothing hold no thread
+(coner_api.serving.read_ahead)."""
 from __future__ import annotations
 
 import http.client
@@ -8,6 +9,7 @@ import os
 import signal
 import socket
 import threading
+import time
 
 import psutil
 import pytest
@@ -26,8 +28,12 @@ pytestmark = [
 def two_workers(module_api_server, migrated_database, auth_server):
     """Two workers, both serving, that the module's tests share; the one test that stops a worker leaves two
     serving (gunicorn replaces it)."""
-    return module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS), workers=2,
-                             threads=4)
+    return module_api_server(app_settings(migrated_database, auth_server, **GENEROUS_LIMITS,
+                                          REQUEST_READ_TIMEOUT=str(READ_TIMEOUT)), workers=2, threads=4)
+
+
+READ_TIMEOUT = 2  # seconds a request may take to arrive whole (REQUEST_READ_TIMEOUT; 10 by default)
+THREADS_IN_ALL = 2 * 4
 
 
 def port_of(server) -> int:
@@ -139,3 +145,81 @@ def test_a_new_workers_socket_is_bound_but_takes_no_connection_until_it_listens(
     finally:
         made.sock.close()
     assert gunicorn_sockets.BaseSocket._is_listening(made.sock) is False  # gunicorn's own check is back
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send `data` on a fresh connection and read until the server answers and closes, or `timeout`."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
+        client.sendall(data)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_clients_that_stall_or_say_nothing_hold_up_no_one(two_workers):
+    """A slowloris: more connections than the server has threads, each sending part of a request (a head, or a
+    head and part of its body) and stopping, and as many sending nothing. Before the worker read requests
+    whole in its event loop, each stalled one pinned a thread until its client left: eight hung the server."""
+    port = port_of(two_workers)
+    stalls = [b"GET /auth/health HTTP/1.1\r\nHost: x\r\nX-Slow: ",
+              b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 100\r\n\r\n{\"em",
+              b""]
+    stalled = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3 * (THREADS_IN_ALL + 2))]
+    try:
+        for number, client in enumerate(stalled):
+            client.sendall(stalls[number % 3])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=READ_TIMEOUT)  # less than a stall lasts
+        for _ in range(THREADS_IN_ALL + 2):
+            connection.request("GET", "/auth/health")
+            answer = connection.getresponse()
+            assert (answer.status, answer.read()) == (200, b'{"ok":true,"service":"auth"}\n')
+        connection.close()
+    finally:
+        for client in stalled:
+            client.close()
+
+
+def test_a_request_that_trickles_in_is_answered(two_workers):
+    """Head and body arriving a few bytes at a time, as from a slow mobile link: served once whole."""
+    body = b'{"email": "nobody@example.com", "password": "not-the-password"}'
+    request = (b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    with socket.create_connection(("127.0.0.1", port_of(two_workers)), timeout=10) as client:
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(request), 16):
+            client.sendall(request[start:start + 16])
+            time.sleep(0.01)  # shapes the input (a segment each); nothing is timed
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"INVALID_CREDENTIALS"' in answer
+
+
+def test_pipelined_requests_and_expect_continue_are_served(two_workers):
+    port = port_of(two_workers)
+    twice = b"GET /auth/health HTTP/1.1\r\nHost: x\r\n\r\nGET /auth/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    assert raw_request(port, twice).count(b"HTTP/1.1 200 OK\r\n") == 2
+    body = b'{"email": "nobody@example.com", "password": "not-the-password"}'
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert client.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is sent only once asked for
+        client.sendall(body)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"INVALID_CREDENTIALS"' in answer
+
+
+def test_a_request_never_finished_is_closed_after_the_read_timeout(two_workers):
+    """Without an answer (the client is not listening for one), as nginx's client_header_timeout does; a
+    chunked body that stops is read in a thread, bounded by the socket's receive timeout: a 4xx, never a 5xx."""
+    port = port_of(two_workers)
+    with socket.create_connection(("127.0.0.1", port), timeout=10 * READ_TIMEOUT) as client:
+        client.sendall(b"GET /auth/health HTTP/1.1\r\nHost: x\r\n")
+        assert client.recv(65536) == b""  # closed by the server, well before the socket's own timeout
+    chunked = raw_request(port, b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"ema", timeout=10 * READ_TIMEOUT)
+    assert chunked.startswith(b"HTTP/1.1 4"), chunked[:80]

@@ -3,7 +3,10 @@ versions are inside the ranges setup.cfg pins. An upgrade that moves any of them
 of silently changing a worker's socket handling, an error page or the OpenAPI document.
 
 What is overridden, and where:
-- gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`,
+- gunicorn: `ThreadWorker.init_process / load_wsgi / handle_exit / accept` and `set_accept_enabled`; for
+  reading requests in the event loop, `ThreadWorker.on_client_socket_readable / murder_pending / handle /
+  enqueue_req`, `TConn` (its `init`, `data_ready`, `close`, the parser's `unreader.unread`)
+  (coner_api/serving/read_ahead.py);
   `sock.create_sockets` as the arbiter calls it in a new worker, and `BaseSocket._is_listening`, which
   decides whether a socket is made to listen (coner_api/serving/worker.py); `gunicorn.util.write_error`,
   looked up at call time by the workers (coner_api/serving/error_pages.py).
@@ -59,6 +62,26 @@ def test_gunicorn_thread_worker_hooks():
     source = inspect.getsource(gthread.ThreadWorker) + inspect.getsource(base.Worker)
     for attribute in ("self.sockets", "self.alive", "self.cfg", "self.log"):
         assert attribute in source, attribute
+
+
+def test_gunicorn_thread_worker_request_reading_hooks():
+    worker = gthread.ThreadWorker
+    assert parameters(worker.on_client_socket_readable) == ["self", "conn", "client"]
+    assert parameters(worker.murder_pending) == ["self"]
+    assert parameters(worker.handle) == ["self", "conn"]
+    assert parameters(worker.enqueue_req) == ["self", "conn"]
+    assert parameters(gthread.TConn.__init__) == ["self", "cfg", "sock", "client", "server"]
+    assert parameters(gthread.TConn.init) == ["self"]
+    assert parameters(gthread.TConn.close) == ["self", "graceful"]
+    handle = inspect.getsource(worker.handle)
+    # handle() skips its wait for a first byte when data_ready is set, and parses from conn.parser.
+    assert "conn.data_ready" in handle and "next(conn.parser)" in handle
+    source = inspect.getsource(worker)
+    for attribute in ("self.poller", "self.keepalived_conns", "self.nr_conns", "self.murder_pending()",
+                      "partial(self.on_client_socket_readable, conn)"):
+        assert attribute in source, attribute
+    assert "self.unreader" in inspect.getsource(__import__("gunicorn.http.parser", fromlist=["Parser"]).Parser)
+    assert parameters(__import__("gunicorn.http.unreader", fromlist=["Unreader"]).Unreader.unread) == ["self", "data"]
 
 
 def test_gunicorn_makes_a_workers_sockets_through_create_sockets_which_asks_is_listening():

@@ -37,6 +37,8 @@ from typing import Any
 from gunicorn import sock as gunicorn_sockets
 from gunicorn.workers.gthread import ThreadWorker
 
+from .read_ahead import ReadAhead
+
 # gunicorn.conf.py sets `reuse_port` from this.
 BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 DRAIN_SWITCH_INTERVAL = 1e-5
@@ -70,8 +72,9 @@ def _has_queued_connection(listener: Any) -> bool:
     return any(events & select.POLLIN for _, events in poller.poll(0))
 
 
-class BalancedThreadWorker(ThreadWorker):
-    """gthread, whose own SO_REUSEPORT socket listens only between app load and the start of a stop."""
+class BalancedThreadWorker(ReadAhead, ThreadWorker):
+    """gthread, whose own SO_REUSEPORT socket listens only between app load and the start of a stop, and whose
+    event loop reads each request whole before a thread takes it (`read_ahead`)."""
 
     _listening = False  # whether this worker's socket is in the kernel's group (between load and stop)
 
