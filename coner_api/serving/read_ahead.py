@@ -128,13 +128,13 @@ class ReadAhead:
         if read:
             conn.coner_read = None
             conn.init()  # makes the parser (once per connection); gunicorn's own call is then a no-op
-            conn.parser.unreader.unread(bytes(read))
+            conn.parser.unreader.unread(read)
         return super().handle(conn)  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------------------ internals
     def _start_reading(self, conn: Any) -> None:
-        conn.sock.setblocking(False)
-        conn.coner_read = bytearray()
+        # The socket is non-blocking here: TConn makes it so, and gunicorn again before a keep-alive wait.
+        conn.coner_read = b""
         conn.coner_waiting = True  # for the rest of its request, in this loop
         conn.coner_deadline = time.monotonic() + REQUEST_READ_TIMEOUT
         conn.coner_registered = False
@@ -160,7 +160,12 @@ class ReadAhead:
                     self._drop(conn)
                 return
             read = conn.coner_read
-            read += chunk
+            if not read:
+                read = conn.coner_read = chunk  # mostly the whole request: no copy
+            else:
+                if isinstance(read, bytes):  # a request in pieces: appended in place from here on
+                    read = conn.coner_read = bytearray(read)
+                read += chunk
             if conn.coner_length is None:  # each byte is searched once (a head may come a byte at a time)
                 end = head_end(read, max(0, conn.coner_scanned - 3))
                 conn.coner_scanned = len(read)
