@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import errno
 import os
-from collections import deque
 import re
 import selectors
 import socket
 import struct
 import time
+from collections import deque
 from functools import partial
 from typing import Any
 
@@ -43,24 +43,22 @@ _DIGITS = re.compile(rb"[0-9]{1,10}")
 
 def expected_length(data: bytes | bytearray) -> int | None:
     """How many bytes of `data` make up the first request, once that many have arrived; None while its head
-    is incomplete. A request whose body is read in a thread counts as its head alone."""
+    is incomplete. A request whose body is read in a thread counts as its head alone; a head past HEAD_LIMIT
+    is handed over as it is (gunicorn's parser refuses it, its own limits being lower)."""
     end = head_end(data)
-    return None if end is None else request_length(data, end)
+    if end is None:
+        return len(data) if len(data) > HEAD_LIMIT else None
+    return request_length(data, end)
 
 
 def head_end(data: bytes | bytearray, start: int = 0) -> int | None:
-    """Where the blank line ending the head starts (searched from `start`), or None while it has not come;
-    past HEAD_LIMIT, the length of `data` (gunicorn's parser then refuses it, its own limits being lower)."""
+    """Where the blank line that ends the head starts (searched from `start`), or None while it has not come."""
     end = data.find(b"\r\n\r\n", start)
-    if end >= 0:
-        return end
-    return len(data) if len(data) > HEAD_LIMIT else None
+    return end if end >= 0 else None
 
 
 def request_length(data: bytes | bytearray, end: int) -> int:
     """The first request's length in bytes, its head ending at `end`."""
-    if end == len(data) and data.find(b"\r\n\r\n") < 0:  # an endless head: handed over as it is
-        return end
     found = _BODY_HEADERS.findall(data, 0, end + 2)  # the head's lines, each between \r\n and \r\n
     lengths = [value.rstrip(b" \t") for name, value in found if name.lower() == b"content-length"]
     if len(lengths) != len(found) or len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0]) \
@@ -171,6 +169,8 @@ class ReadAhead:
                 conn.coner_scanned = len(read)
                 if end is not None:
                     conn.coner_length = request_length(read, end)
+                elif len(read) > HEAD_LIMIT:  # handed over as it is: gunicorn's parser refuses it
+                    conn.coner_length = len(read)
             if conn.coner_length is not None and len(read) >= conn.coner_length:
                 self._dispatch(conn)
                 return
