@@ -41,24 +41,14 @@ _BODY_HEADERS = re.compile(rb"\r\n(content-length|transfer-encoding|expect)[ \t]
 _DIGITS = re.compile(rb"[0-9]{1,10}")
 
 
-def expected_length(data: bytes | bytearray) -> int | None:
-    """How many bytes of `data` make up the first request, once that many have arrived; None while its head
-    is incomplete. A request whose body is read in a thread counts as its head alone; a head past HEAD_LIMIT
-    is handed over as it is (gunicorn's parser refuses it, its own limits being lower)."""
-    end = head_end(data)
-    if end is None:
-        return len(data) if len(data) > HEAD_LIMIT else None
-    return request_length(data, end)
-
-
-def head_end(data: bytes | bytearray, start: int = 0) -> int | None:
-    """Where the blank line that ends the head starts (searched from `start`), or None while it has not come."""
+def expected_length(data: bytes | bytearray, start: int = 0) -> int | None:
+    """How many bytes of `data` make up the first request, once its head has come (its end searched for from
+    `start`: bytes before it were searched already); None until then. A request whose body is read in a
+    thread counts as its head alone; a head past HEAD_LIMIT is handed over as it is (gunicorn's parser
+    refuses it, its own limits being lower)."""
     end = data.find(b"\r\n\r\n", start)
-    return end if end >= 0 else None
-
-
-def request_length(data: bytes | bytearray, end: int) -> int:
-    """The first request's length in bytes, its head ending at `end`."""
+    if end < 0:
+        return len(data) if len(data) > HEAD_LIMIT else None
     found = _BODY_HEADERS.findall(data, 0, end + 2)  # the head's lines, each between \r\n and \r\n
     lengths = [value.rstrip(b" \t") for name, value in found if name.lower() == b"content-length"]
     if len(lengths) != len(found) or len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0]) \
@@ -85,7 +75,7 @@ class ReadAhead:
     its parser's buffer (`handle`)."""
 
     def init_process(self) -> None:
-        # (deadline, connection) in the order reading began: with one timeout for all, also deadline order.
+        # (deadline, connection) in the order waiting began: with one timeout for all, also deadline order.
         self._coner_reading: deque[tuple[float, Any]] = deque()
         super().init_process()  # type: ignore[misc]
 
@@ -134,11 +124,9 @@ class ReadAhead:
         # The socket is non-blocking here: TConn makes it so, and gunicorn again before a keep-alive wait.
         conn.coner_read = b""
         conn.coner_waiting = True  # for the rest of its request, in this loop
-        conn.coner_deadline = time.monotonic() + REQUEST_READ_TIMEOUT
-        conn.coner_registered = False
+        conn.coner_registered = False  # on the poller, with a deadline: only a request that must be waited for
         conn.coner_scanned = 0  # how far the search for the head's end has gone
         conn.coner_length = None  # the request's length, once its head is in
-        self._coner_reading.append((conn.coner_deadline, conn))
         self._pull(conn)
 
     def _pull(self, conn: Any, _fileobj: Any = None) -> None:
@@ -165,17 +153,15 @@ class ReadAhead:
                     read = conn.coner_read = bytearray(read)
                 read += chunk
             if conn.coner_length is None:  # each byte is searched once (a head may come a byte at a time)
-                end = head_end(read, max(0, conn.coner_scanned - 3))
+                conn.coner_length = expected_length(read, max(0, conn.coner_scanned - 3))
                 conn.coner_scanned = len(read)
-                if end is not None:
-                    conn.coner_length = request_length(read, end)
-                elif len(read) > HEAD_LIMIT:  # handed over as it is: gunicorn's parser refuses it
-                    conn.coner_length = len(read)
             if conn.coner_length is not None and len(read) >= conn.coner_length:
                 self._dispatch(conn)
                 return
-        if not conn.coner_registered:
+        if not conn.coner_registered:  # the rest is to come: wait on the poller, until the deadline
             conn.coner_registered = True
+            conn.coner_deadline = time.monotonic() + REQUEST_READ_TIMEOUT
+            self._coner_reading.append((conn.coner_deadline, conn))
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._pull, conn))  # type: ignore[attr-defined]
 
     def _forget(self, conn: Any) -> None:
