@@ -147,14 +147,19 @@ def test_a_new_workers_socket_is_bound_but_takes_no_connection_until_it_listens(
     assert gunicorn_sockets.BaseSocket._is_listening(made.sock) is False  # gunicorn's own check is back
 
 
+def read_to_close(client: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (or the socket's timeout fails the test)."""
+    answer = b""
+    while chunk := client.recv(65536):
+        answer += chunk
+    return answer
+
+
 def raw_request(port: int, data: bytes, timeout: float = 10) -> bytes:
     """Send `data` on a fresh connection and read until the server answers and closes, or `timeout`."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as client:
         client.sendall(data)
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
-        return answer
+        return read_to_close(client)
 
 
 def test_clients_that_stall_or_say_nothing_hold_up_no_one(two_workers):
@@ -191,9 +196,7 @@ def test_a_request_that_trickles_in_is_answered(two_workers):
         for start in range(0, len(request), 16):
             client.sendall(request[start:start + 16])
             time.sleep(0.01)  # shapes the input (a segment each); nothing is timed
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
+        answer = read_to_close(client)
     assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"INVALID_CREDENTIALS"' in answer
 
 
@@ -207,9 +210,7 @@ def test_pipelined_requests_and_expect_continue_are_served(two_workers):
                        b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
         assert client.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"  # the body is sent only once asked for
         client.sendall(body)
-        answer = b""
-        while chunk := client.recv(65536):
-            answer += chunk
+        answer = read_to_close(client)
     assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"INVALID_CREDENTIALS"' in answer
 
 
