@@ -112,3 +112,35 @@ def test_a_failed_flush_is_reported_to_the_next_hit(redis_server):
     with pytest.raises(redis.RedisError):
         windows.hit(limit, "k")
     windows.close()
+
+
+def test_the_script_answers_the_count_and_the_oldest_hit_of_the_window(redis_server):
+    """What each call returns per key, which the answer and the X-RateLimit headers are built from: the count
+    in the window after the call and its oldest hit, as hits are brought along, asked for, trimmed to the
+    limit and leave the window."""
+    clock = FakeClock()
+    windows = process_windows(redis_server, clock, flush_interval=3600)
+    limit = parse("10/minute")
+    start = clock.now
+
+    def call(forced: int, wanted: int, key: str = "k") -> tuple[int, int, float | None]:
+        [reply] = windows._call(clock.now, [(key, limit, forced, wanted)])
+        return reply
+
+    assert call(0, 0) == (0, 0, None)  # nothing recorded, nothing made
+    assert not redis.Redis(port=redis_server.port).exists("k")
+    assert call(3, 0) == (0, 3, start)  # brought along only: recorded, nothing asked
+    clock.advance(10)
+    assert call(0, 1) == (1, 4, start)  # asked for: admitted, the oldest hit unchanged
+    assert call(2, 1) == (1, 7, start)
+    clock.advance(10)
+    assert call(5, 1) == (0, 10, start)  # forced beyond the limit: trimmed to it, the newest kept
+    assert redis.Redis(port=redis_server.port).llen("k") == 10
+    # The list held 3 + 4 + 5 hits (at start, start + 10, start + 20): the trim left 1 of start's.
+    clock.advance(40)  # start's hit leaves the window
+    assert call(0, 0) == (0, 9, start + 10)
+    clock.advance(10)  # start + 10's four leave: start + 20's five remain
+    assert call(1, 1) == (1, 7, start + 20)
+    clock.advance(60)
+    assert call(0, 1) == (1, 1, clock.now)  # all left at once: the list starts again
+    windows.close()
