@@ -6,6 +6,7 @@ docs/architecture.md draws the map.
 """
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Mapping
 
 from flask import Flask
@@ -122,6 +123,8 @@ def cache_stats(app: Flask) -> dict[str, object]:
     shared = app.extensions["coner.limiter"].shared
     if shared is not None:
         stats["rate_windows"] = {**shared._windows.stats(), "redis_calls": shared.calls}
+    # The collector: objects frozen at load (serving/memory.py) and the full collections made since start.
+    stats["gc"] = {"frozen": gc.get_freeze_count(), "full_collections": gc.get_stats()[2]["collections"]}
     return stats
 
 

@@ -23,6 +23,9 @@ socket, which a shared socket would have kept for the others (Linux's `net.ipv4.
 them to the other workers instead). SO_REUSEPORT also lets a second server of the same user bind the same
 port and share its traffic unnoticed, so `refuse_taken_address` checks that the port is free at start-up.
 
+Before it listens, the worker also freezes its loaded app's objects out of the collector's full collections
+(`memory.freeze_loaded_app`).
+
 Linux only: elsewhere (macOS's SO_REUSEPORT does not spread connections) `reuse_port` stays off and this is
 gthread unchanged, on the shared socket.
 """
@@ -37,6 +40,7 @@ from typing import Any
 from gunicorn import sock as gunicorn_sockets
 from gunicorn.workers.gthread import ThreadWorker
 
+from . import memory
 from .read_ahead import ReadAhead
 
 # gunicorn.conf.py sets `reuse_port` from this.
@@ -89,6 +93,9 @@ class BalancedThreadWorker(ReadAhead, ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # Before the first connection: the loaded app's objects leave the collector's full collections
+        # (memory.py says why; the collection before the freeze takes a moment no request should wait for).
+        memory.freeze_loaded_app()
         if self.cfg.reuse_port and self.alive:  # told to stop while loading: never join the group
             for listener in self.sockets:
                 listener.listen(self.cfg.backlog)
