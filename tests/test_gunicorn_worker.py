@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 
+import httpx
 import psutil
 import pytest
 
@@ -224,3 +225,42 @@ def test_a_request_never_finished_is_closed_after_the_read_timeout(two_workers):
     chunked = raw_request(port, b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                 b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"ema", timeout=10 * READ_TIMEOUT)
     assert chunked.startswith(b"HTTP/1.1 4"), chunked[:80]
+
+
+def test_a_client_that_sent_a_body_too_large_is_answered_on_its_next_request(two_workers):
+    """A 413 leaves the body unread; gunicorn drains at most 64 KiB of it and then closes the connection. Its
+    answer must say so ("Connection: close"): a client that was told "keep-alive" sends its next request on
+    the closing connection and gets no answer at all (httpx: RemoteProtocolError). unread_bodies.py."""
+    too_large = {"email": "someone@example.com", "password": "p" * 100_000}
+    with httpx.Client(base_url=two_workers.url, timeout=10) as client:
+        refused = client.post("/auth/signin", json=too_large)
+        assert refused.status_code == 413 and refused.json()["code"] == "PAYLOAD_TOO_LARGE"
+        assert refused.headers["connection"] == "close"
+        for _ in range(3):  # on a new connection each time the old one was closed: never "disconnected"
+            assert client.get("/auth/health").status_code == 200
+            assert client.post("/auth/signin", content=b"x" * 2_000_000).status_code == 413
+
+
+def test_a_body_left_unread_beyond_the_drain_closes_the_connection_with_its_answer(two_workers):
+    """Whatever the status: a token refused before the route reads a 100 KB body (401), on one connection."""
+    port = port_of(two_workers)
+    body = b"x" * 100_000
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /auth/logout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        answer = read_to_close(client)  # the server closes after the answer, as it said it would
+    head = answer.partition(b"\r\n\r\n")[0].lower()
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"\r\nconnection: close" in head
+
+
+def test_a_small_body_left_unread_keeps_the_connection(two_workers):
+    """Within what gunicorn drains, the connection stays open and serves the next request."""
+    port = port_of(two_workers)
+    body = b'{"unused": true}'
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        client.sendall(b"POST /auth/logout HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                       + b"GET /auth/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = read_to_close(client)
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"\r\nConnection: keep-alive\r\n" in answer
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 1

@@ -84,6 +84,21 @@ def test_gunicorn_thread_worker_request_reading_hooks():
     assert parameters(__import__("gunicorn.http.unreader", fromlist=["Unreader"]).Unreader.unread) == ["self", "data"]
 
 
+def test_gunicorn_drains_an_unread_body_up_to_a_limit_and_lets_the_app_force_a_close():
+    """coner_api/serving/unread_bodies.py: the limit it compares with, the Response behind start_response, and
+    the body reader whose remaining length it reads."""
+    from gunicorn.http import body, parser, wsgi
+
+    from coner_api.serving import unread_bodies
+
+    assert unread_bodies.DRAIN_LIMIT == parser._DRAIN_MAX_BYTES == 64 * 1024
+    assert "max_bytes = _DRAIN_MAX_BYTES" in inspect.getsource(parser.Parser.finish_body)
+    assert parameters(wsgi.Response.force_close) == ["self"]
+    assert "self.status_code = int(" in inspect.getsource(wsgi.Response.start_response)
+    assert "respiter = self.wsgi(environ, resp.start_response)" in inspect.getsource(gthread.ThreadWorker.handle_request)
+    assert "self.length -= size" in inspect.getsource(body.LengthReader.read)
+
+
 def test_gunicorn_makes_a_workers_sockets_through_create_sockets_which_asks_is_listening():
     assert parameters(sock.create_sockets) == ["conf", "log", "fds"]
     assert isinstance(sock.BaseSocket.__dict__["_is_listening"], staticmethod)
