@@ -17,6 +17,7 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
   worker listens only while it can serve (from app load to the start of a stop); `coner_api.serving.worker`
   says how, and what is left.
 """
+import inspect
 import os
 
 from coner_api import shared_stamps
@@ -99,7 +100,7 @@ def when_ready(server):
 def worker_exit(server, worker):
     """Close the worker's pools so Postgres sees clean disconnects on shutdown, and log its cache statistics
     (sizes, hits, misses: `make bench` reads them for its hit rates)."""
-    app = getattr(worker, "wsgi", None)
+    app = inspect.unwrap(getattr(worker, "wsgi", None))  # the worker wraps its app (serving/unread_bodies.py)
     if app is not None and "coner.db" in getattr(app, "extensions", {}):
         import json
 

@@ -50,4 +50,5 @@ def wrap(app: WsgiApp) -> WsgiApp:
                 response.force_close()
         return answer
 
+    serve.__wrapped__ = app  # type: ignore[attr-defined]  # the Flask app, for gunicorn.conf.py's worker_exit
     return serve
