@@ -95,7 +95,8 @@ def test_gunicorn_drains_an_unread_body_up_to_a_limit_and_lets_the_app_force_a_c
     assert "max_bytes = _DRAIN_MAX_BYTES" in inspect.getsource(parser.Parser.finish_body)
     assert parameters(wsgi.Response.force_close) == ["self"]
     assert "self.status_code = int(" in inspect.getsource(wsgi.Response.start_response)
-    assert "respiter = self.wsgi(environ, resp.start_response)" in inspect.getsource(gthread.ThreadWorker.handle_request)
+    handle_request = inspect.getsource(gthread.ThreadWorker.handle_request)
+    assert "respiter = self.wsgi(environ, resp.start_response)" in handle_request
     assert "self.length -= size" in inspect.getsource(body.LengthReader.read)
 
 

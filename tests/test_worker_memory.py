@@ -57,7 +57,8 @@ FREEZE = textwrap.dedent("""
     frozen = memory.freeze_loaded_app()
     later = Node()
     tracked = gc.get_objects()  # the permanent generation is not in it
-    print(json.dumps({"frozen": frozen, "count": gc.get_freeze_count(), "garbage_collected": collected == [True],
+    print(json.dumps({"frozen": frozen, "count": gc.get_freeze_count(),
+                      "garbage_collected": collected == [True],
                       "alive_frozen": not any(o is alive for o in tracked),
                       "later_frozen": not any(o is later for o in tracked)}))
 """)

@@ -2,13 +2,13 @@
 `post_fork`), and the objects of the loaded app frozen out of the garbage collector's full collections (the
 worker, serving/worker.py, once its app has loaded and before it listens).
 
-Arenas: glibc's malloc gives threads that allocate at the same time arenas of their own, up to eight per core, and
-memory freed in one arena serves only that arena. A worker's four request threads, its cache listener,
-heartbeat and rate-limit flusher all allocate what outlives a request (cached tokens and profile bodies,
-which Python hands to malloc above 512 bytes), so each arena keeps its own high-water mark. With two, a
-worker at 100,000 users peaked 1 MB lower in `make bench` (117.8 against 118.8 MB), at the same
-throughput: the GIL already lets one thread allocate at a time. `MALLOC_ARENA_MAX` in the environment (read
-by glibc itself) is left to win.
+Arenas: glibc's malloc gives threads that allocate at the same time arenas of their own, up to eight per
+core, and memory freed in one arena serves only that arena. A worker's four request threads, its cache
+listener, heartbeat and rate-limit flusher all allocate what outlives a request (cached tokens and profile
+bodies, which Python hands to malloc above 512 bytes), so each arena keeps its own high-water mark. With
+two, a worker at 100,000 users peaked 1 MB lower in `make bench` (117.8 against 118.8 MB), at the same
+throughput: the GIL already lets one thread allocate at a time. `MALLOC_ARENA_MAX` in the environment
+(read by glibc itself) is left to win.
 """
 from __future__ import annotations
 
