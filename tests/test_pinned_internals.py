@@ -86,8 +86,9 @@ def test_gunicorn_thread_worker_request_reading_hooks():
 
 def test_gunicorn_drains_an_unread_body_up_to_a_limit_and_lets_the_app_force_a_close():
     """coner_api/serving/unread_bodies.py: the limit it compares with, the Response behind start_response, and
-    the body reader whose remaining length it reads."""
-    from gunicorn.http import body, parser, wsgi
+    the body reader whose remaining length it reads; for a chunked body, its reader, the `failed` mark a read
+    that raised leaves, and the parser's errors it turns into a 400."""
+    from gunicorn.http import body, errors, message, parser, wsgi
 
     from coner_api.serving import unread_bodies
 
@@ -98,6 +99,11 @@ def test_gunicorn_drains_an_unread_body_up_to_a_limit_and_lets_the_app_force_a_c
     handle_request = inspect.getsource(gthread.ThreadWorker.handle_request)
     assert "respiter = self.wsgi(environ, resp.start_response)" in handle_request
     assert "self.length -= size" in inspect.getsource(body.LengthReader.read)
+    assert "Body(ChunkedReader(" in inspect.getsource(message.Message.set_body_reader)
+    assert "self.failed = True" in inspect.getsource(body.Body._read_reader)
+    assert 'if getattr(body, "failed", False) is True:' in inspect.getsource(parser.Parser.finish_body)
+    for error in (errors.InvalidChunkSize, errors.ChunkMissingTerminator, errors.InvalidChunkExtension):
+        assert issubclass(error, errors.ParseException)
 
 
 def test_gunicorn_makes_a_workers_sockets_through_create_sockets_which_asks_is_listening():

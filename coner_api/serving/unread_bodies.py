@@ -1,4 +1,5 @@
-"""Say "Connection: close" when a request's body is left unread beyond what gunicorn will drain.
+"""Request bodies the app leaves unread, or cannot read: answers that say "Connection: close" when gunicorn
+will close the connection after them, and a malformed chunked body refused as the client's error.
 
 A route may answer without reading the body it was sent: a 413 for a body over MAX_CONTENT_LENGTH (64 KiB),
 a 401 or 429 decided before any route runs. gunicorn then reads what is left of the body before it serves
@@ -8,21 +9,30 @@ client that streams on and on); past that it closes the connection, after an ans
 next request on a connection that is being closed and gets no answer at all ("server disconnected"), which
 was found by sending a 100 KB sign-in body and then a health check on the same connection.
 
-So the app is wrapped (by the worker, `wrap`): once the route has answered and before gunicorn writes the
-head, a request whose body has more than `DRAIN_LIMIT` bytes left unread, or whose refused body's size is
-unknown (a chunked body answered 413), is answered with "Connection: close" and the connection is closed
-after it (RFC 9112 §9.6), as nginx does for a 413. A body left unread within the limit keeps the connection:
-gunicorn drains it.
+A chunked body whose framing is broken (a chunk size that is not hex, a chunk without its CRLF, a bad chunk
+extension or trailer) makes gunicorn's reader raise its own `ParseException` in the middle of the route,
+which no layer above knows as a client error: it was a 500. Here it is werkzeug's 400 Bad Request, answered
+in the contract's error shape like any other. gunicorn marks such a body `failed` and closes the connection
+after the answer, where the next request would start being unknown (`Parser.finish_body`).
+
+So the app is wrapped (by the worker, `wrap`): a chunked body is read through `_ChunkedBody`, and once the
+route has answered, before gunicorn writes the head, a request whose body has more than `DRAIN_LIMIT` bytes
+left unread, whose refused body's size is unknown (a chunked body answered 413), or whose body failed to
+read, is answered with "Connection: close" and the connection is closed after it (RFC 9112 §9.6), as nginx
+does for a 413. A body left unread within the limit keeps the connection: gunicorn drains it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from gunicorn.http import parser as gunicorn_parser
-from gunicorn.http.body import LengthReader
+from gunicorn.http.body import ChunkedReader, LengthReader
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import BadRequest
 
 # What gunicorn drains of an unread body before it gives the connection up (pinned in the tests).
 DRAIN_LIMIT: int = getattr(gunicorn_parser, "_DRAIN_MAX_BYTES", 0)
+MALFORMED_CHUNKED_BODY = "Malformed chunked request body"
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -36,17 +46,54 @@ def left_unread(body: Any) -> int | None:
     return 0 if reader is None else None
 
 
+class _ChunkedBody:
+    """gunicorn's `Body` of a chunked request, read through: broken framing is a 400 (werkzeug's BadRequest,
+    which the error handler answers as BAD_REQUEST), not the parser's exception. The other failures of a
+    read (a timeout, the client gone) are OSErrors, which werkzeug already turns into a 400."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def read(self, size: int | None = None) -> bytes:
+        try:
+            return self._body.read(size)
+        except ParseException:
+            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+
+    def readline(self, size: int | None = None) -> bytes:
+        try:
+            return self._body.readline(size)
+        except ParseException:
+            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+
+    def readlines(self, size: int | None = None) -> list[bytes]:
+        try:
+            return self._body.readlines(size)
+        except ParseException:
+            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
 def wrap(app: WsgiApp) -> WsgiApp:
-    """`app`, answering with "Connection: close" where gunicorn would close after the answer anyway."""
+    """`app`, answering with "Connection: close" where gunicorn would close after the answer anyway, and
+    with a 400 for a chunked body gunicorn cannot parse."""
 
     def serve(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        body = environ.get("wsgi.input")
+        if type(getattr(body, "reader", None)) is ChunkedReader:
+            environ["wsgi.input"] = _ChunkedBody(body)
         answer = app(environ, start_response)
         # gunicorn's start_response is its Response's bound method; the head is written after this returns.
         response = getattr(start_response, "__self__", None)
         if response is not None and hasattr(response, "force_close"):
-            unread = left_unread(environ.get("wsgi.input"))
+            unread = left_unread(body)
             refused = getattr(response, "status_code", None) == 413
-            if (unread is None and refused) or (unread is not None and unread > DRAIN_LIMIT):
+            if (unread is None and refused) or (unread is not None and unread > DRAIN_LIMIT) \
+                    or getattr(body, "failed", False) is True:
                 response.force_close()
         return answer
 
