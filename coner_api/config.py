@@ -52,7 +52,7 @@ class Config:
     jwks_fetch_timeout: float = 3.0
     max_body_bytes: int = 64 * 1024
     # Verified tokens each process keeps (sessions/tokens.py): ~740 bytes each (docs/architecture.md, "Caches").
-    token_cache_size: int = 20_000
+    token_cache_size: int = 16_000
     # GET /users/profile bodies each process keeps (profiles/cache.py): ~460 bytes each. 0 keeps none, and
     # profile writes then send no purge and wait for nobody (docs/architecture.md, "Caches").
     profile_cache_size: int = 5_000
@@ -171,7 +171,7 @@ class Config:
             port=integer("PORT", 8080, 1, 65535),
             db_pool_min=integer("DB_POOL_MIN", 1, 0, 100),
             db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
-            token_cache_size=integer("TOKEN_CACHE_SIZE", 20_000, 0, 10_000_000),
+            token_cache_size=integer("TOKEN_CACHE_SIZE", 16_000, 0, 10_000_000),
             profile_cache_size=integer("PROFILE_CACHE_SIZE", 5_000, 0, 10_000_000),
             admin_require_mfa=boolean("ADMIN_REQUIRE_MFA", app_env == "production"),
             log_format=log_format if log_format in LOG_FORMATS else "json",
