@@ -24,8 +24,9 @@ them to the other workers instead). SO_REUSEPORT also lets a second server of th
 port and share its traffic unnoticed, so `refuse_taken_address` checks that the port is free at start-up.
 
 Before it listens, the worker also freezes its loaded app's objects out of the collector's full collections
-(`memory.freeze_loaded_app`), and it answers with "Connection: close" where a body left unread will make
-gunicorn close the connection after the answer (`unread_bodies`).
+(`memory.freeze_loaded_app`), and it wraps its app (`unread_bodies`): "Connection: close" where a body left
+unread or failing to read will make gunicorn close the connection after the answer, and a 400 for a
+chunked body gunicorn cannot parse.
 
 Linux only: elsewhere (macOS's SO_REUSEPORT does not spread connections) `reuse_port` stays off and this is
 gthread unchanged, on the shared socket.
@@ -94,7 +95,7 @@ class BalancedThreadWorker(ReadAhead, ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        self.wsgi = unread_bodies.wrap(self.wsgi)  # "Connection: close" where gunicorn will close anyway
+        self.wsgi = unread_bodies.wrap(self.wsgi)  # bodies left unread or malformed: unread_bodies.py
         # Before the first connection: the loaded app's objects leave the collector's full collections
         # (memory.py says why; the collection before the freeze takes a moment no request should wait for).
         memory.freeze_loaded_app()
