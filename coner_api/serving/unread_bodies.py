@@ -46,6 +46,13 @@ def left_unread(body: Any) -> int | None:
     return 0 if reader is None else None
 
 
+def _client_error(read: Callable[[int | None], Any], size: int | None) -> Any:
+    try:
+        return read(size)
+    except ParseException:
+        raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+
+
 class _ChunkedBody:
     """gunicorn's `Body` of a chunked request, read through: broken framing is a 400 (werkzeug's BadRequest,
     which the error handler answers as BAD_REQUEST), not the parser's exception. The other failures of a
@@ -57,22 +64,13 @@ class _ChunkedBody:
         self._body = body
 
     def read(self, size: int | None = None) -> bytes:
-        try:
-            return self._body.read(size)
-        except ParseException:
-            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+        return _client_error(self._body.read, size)
 
     def readline(self, size: int | None = None) -> bytes:
-        try:
-            return self._body.readline(size)
-        except ParseException:
-            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+        return _client_error(self._body.readline, size)
 
     def readlines(self, size: int | None = None) -> list[bytes]:
-        try:
-            return self._body.readlines(size)
-        except ParseException:
-            raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+        return _client_error(self._body.readlines, size)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.readline, b"")
