@@ -151,7 +151,7 @@ class Config:
             problems.append(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} printable ASCII characters "
                             "(unset: no /metrics)")
 
-        oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or 8080}/auth/callback"
+        oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or cls.port}/auth/callback"
         allowlist = tuple(u.strip() for u in (get("OAUTH_REDIRECT_ALLOWLIST") or "").split(",") if u.strip())
 
         config = cls(
@@ -165,14 +165,14 @@ class Config:
             redis_url=get("REDIS_URL"),
             oauth_redirect_url=oauth_redirect_url,
             oauth_redirect_allowlist=allowlist or (oauth_redirect_url,),
-            trusted_proxies=integer("TRUSTED_PROXIES", 0, 0, 10),
-            rate_limit_auth=rate("RATE_LIMIT_AUTH", "5/minute"),
-            rate_limit_user=rate("RATE_LIMIT_USER", "100/minute"),
-            port=integer("PORT", 8080, 1, 65535),
-            db_pool_min=integer("DB_POOL_MIN", 1, 0, 100),
-            db_pool_max=integer("DB_POOL_MAX", 10, 1, 100),
-            token_cache_size=integer("TOKEN_CACHE_SIZE", 16_000, 0, 10_000_000),
-            profile_cache_size=integer("PROFILE_CACHE_SIZE", 5_000, 0, 10_000_000),
+            trusted_proxies=integer("TRUSTED_PROXIES", cls.trusted_proxies, 0, 10),
+            rate_limit_auth=rate("RATE_LIMIT_AUTH", cls.rate_limit_auth),
+            rate_limit_user=rate("RATE_LIMIT_USER", cls.rate_limit_user),
+            port=integer("PORT", cls.port, 1, 65535),
+            db_pool_min=integer("DB_POOL_MIN", cls.db_pool_min, 0, 100),
+            db_pool_max=integer("DB_POOL_MAX", cls.db_pool_max, 1, 100),
+            token_cache_size=integer("TOKEN_CACHE_SIZE", cls.token_cache_size, 0, 10_000_000),
+            profile_cache_size=integer("PROFILE_CACHE_SIZE", cls.profile_cache_size, 0, 10_000_000),
             admin_require_mfa=boolean("ADMIN_REQUIRE_MFA", app_env == "production"),
             log_format=log_format if log_format in LOG_FORMATS else "json",
             metrics_token=metrics_token,
