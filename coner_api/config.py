@@ -151,7 +151,8 @@ class Config:
             problems.append(f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} printable ASCII characters "
                             "(unset: no /metrics)")
 
-        oauth_redirect_url = get("OAUTH_REDIRECT_URL") or f"http://127.0.0.1:{get('PORT') or cls.port}/auth/callback"
+        oauth_redirect_url = (get("OAUTH_REDIRECT_URL")
+                              or f"http://127.0.0.1:{get('PORT') or cls.port}/auth/callback")
         allowlist = tuple(u.strip() for u in (get("OAUTH_REDIRECT_ALLOWLIST") or "").split(",") if u.strip())
 
         config = cls(

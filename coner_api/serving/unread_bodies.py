@@ -32,7 +32,6 @@ from werkzeug.exceptions import BadRequest
 
 # What gunicorn drains of an unread body before it gives the connection up (pinned in the tests).
 DRAIN_LIMIT: int = getattr(gunicorn_parser, "_DRAIN_MAX_BYTES", 0)
-MALFORMED_CHUNKED_BODY = "Malformed chunked request body"
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
@@ -50,7 +49,7 @@ def _client_error(read: Callable[[int | None], Any], size: int | None) -> Any:
     try:
         return read(size)
     except ParseException:
-        raise BadRequest(MALFORMED_CHUNKED_BODY) from None
+        raise BadRequest() from None  # answered as "Bad Request", BAD_REQUEST
 
 
 class _ChunkedBody:
