@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from coner_api.sessions.broadcast import (ACK_CHANNEL, ACK_TIMEOUT, ACKS_PER_NOTIFICATION, RECONNECT_AFTER,
-                                         TRUST_WINDOW, Listener, _Acks)
+from coner_api.sessions.broadcast import (ACK_CHANNEL, ACK_TIMEOUT, ACKS_PER_NOTIFICATION, CHANNEL,
+                                         RECONNECT_AFTER, TRUST_WINDOW, Listener, _Acks)
 from tests.support.revocations import open_database, private_database
 from tests.support.servers import unreachable_url
 
@@ -253,6 +253,21 @@ def test_a_sibling_applies_a_stamped_purge_without_acknowledging_it(make_listene
         heard = [note.payload for note in acks.notifies(timeout=1)]
     assert [payload for payload in heard if payload.endswith("|" + stranger.listener_id)]
     assert not [payload for payload in heard if payload.endswith("|" + sibling.listener_id)]
+
+
+def test_a_listener_caught_up_has_applied_every_purge_committed_before(make_listener, db):
+    listener, recorder = make_listener()
+    for number in range(20):  # sent without waiting for anyone: they reach the listener when they reach it
+        db.execute("notify", {"channel": CHANNEL, "payload": f"event-{number}|user:someone:{number}"})
+    assert listener.wait_caught_up(10)
+    assert recorder.messages() == [f"user:someone:{number}" for number in range(20)]
+
+
+def test_a_listener_that_is_not_running_never_catches_up(make_listener):
+    listener, _ = make_listener(start=False)
+    started = time.monotonic()
+    assert not listener.wait_caught_up(0.3)
+    assert time.monotonic() - started >= 0.3
 
 
 def test_heartbeats_keep_coming_back_while_connected(make_listener):

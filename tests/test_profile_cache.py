@@ -78,6 +78,9 @@ def test_a_patch_on_one_worker_is_read_on_the_other(client, second, new_user):
     assert answer.status_code == 200, answer.get_json()
     seen = second.test_client().get("/users/profile", headers=user.headers).get_json()
     assert seen == {**SET_UP, "school": "MIT", "major": "Physics"}
+    # The write's purge reaches the writer's own listener asynchronously: had it landed between the two reads
+    # below, the second would be a miss (safe, but not what this asserts).
+    assert client.application.extensions["coner.revocations"].listener.wait_caught_up(10)
     assert read_twice(client.application, user) == seen  # and the writer's own cache holds the new body
 
 

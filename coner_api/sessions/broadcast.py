@@ -137,6 +137,21 @@ class Listener:
             self._proof.clear()
         return True
 
+    def wait_caught_up(self, timeout: float) -> bool:
+        """Wait until this listener has applied every notification committed before the call: a heartbeat of
+        ours sent after it came back, and notifications arrive in commit order (tests: a purge of this
+        process's own write reaches its listener asynchronously)."""
+        since = time.monotonic()
+        deadline = since + timeout
+        self._beat_now.set()
+        while (self._proven_at or since) <= since:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping.is_set():
+                return False
+            self._proof.wait(min(remaining, HEARTBEAT_INTERVAL))
+            self._proof.clear()
+        return True
+
     def stop(self) -> None:
         self._stopping.set()
         self._beat_now.set()
