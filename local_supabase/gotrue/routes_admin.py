@@ -71,7 +71,9 @@ def create_user() -> Response:
         raise bad_request("Cannot create a user without either an email or phone")
     with ctx().store.transaction() as tx:
         email = email_address(raw_email) if raw_email else ""
-        if email and models.find_user_by_email(tx, email) is not None:
+        # admin.go, adminUserCreate: models.IsDuplicatedEmail, so an address another user's identity still
+        # carries (a Google sign-in, say, after an e-mail change) is taken too.
+        if email and models.is_duplicated_email(tx, email, aud, None) is not None:
             raise email_exists()
         phone = phone_number(raw_phone) if raw_phone else ""
         if phone and tx.one("find_user_by_phone", {"phone": phone}) is not None:

@@ -122,6 +122,16 @@ def _new_password(body: dict) -> str | None:
     return None if body.get("password") is None else field(body, "password")
 
 
+def _aal1_with_factor(tx: Tx, caller: Caller) -> bool:
+    """user.go, UserUpdate: `user.HasMFAEnabled() && !session.IsAAL2()`, a user with a verified factor whose
+    session has not passed it (then neither the password nor the e-mail may change)."""
+    factors = tx.all("factors_of_user", {"user_id": caller.user["id"]})
+    if not any(factor["status"] == "verified" for factor in factors):
+        return False
+    session = tx.one("session_amr", {"session_id": caller.session_id}) if caller.session_id else None
+    return session is None or session["aal"] != "aal2"
+
+
 # models.AuthenticationMethod.IsRecovery: the sign-ins that prove the user reads their mail.
 RECOVERY_METHODS = {"otp", "magiclink", "recovery"}
 
@@ -163,6 +173,9 @@ def update_user() -> Response:
         user = caller.user
         if body.get("app_metadata") is not None:
             raise GoTrueError(403, "not_admin", "Updating app_metadata requires admin privileges")
+        if (password or (email and email != user["email"])) and _aal1_with_factor(tx, caller):
+            raise GoTrueError(401, "insufficient_aal",
+                              "AAL2 session is required to update email or password when MFA is enabled.")
         if email and email != user["email"] and models.is_duplicated_email(tx, email, user["aud"], user["id"]):
             raise email_exists()
         if password is not None:

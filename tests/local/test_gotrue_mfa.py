@@ -208,6 +208,23 @@ def test_unenrolling_a_verified_factor_takes_aal2(auth_server, h):
     assert aal1.auth.mfa.unenroll({"factor_id": pending.id}).id == pending.id  # unverified: aal1 is enough
 
 
+def test_the_password_and_the_email_of_an_enrolled_user_change_only_at_aal2(auth_server, h):
+    """user.go, UserUpdate: `user.HasMFAEnabled() && !session.IsAAL2()` refuses a new password or e-mail with
+    401 insufficient_aal; metadata may still change, and the same change from the aal2 session goes through."""
+    client, email, _, _ = _enrolled(auth_server, h)
+    aal1 = h.client(auth_server, flow_type="implicit")
+    aal1.auth.sign_in_with_password({"email": email, "password": PASSWORD})
+    for change in ({"password": "another-secret-1"}, {"email": h.email()}):
+        error = _error(lambda: aal1.auth.update_user(change))
+        assert (error.status, error.code, error.message) == (
+            401, "insufficient_aal", "AAL2 session is required to update email or password when MFA is enabled.")
+    assert aal1.auth.update_user({"data": {"nickname": "kept"}}).user.user_metadata["nickname"] == "kept"
+    assert aal1.auth.update_user({"email": email}).user.email == email  # unchanged: nothing to refuse
+    assert client.auth.update_user({"password": "another-secret-1"}).user.email == email
+    h.client(auth_server, flow_type="implicit").auth.sign_in_with_password(
+        {"email": email, "password": "another-secret-1"})
+
+
 def test_admin_factor_routes(auth_server, h):
     """adminUserGetFactors lists every factor of the user; adminUserDeleteFactor removes one at once."""
     client, _, factor_id, _ = _enrolled(auth_server, h)

@@ -4,7 +4,7 @@ password a project may require for a new one.
 GoTrue internal/api/user.go, UserUpdate: an e-mail change to an address models.IsDuplicatedEmail finds is 422
 email_exists, and IsDuplicatedEmail looks at identities (any provider of the default linking domain) before
 users.email, so an address that only another user's Google identity still carries is taken too; mail.go,
-adminGenerateLink, asks the same for `email_change_*` links, where the users.email lookup excepts nobody.
+adminGenerateLink, asks the same for `email_change_*` links, and admin.go, adminUserCreate, for a new user, where the users.email lookup excepts nobody.
 With SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD, a user who has a password names it
 (`current_password`) to set a new one, unless the session is a recovery one (models.Session.IsRecovery: an
 otp, magiclink or recovery amr claim).
@@ -54,6 +54,9 @@ def test_an_address_only_another_users_identity_carries_is_taken(auth_server, h)
         h.admin(auth_server).generate_link({"type": "email_change_new", "email": other,
                                             "new_email": google_address})
     assert (linked.value.status, linked.value.code) == (422, "email_exists")
+    with pytest.raises(AuthApiError) as created:  # admin.go, adminUserCreate asks IsDuplicatedEmail too
+        h.admin(auth_server).create_user({"email": google_address, "email_confirm": True})
+    assert (created.value.status, created.value.code) == (422, "email_exists")
 
 
 def test_an_email_change_link_to_the_users_own_address_is_taken(auth_server, h):

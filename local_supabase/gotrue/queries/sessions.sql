@@ -7,8 +7,8 @@ INSERT INTO sessions (id, user_id, amr) VALUES (%(id)s, %(user_id)s, %(amr)s) RE
 SELECT id FROM sessions WHERE id = %(session_id)s
 
 -- name: session_amr
--- The session's authentication method claims (GoTrue keeps them in mfa_amr_claims).
-SELECT amr FROM sessions WHERE id = %(session_id)s
+-- The session's authentication method claims (GoTrue keeps them in mfa_amr_claims) and its level.
+SELECT amr, aal FROM sessions WHERE id = %(session_id)s
 
 -- name: lock_session
 SELECT * FROM sessions WHERE id = %(session_id)s FOR UPDATE
