@@ -38,6 +38,11 @@ def bad_request(message: str, code: str = "validation_failed") -> GoTrueError:
     return GoTrueError(400, code, message)
 
 
+def user_already_exists() -> GoTrueError:
+    """signup.go, UserExistsError: 422 user_already_exists, a sign-up for a confirmed user's address."""
+    return GoTrueError(422, "user_already_exists", "User already registered")
+
+
 def email_exists() -> GoTrueError:
     """422 email_exists, for an address another user already has."""
     return GoTrueError(422, "email_exists", "A user with this email address has already been registered")

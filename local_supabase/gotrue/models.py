@@ -116,8 +116,9 @@ def create_user(tx: Tx, *, email: str = "", phone: str = "", password_hash: str 
         "phone_confirmed_at": stamp if phone_confirmed else None, "invited_at": stamp if invited else None,
         "app_metadata": Jsonb(app), "user_metadata": Jsonb(user_metadata or {})})
     if email:
-        # GoTrue's e-mail identity starts with email_verified false, confirmed or not (provider.Claims).
-        data = {**email_identity_data(user_id, email), **(identity_extra or {})}
+        # GoTrue's e-mail identity starts with email_verified false, confirmed or not (provider.Claims); the
+        # sign-up's `data` only adds keys (signup.go, Signup): it can never name another sub or address.
+        data = {**(identity_extra or {}), **email_identity_data(user_id, email)}
         add_identity(tx, user_id, "email", str(user_id), data)
     if phone:
         add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,

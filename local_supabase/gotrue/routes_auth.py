@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import flow_state, mail, models
 from .api import ctx, rate_limit, session_reply
-from .apierrors import GoTrueError, bad_request, email_exists
+from .apierrors import GoTrueError, bad_request, email_exists, user_already_exists
 from .callers import Caller, current_caller
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import MIN_LENGTH, check_policy, hash_password, is_too_short, verify_password
@@ -46,11 +46,12 @@ def signup() -> Response:
     email = email_address(raw_email)
     state = ctx()
     with state.store.transaction() as tx:
-        user = models.find_user_by_email(tx, email)
+        # signup.go, Signup: models.IsDuplicatedEmail, so the owner of an identity carrying the address counts.
+        user = models.is_duplicated_email(tx, email, "authenticated", None)
         if user is not None and user["email_confirmed_at"] is not None:
             if not state.settings.autoconfirm:
                 return jsonify(models.fake_user_json(email, data))
-            raise GoTrueError(422, "user_already_exists", "User already registered")
+            raise user_already_exists()
         if user is None:
             user_id = uuid.uuid4()
             identity = models.email_identity_data(user_id, email)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 
 from . import flow_state, mail, models
 from .api import ctx, rate_limit
-from .apierrors import GoTrueError, bad_request
+from .apierrors import GoTrueError, bad_request, user_already_exists
 from .inputs import email_address, field, json_body, redirect_target
 from .passwords import hash_password
 
@@ -76,6 +76,14 @@ def otp() -> Response:
     state = ctx()
     with state.store.transaction() as tx:
         user = models.find_user_by_email(tx, email)
+        if user is None:
+            # MagicLink's Signup call asks models.IsDuplicatedEmail: an address another user's identity carries
+            # is that user's (422 with autoconfirm; else Signup's silent answer, or its confirmation mail).
+            user = models.is_duplicated_email(tx, email, "authenticated", None)
+            if user is not None and state.settings.autoconfirm:
+                raise user_already_exists()
+            if user is not None and user["email_confirmed_at"] is not None:
+                return jsonify({})
         if user is None or user["email_confirmed_at"] is None:
             # MagicLink: an unknown or unconfirmed address goes through Signup first (no Signups bucket).
             if user is None:

@@ -14,15 +14,6 @@ from __future__ import annotations
 import pytest
 from supabase_auth.errors import AuthApiError
 
-CALLBACK = "http://127.0.0.1:8080/auth/callback"
-
-
-def _google_user(server, h, email: str) -> str:
-    """A user made by a Google sign-in (implicit flow); their access token."""
-    client = h.client(server, "implicit")
-    url = client.auth.sign_in_with_oauth({"provider": "google", "options": {"redirect_to": CALLBACK}}).url
-    return h.fragment(h.consent(url, email).headers["location"])["access_token"]
-
 
 def _signed_in(server, h, email: str, password: str = "secret123"):
     client = h.client(server, "implicit")
@@ -32,7 +23,7 @@ def _signed_in(server, h, email: str, password: str = "secret123"):
 
 def test_an_address_only_another_users_identity_carries_is_taken(auth_server, h):
     google_address, moved_to = h.email(), h.email()
-    token = _google_user(auth_server, h, google_address)
+    token = h.google_user(auth_server, google_address)
     with h.http(auth_server, token=token) as http:
         assert http.put("/user", json={"email": moved_to}).status_code == 200
     otp = auth_server.mail(moved_to)[0]["otp"]  # autoconfirm: one confirmation completes the change
@@ -105,6 +96,6 @@ def test_a_recovery_session_or_a_user_without_a_password_needs_no_current_passwo
     client.auth.update_user({"password": "recovered-1"})
     assert _signed_in(server, h, email, "recovered-1").auth.get_session() is not None
 
-    token = _google_user(server, h, h.email())  # no password yet: nothing to name
+    token = h.google_user(server, h.email())  # no password yet: nothing to name
     with h.http(server, token=token) as http:
         assert http.put("/user", json={"password": "first-one-1"}).status_code == 200

@@ -133,6 +133,13 @@ class Helpers:
             return browser.post(form.action, data={**form.inputs, "email": email})
 
     @staticmethod
+    def google_user(server: AuthServer, email: str, redirect_to: str = "http://127.0.0.1:8080/auth/callback") -> str:
+        """A Google sign-in as `email` (implicit flow): the access token it lands with."""
+        client = Helpers.client(server, "implicit")
+        url = client.auth.sign_in_with_oauth({"provider": "google", "options": {"redirect_to": redirect_to}}).url
+        return Helpers.fragment(Helpers.consent(url, email).headers["location"])["access_token"]
+
+    @staticmethod
     def fragment(location: str) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(urlsplit(location).fragment, keep_blank_values=True).items()}
 
