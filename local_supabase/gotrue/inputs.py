@@ -21,11 +21,16 @@ def _bad_json(detail: str) -> GoTrueError:
     return GoTrueError(400, "bad_json", f"Could not parse request body as JSON: {detail}")
 
 
-def json_body() -> dict:
-    """The request body as a JSON object ({} when empty); 400 bad_json when it is not one."""
+def json_body(optional: bool = False) -> dict:
+    """The request body as a JSON object, as GoTrue's helpers.go, retrieveRequestParams, unmarshals it into a
+    route's params: an empty body is 400 bad_json ("unexpected end of JSON input"), `null` leaves every param
+    at its zero value ({} here), anything but an object is 400 bad_json. `optional`: an empty body is not
+    parsed at all (admin.go, adminUserDelete reads params only when a body was sent)."""
     raw = request.get_data(cache=True)
-    if not raw.strip():
+    if optional and not raw:
         return {}
+    if not raw.strip():
+        raise _bad_json("unexpected end of JSON input")
     try:
         text = raw.decode("utf-8")
         body = json.loads(text)
@@ -34,6 +39,8 @@ def json_body() -> dict:
     if "\x00" in text or "\\u0000" in text:
         # Postgres text and jsonb cannot hold NUL; refuse it here rather than fail in the database.
         raise bad_request("Invalid input: NUL characters are not allowed")
+    if body is None:
+        return {}
     if not isinstance(body, dict):
         raise _bad_json(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value")
     return body

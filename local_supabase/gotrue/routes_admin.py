@@ -158,11 +158,11 @@ def _apply_update(tx: Tx, user: dict, body: dict, email: str, phone: str, passwo
 @bp.put("/users/<raw_id>")
 def update_user(raw_id: str) -> Response:
     """Update any attribute; metadata keys merge (null deletes); a new password ends every session; an empty
-    password is weak (422)."""
-    body = json_body()
-    raw_email, raw_phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
+    password is weak (422). The user is found before the body is read (api.go: the loadUser middleware)."""
     with ctx().store.transaction() as tx:
         user = _user_or_404(tx, raw_id)
+        body = json_body()
+        raw_email, raw_phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
         email = email_address(raw_email) if raw_email else ""
         phone = phone_number(raw_phone) if raw_phone else ""
         if field(body, "ban_duration"):
@@ -180,11 +180,11 @@ def update_user(raw_id: str) -> Response:
 
 @bp.delete("/users/<raw_id>")
 def delete_user(raw_id: str) -> Response:
-    """Hard delete (cascading to identities, sessions, tokens) or soft delete (once); 200 `{}`."""
-    body = json_body()
-    soft = field(body, "should_soft_delete", bool)
+    """Hard delete (cascading to identities, sessions, tokens) or soft delete (once); 200 `{}`. The user is
+    found before the body, which may be left out, is read."""
     with ctx().store.transaction() as tx:
         user = _user_or_404(tx, raw_id)
+        soft = field(json_body(optional=True), "should_soft_delete", bool)
         if not soft:
             tx.run("delete_user", {"user_id": user["id"]})
         elif user["deleted_at"] is None:

@@ -5,6 +5,7 @@ E-mail: GoTrue internal/api/mail.go, validateEmail (lower-cased, never trimmed) 
 FindUserByEmailAndAudience (the password grant lower-cases the address it looks up, nothing more).
 Passwords: internal/api/password.go, checkPasswordStrength, where Go's len() counts UTF-8 bytes; user.go,
 UserUpdate and admin.go, adminUserUpdate check any `password` sent, the empty one included.
+Bodies: internal/api/helpers.go, retrieveRequestParams (json.Unmarshal into the route's params).
 """
 from __future__ import annotations
 
@@ -105,3 +106,51 @@ def test_resend_checks_in_gotrues_order(auth_server, h, body, message):
     with h.http(auth_server) as http:
         response = http.post("/resend", json=body)
     assert (response.status_code, response.json()) == (400, {"code": "validation_failed", "message": message})
+
+
+EMPTY = {"code": "bad_json", "message": "Could not parse request body as JSON: unexpected end of JSON input"}
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+def test_a_body_left_out_is_not_json(auth_server, h, body):
+    """helpers.go, retrieveRequestParams: json.Unmarshal of no bytes fails, on every route that reads params."""
+    session = h.sign_up(auth_server)
+    with h.http(auth_server) as http:
+        for path in ("/signup", "/token?grant_type=password", "/recover", "/otp", "/verify"):
+            response = http.post(path, content=body, headers={"Content-Type": "application/json"})
+            assert (response.status_code, response.json()) == (400, EMPTY), path
+    with h.http(auth_server, token=session["access_token"]) as http:
+        response = http.put("/user", content=body, headers={"Content-Type": "application/json"})
+        assert (response.status_code, response.json()) == (400, EMPTY)
+    with h.admin_http(auth_server) as admin:
+        for method, path in (("POST", "/admin/users"), ("PUT", f"/admin/users/{session['user']['id']}")):
+            response = admin.request(method, path, content=body, headers={"Content-Type": "application/json"})
+            assert (response.status_code, response.json()) == (400, EMPTY), path
+
+
+def test_a_null_body_leaves_every_param_unset(auth_server, h):
+    """json.Unmarshal of `null` into the params struct changes nothing: the route goes on with zero values."""
+    with h.http(auth_server) as http:
+        answer = http.post("/signup", content=b"null", headers={"Content-Type": "application/json"})
+    # api.go's /signup route: no email and no phone is an anonymous sign-in, off by default.
+    assert (answer.status_code, answer.json()["code"]) == (422, "anonymous_provider_disabled")
+    with h.admin_http(auth_server) as admin:
+        answer = admin.post("/admin/users", content=b"null", headers={"Content-Type": "application/json"})
+        assert answer.json() == {"code": "validation_failed",
+                                 "message": "Cannot create a user without either an email or phone"}
+        user_id = h.sign_up(auth_server)["user"]["id"]
+        assert admin.request("DELETE", f"/admin/users/{user_id}", content=b"null").json() == {}
+        assert admin.get(f"/admin/users/{user_id}").status_code == 404  # a hard delete: the zero value
+
+
+def test_the_admin_api_finds_the_user_before_it_reads_the_body(auth_server, h):
+    """api.go: the loadUser middleware answers for /admin/users/{id} before the handler parses its params;
+    adminUserDelete parses params only when a body was sent."""
+    missing = "00000000-0000-4000-8000-000000000001"
+    with h.admin_http(auth_server) as admin:
+        for method in ("PUT", "DELETE"):
+            answer = admin.request(method, f"/admin/users/{missing}", content=b"{bad")
+            assert (answer.status_code, answer.json()["code"]) == (404, "user_not_found"), method
+        user_id = h.sign_up(auth_server)["user"]["id"]
+        assert admin.delete(f"/admin/users/{user_id}").json() == {}  # no body at all: a hard delete
+        assert admin.get(f"/admin/users/{user_id}").status_code == 404
