@@ -16,7 +16,7 @@ from .store import Tx
 
 # Routes the gateway lets through without an apikey (paths below /auth/v1).
 OPEN_PATHS = {"/verify", "/callback", "/authorize", "/.well-known/jwks.json"}
-_BEARER = re.compile(r"^[Bb]earer (\S+)$")
+_BEARER = re.compile(r"bearer (\S+)", re.IGNORECASE)  # api.go, bearerRegexp: (?i)^bearer (\S+$)
 ADMIN_ROLES = {"service_role", "supabase_admin"}
 
 
@@ -42,7 +42,7 @@ def bearer_token() -> str:
     header = request.headers.get("Authorization")
     if header is None or header.startswith("Bearer sb_"):
         header = f"Bearer {_apikey()}" if _apikey() else ""
-    match = _BEARER.match(header.strip())
+    match = _BEARER.fullmatch(header.strip())
     if not match:
         raise GoTrueError(401, "no_authorization", "This endpoint requires a valid Bearer token")
     return match.group(1)

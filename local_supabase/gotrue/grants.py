@@ -113,9 +113,14 @@ class TokenService:
                     failure = _refresh_error("refresh_token_already_used", "Already Used")
             if failure is None:
                 if issued is None:
-                    if not row["revoked"]:
-                        tx.run("revoke_refresh_token", {"id": row["id"]})
+                    # models.GrantRefreshTokenSwap writes `revoked` even to a token already revoked, and pop's
+                    # UpdateOnly writes updated_at with it (storage/dial.go, getExcludedColumns): a reuse
+                    # within the interval restarts the interval (tokens/service.go, RefreshTokenGrant).
+                    tx.run("revoke_refresh_token", {"id": row["id"]})
                     issued = self._insert_refresh_token(tx, user["id"], session["id"], row["token"])
+                    # createRefreshToken's user.UpdateLastSignInAt writes last_sign_in_at unchanged, and so
+                    # updated_at: every rotation moves the user's updated_at.
+                    user = models.update_user(tx, user["id"])
                 tx.run("touch_session", {"session_id": session["id"]})
                 return self._response(tx, user, session, issued)
         raise failure

@@ -132,17 +132,22 @@ class KeyStore:
         return {"keys": [key.public_jwk() for key in self._trusted()]}
 
     def decode(self, token: str) -> dict:
-        """Verify a JWT signed by the legacy secret or a live asymmetric key; raise jwt.PyJWTError."""
+        """Verify a JWT signed by the legacy secret or a live asymmetric key; raise jwt.PyJWTError. As auth.go,
+        parseJWTClaims, with golang-jwt v5's default parser: exp and nbf are checked, iat is not (a token
+        from a clock ahead of ours is good), the audience is UserGet's business."""
         header = jwt.get_unverified_header(token)
         alg = header.get("alg")
         if alg == "HS256":
-            return jwt.decode(token, self.legacy_secret, algorithms=["HS256"], options={"verify_aud": False})
+            return jwt.decode(token, self.legacy_secret, algorithms=["HS256"], options=_CHECKS)
         kid = header.get("kid")
         for key in self._trusted():
             if key.kid == kid and key.alg == alg:
                 return jwt.decode(token, key.private_key.public_key(), algorithms=[alg],
-                                  options={"verify_aud": False})
+                                  options=_CHECKS)
         raise jwt.InvalidSignatureError(f"no trusted key for kid {kid!r}")
+
+
+_CHECKS = {"verify_aud": False, "verify_iat": False}
 
 
 def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 
 import jwt
 import pytest
@@ -143,6 +144,38 @@ def test_reuse_within_interval_issues_new_token(auth_server, h):
     assert within.json()["refresh_token"] not in (first["refresh_token"], second)
 
 
+def test_a_reuse_within_the_interval_restarts_it(start_auth_server, h):
+    """tokens/service.go, RefreshTokenGrant measures the interval from the token's updated_at, which
+    models.GrantRefreshTokenSwap writes again on every allowed reuse (pop's UpdateOnly sets updated_at)."""
+    server = start_auth_server(LOCAL_AUTH_REFRESH_REUSE_INTERVAL="3")
+    first = h.sign_up(server)["refresh_token"]
+    second = _refresh(server, h, first).json()["refresh_token"]
+    _refresh(server, h, second)  # `first` is no longer the parent of the active token
+    time.sleep(2)
+    reused = _refresh(server, h, first)
+    assert reused.status_code == 200, reused.text
+    _refresh(server, h, reused.json()["refresh_token"])
+    time.sleep(2)  # 4 s after `first` was revoked, 2 s after its reuse
+    again = _refresh(server, h, first)
+    assert again.status_code == 200, again.text
+
+
+def _moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_every_rotation_moves_the_users_updated_at(auth_server, h):
+    """createRefreshToken's user.UpdateLastSignInAt writes updated_at too; handing back the active token to
+    the parent of it rotates nothing."""
+    signed_in = h.sign_up(auth_server)
+    rotated = _refresh(auth_server, h, signed_in["refresh_token"]).json()
+    assert _moment(rotated["user"]["updated_at"]) > _moment(signed_in["user"]["updated_at"])
+    assert rotated["user"]["last_sign_in_at"] == signed_in["user"]["last_sign_in_at"]
+    handed_back = _refresh(auth_server, h, signed_in["refresh_token"]).json()
+    assert handed_back["refresh_token"] == rotated["refresh_token"]
+    assert handed_back["user"]["updated_at"] == rotated["user"]["updated_at"]
+
+
 @pytest.mark.parametrize("token, code, message", [
     ("", "validation_failed", "Refresh token is not valid"),
     ("short", "validation_failed", "Refresh token is not valid"),
@@ -170,7 +203,7 @@ def test_get_user_errors(auth_server, h):
         assert http.get("/user").json()["code"] == "bad_jwt"
 
 
-def test_expired_token_is_bad_jwt(start_auth_server, h):
+def test_an_expired_token_is_bad_jwt_and_iat_is_not_checked(start_auth_server, h):
     server = start_auth_server(LOCAL_AUTH_JWT_ALG="HS256")
     claims = jwt.decode(h.sign_up(server)["access_token"], options={"verify_signature": False})
     expired = jwt.encode({**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600},
@@ -180,6 +213,20 @@ def test_expired_token_is_bad_jwt(start_auth_server, h):
     assert response.status_code == 403
     assert response.json()["message"] == \
         "invalid JWT: unable to parse or verify signature, token has invalid claims: token is expired"
+    # golang-jwt v5's default parser (auth.go, parseJWTClaims) leaves iat alone: a signer's clock ahead is fine.
+    ahead = jwt.encode({**claims, "iat": claims["iat"] + 600}, server.jwt_secret, algorithm="HS256")
+    with h.http(server, token=ahead) as http:
+        assert http.get("/user").status_code == 200
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_any_case(auth_server, h, scheme):
+    """api.go, bearerRegexp: (?i)^bearer (\\S+$)."""
+    token = h.sign_up(auth_server)["access_token"]
+    with h.http(auth_server) as http:
+        assert http.get("/user", headers={"Authorization": f"{scheme} {token}"}).status_code == 200
+        refused = http.get("/user", headers={"Authorization": f"{scheme}  {token}"})  # one space only
+    assert (refused.status_code, refused.json()["code"]) == (401, "no_authorization")
 
 
 def test_get_and_update_user(auth_server, h):
