@@ -60,8 +60,9 @@ class TokenService:
         amr = [{"method": method, "timestamp": int(time.time())}]
         session = tx.one("insert_session", {"id": uuid.uuid4(), "user_id": user["id"], "amr": Jsonb(amr)})
         token = self._insert_refresh_token(tx, user["id"], session["id"], None)
+        # tokens/service.go, IssueRefreshToken: the user's last_sign_in_at; never an identity's (it keeps the
+        # time models.NewIdentity gave it).
         user = models.update_user(tx, user["id"], last_sign_in_at=models.now())
-        tx.run("stamp_identities_sign_in", {"user_id": user["id"]})
         return self._response(tx, user, session, token, **extra)
 
     def after_mfa(self, tx: Tx, user: dict, session: dict) -> dict:

@@ -160,6 +160,25 @@ def test_a_reuse_within_the_interval_restarts_it(start_auth_server, h):
     assert again.status_code == 200, again.text
 
 
+def test_a_sign_in_stamps_the_user_not_its_identities(auth_server, h):
+    """tokens/service.go, IssueRefreshToken sets the user's last_sign_in_at; an identity keeps the one
+    models.NewIdentity gave it, for a password sign-in as for a Google one (external.go writes the value it
+    loaded)."""
+    email = h.email()
+    signed_up = h.sign_up(auth_server, email)["user"]
+    first = {i["provider"]: i["last_sign_in_at"] for i in signed_up["identities"]}
+    again = _password(auth_server, h, {"email": email, "password": "secret123"}).json()["user"]
+    assert _moment(again["last_sign_in_at"]) > _moment(signed_up["last_sign_in_at"])
+    assert {i["provider"]: i["last_sign_in_at"] for i in again["identities"]} == first
+    h.google_user(auth_server, email)  # links a Google identity to the user
+    h.google_user(auth_server, email)  # and signs in with it again
+    with h.http(auth_server, token=_password(auth_server, h, {"email": email, "password": "secret123"}
+                                             ).json()["access_token"]) as http:
+        identities = {i["provider"]: i for i in http.get("/user").json()["identities"]}
+    assert identities["email"]["last_sign_in_at"] == first["email"]
+    assert identities["google"]["last_sign_in_at"] == identities["google"]["created_at"]
+
+
 def _moment(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 

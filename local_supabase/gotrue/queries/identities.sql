@@ -21,16 +21,14 @@ UPDATE identities
 SELECT * FROM identities WHERE lower(identity_data->>'email') = %(email)s
 
 -- name: replace_identity_data
--- createAccountFromExternalIdentity (account exists): the provider's new data, signed in now.
-UPDATE identities SET identity_data = %(identity_data)s, last_sign_in_at = now(), updated_at = now()
+-- createAccountFromExternalIdentity (account exists): the provider's new data. It writes last_sign_in_at too,
+-- but the value it loaded: an identity's sign-in time stays the one of its creation (models.NewIdentity).
+UPDATE identities SET identity_data = %(identity_data)s, updated_at = now()
  WHERE id = %(id)s
 
 -- name: delete_other_identities
 -- models.User.RemoveUnconfirmedIdentities: every identity but the one being signed in with.
 DELETE FROM identities WHERE user_id = %(user_id)s AND id <> %(identity_id)s
-
--- name: stamp_identities_sign_in
-UPDATE identities SET last_sign_in_at = now() WHERE user_id = %(user_id)s
 
 -- name: delete_identities_of_user
 DELETE FROM identities WHERE user_id = %(user_id)s
