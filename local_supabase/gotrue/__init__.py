@@ -19,9 +19,11 @@ Simplifications against the real server, on purpose:
 - MFA is TOTP only (routes_mfa.py): phone and WebAuthn factors are off, as GoTrue's defaults have them; the
   factor secret is stored unencrypted (no DB encryption configured) and the admin API cannot rename a factor
   (PUT /admin/users/{id}/factors/{id}); no MFA hooks or notification e-mails.
-- No SSO/SAML, web3, passkeys, manual identity linking, reauthentication, captcha, hooks or OAuth-server
-  feature. PUT /user asks for the current password only with
-  `LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD=true` (GoTrue's setting of that name, off by default).
+- No SSO/SAML, web3, passkeys, manual identity linking, captcha, hooks or OAuth-server feature.
+  GET /reauthenticate mails a code, but PUT /user never asks for it (GoTrue's
+  SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION, off by default). PUT /user asks for the current
+  password only with `LOCAL_AUTH_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD=true` (GoTrue's setting of that
+  name, off by default).
 - Rate limits are GoTrue's (ratelimits.py; the defaults and the `LOCAL_AUTH_RATE_LIMITS=off` switch in
   settings.py), counted in this process; no SMS limits (no SMS).
 - Refresh tokens use the default 12-character format (no v2 format); the reuse interval is the hosted/CLI 10 s

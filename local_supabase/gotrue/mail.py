@@ -104,6 +104,16 @@ def send_email_change(tx: Tx, user: dict, new_email: str, redirect_to: str, pkce
     return models.update_user(tx, user["id"], email_change_sent_at=models.now())
 
 
+def send_reauthentication(tx: Tx, user: dict) -> dict:
+    """GoTrue mail.go, sendReauthenticationOtp: the frequency check, the project budget, then a code for the
+    user's address (the template has no link); return the updated user row."""
+    check_frequency(user, "reauthentication_sent_at")
+    count_email_sent()
+    otp, stored = issue_token(tx, user, "reauthentication_token", user["email"])
+    deliver(tx, user["email"], "reauthentication", otp, stored, "")
+    return models.update_user(tx, user["id"], reauthentication_sent_at=models.now())
+
+
 def messages(tx: Tx, recipient: str | None) -> list[dict]:
     """The mailbox, newest first, optionally only the messages to `recipient`."""
     rows = tx.all("list_mail", {"recipient": recipient.strip().lower() if recipient else None})

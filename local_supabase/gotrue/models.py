@@ -16,7 +16,8 @@ USER_COLUMNS = {"aud", "role", "email", "encrypted_password", "email_confirmed_a
                 "phone_confirmed_at", "confirmation_sent_at", "recovery_sent_at", "new_email",
                 "email_change_sent_at", "last_sign_in_at", "app_metadata", "user_metadata", "banned_until",
                 "deleted_at", "confirmation_token", "recovery_token", "email_change_token_current",
-                "email_change_token_new", "email_change_confirm_status"}
+                "email_change_token_new", "email_change_confirm_status", "reauthentication_token",
+                "reauthentication_sent_at"}
 
 
 def now() -> dt.datetime:
@@ -162,7 +163,8 @@ def update_password(tx: Tx, user: dict, password_hash: str | None, keep_session:
     clear_one_time_tokens(tx, user["id"])
     user = update_user(tx, user["id"], encrypted_password=password_hash, confirmation_token="",
                        confirmation_sent_at=None, recovery_token="", recovery_sent_at=None,
-                       email_change_token_current="", email_change_token_new="", email_change_sent_at=None)
+                       email_change_token_current="", email_change_token_new="", email_change_sent_at=None,
+                       reauthentication_token="", reauthentication_sent_at=None)
     if keep_session is None:
         tx.run("delete_sessions_of_user", {"user_id": user["id"]})
     else:
@@ -226,7 +228,8 @@ def user_json(user: dict, user_identities: list[dict] | None, user_factors: list
             recovery_sent_at=user["recovery_sent_at"])
     if user["new_email"]:
         body["new_email"] = user["new_email"]
-    _stamps(body, email_change_sent_at=user["email_change_sent_at"], last_sign_in_at=user["last_sign_in_at"])
+    _stamps(body, email_change_sent_at=user["email_change_sent_at"],
+            reauthentication_sent_at=user["reauthentication_sent_at"], last_sign_in_at=user["last_sign_in_at"])
     body["app_metadata"] = user["app_metadata"]
     body["user_metadata"] = user["user_metadata"]
     if user_factors:

@@ -30,6 +30,8 @@ ALTER TABLE users ADD COLUMN IF NOT EXISTS recovery_token text NOT NULL DEFAULT 
 ALTER TABLE users ADD COLUMN IF NOT EXISTS email_change_token_current text NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN IF NOT EXISTS email_change_token_new text NOT NULL DEFAULT '';
 ALTER TABLE users ADD COLUMN IF NOT EXISTS email_change_confirm_status smallint NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS reauthentication_token text NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN IF NOT EXISTS reauthentication_sent_at timestamptz;
 CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (email) WHERE email IS NOT NULL AND email <> '';
 CREATE UNIQUE INDEX IF NOT EXISTS users_phone_key ON users (phone) WHERE phone IS NOT NULL AND phone <> '';
 
@@ -66,7 +68,8 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_session_idx ON refresh_tokens (session_id, revoked, id);
 
--- token_type: confirmation_token | recovery_token | email_change_token_current | email_change_token_new;
+-- token_type: confirmation_token | recovery_token | email_change_token_current | email_change_token_new |
+-- reauthentication_token;
 -- token_hash carries GoTrue's `pkce_` prefix for PKCE flows. flow_id is no longer used (kept for old data).
 CREATE TABLE IF NOT EXISTS one_time_tokens (
     id         uuid PRIMARY KEY,

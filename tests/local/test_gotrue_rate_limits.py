@@ -182,6 +182,19 @@ def test_email_send_frequency_is_60_seconds_per_user_and_kind(limited_confirm, h
     assert [m["type"] for m in limited_confirm.mail(email)] == ["recovery", "signup"]
 
 
+def test_reauthentication_codes_have_the_email_frequency_too(limited_confirm, h):
+    """mail.go, sendReauthenticationOtp: validateSentWithinFrequencyLimit on reauthentication_sent_at."""
+    email = h.email()
+    h.admin(limited_confirm).create_user({"email": email, "password": "secret123", "email_confirm": True})
+    client = api_client(limited_confirm, fresh_ip())
+    client.auth.sign_in_with_password({"email": email, "password": "secret123"})
+    client.auth.reauthenticate()
+    with pytest.raises(AuthApiError) as again:
+        client.auth.reauthenticate()
+    assert (again.value.status, again.value.code) == (429, "over_email_send_rate_limit")
+    assert [m["type"] for m in limited_confirm.mail(email)] == ["reauthentication"]
+
+
 def test_the_project_sends_30_emails_an_hour_while_confirming(start_auth_server, h):
     server = start_auth_server(fresh=True, LOCAL_AUTH_RATE_LIMITS="on", LOCAL_AUTH_AUTOCONFIRM="false")
     try:

@@ -99,3 +99,20 @@ def test_a_recovery_session_or_a_user_without_a_password_needs_no_current_passwo
     token = h.google_user(server, h.email())  # no password yet: nothing to name
     with h.http(server, token=token) as http:
         assert http.put("/user", json={"password": "first-one-1"}).status_code == 200
+
+
+def test_reauthenticate_mails_a_code(confirm_server, h):
+    """reauthenticate.go, Reauthenticate and mail.go, sendReauthenticationOtp: a confirmed address gets a
+    six-digit code and the user a reauthentication_sent_at (its frequency: test_gotrue_rate_limits.py). A
+    password change clears that time (models.User.ClearAllPendingTokens)."""
+    email = h.email()
+    h.admin(confirm_server).create_user({"email": email, "password": "secret123", "email_confirm": True})
+    client = _signed_in(confirm_server, h, email)
+    assert client.auth.reauthenticate().user is None  # 200 `{}`
+    message = confirm_server.mail(email)[0]
+    assert message["type"] == "reauthentication" and len(message["otp"]) == 6 and message["otp"].isdigit()
+    with h.http(confirm_server, token=client.auth.get_session().access_token) as http:
+        assert "reauthentication_sent_at" in http.get("/user").json()
+    client.auth.update_user({"password": "another-secret-2"})
+    with h.http(confirm_server, token=client.auth.get_session().access_token) as http:
+        assert "reauthentication_sent_at" not in http.get("/user").json()

@@ -63,6 +63,11 @@ UPDATE users
        email_change_confirm_status = CASE WHEN %(set_email_change_confirm_status)s
                                    THEN %(email_change_confirm_status)s::smallint
                                    ELSE email_change_confirm_status END,
+       reauthentication_token = CASE WHEN %(set_reauthentication_token)s
+                                   THEN %(reauthentication_token)s::text ELSE reauthentication_token END,
+       reauthentication_sent_at = CASE WHEN %(set_reauthentication_sent_at)s
+                                   THEN %(reauthentication_sent_at)s::timestamptz
+                                   ELSE reauthentication_sent_at END,
        updated_at           = now()
  WHERE id = %(user_id)s
 RETURNING *
