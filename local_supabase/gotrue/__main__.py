@@ -7,7 +7,7 @@ import sys
 import threading
 
 import psycopg
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_app
 from .api import EXTENSION
@@ -22,6 +22,19 @@ def env_lines(settings: Settings, anon_key: str, service_role_key: str, jwt_secr
     if settings.jwt_alg == "HS256":
         lines.append(f"SUPABASE_JWT_SECRET={jwt_secret}")
     return lines
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's development server drops every header with an underscore in its name (against spoofing
+    through proxies that map `-` and `_` alike); GoTrue reads one, `redirect_to` (utilities/request.go,
+    getRedirectTo), which is passed on."""
+
+    def make_environ(self):
+        environ = super().make_environ()
+        value = self.headers.get("redirect_to")
+        if value is not None:
+            environ["HTTP_REDIRECT_TO"] = value
+        return environ
 
 
 def main() -> int:
@@ -39,7 +52,7 @@ def main() -> int:
         return 1
     state = app.extensions[EXTENSION]
     try:
-        server = make_server("127.0.0.1", settings.port, app, threaded=True)
+        server = make_server("127.0.0.1", settings.port, app, threaded=True, request_handler=_RequestHandler)
     except OSError as error:
         print(f"auth stand-in: cannot listen on 127.0.0.1:{settings.port}: {error}", file=sys.stderr)
         state.store.close()

@@ -1,6 +1,7 @@
 """Request parsing as GoTrue does it: JSON bodies with Go-style type errors, e-mails, redirects, UUIDs."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import uuid
@@ -99,8 +100,15 @@ def _glob(pattern: str) -> re.Pattern:
     return re.compile(f"^{regex}$")
 
 
+_DECIMAL_IP = re.compile(r"[0-9]+")
+_REGULAR_HOST = re.compile(r"[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?")
+_LOCALHOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"}  # utilities/url_validator.go, isLocalhost
+
+
 def allowed_redirect(candidate: str) -> bool:
-    """True when `candidate` matches the Site URL's origin (any port on localhost) or the allow-list."""
+    """GoTrue utilities/request.go, IsRedirectURLValid: the Site URL's scheme and host (any port on a local
+    host, RFC 8252 §7.3); else no address in decimal form, any loopback IP, no odd host name on http(s);
+    else the allow-list's globs, matched without the fragment."""
     settings = current_app.config["AUTH_SETTINGS"]
     if not candidate:
         return False
@@ -109,15 +117,28 @@ def allowed_redirect(candidate: str) -> bool:
         target.port, site.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return False
-    if target.scheme in ("http", "https") and target.hostname:
-        local = {"localhost", "127.0.0.1", "::1"}
-        if target.scheme == site.scheme and target.hostname == site.hostname and (
-                target.port == site.port or target.hostname in local):
-            return True
-    return any(_glob(entry).match(candidate) for entry in settings.redirect_allowlist)
+    host = target.hostname or ""
+    if host == (site.hostname or "") and target.scheme == site.scheme and (
+            target.port == site.port or host in _LOCALHOSTS or host.endswith(".localhost")):
+        return True
+    if _DECIMAL_IP.fullmatch(host):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if target.scheme.lower() in ("http", "https") and not _REGULAR_HOST.fullmatch(host):
+        return False
+    without_fragment = candidate.partition("#")[0]
+    return any(_glob(entry).match(without_fragment) for entry in settings.redirect_allowlist)
 
 
 def redirect_target(explicit: str | None = None) -> str:
-    """The `redirect_to` to use: the given or requested one when allowed, else the Site URL."""
-    candidate = explicit or request.args.get("redirect_to") or request.headers.get("redirect_to", "")
-    return candidate if allowed_redirect(candidate) else current_app.config["AUTH_SETTINGS"].site_url
+    """The `redirect_to` to use (utilities/request.go, GetReferrer): `explicit` (a body's `redirect_to`) when
+    allowed; else the `redirect_to` header, or without one the query's (or a form's), when allowed; else the
+    Referer when allowed; else the Site URL."""
+    requested = request.headers.get("redirect_to") or request.values.get("redirect_to", "")
+    for candidate in (explicit, requested, request.referrer):
+        if candidate and allowed_redirect(candidate):
+            return candidate
+    return current_app.config["AUTH_SETTINGS"].site_url
