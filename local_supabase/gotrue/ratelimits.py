@@ -29,7 +29,7 @@ from .settings import Settings
 FIVE_MINUTES = 5 * 60
 BURST = 30
 # Buckets of the OTP family (RATE_LIMIT_OTP): each route has a bucket of its own.
-OTP_BUCKETS = ("signups", "recover", "resend", "otp", "user")
+OTP_BUCKETS = ("signups", "recover", "resend", "otp", "magiclink", "user")
 MFA_BUCKETS = ("factor_challenge", "factor_verify")
 # tollbooth forgets a key an hour after its last use (ExpirableOptions.DefaultExpirationTTL).
 KEY_TTL = 3600.0

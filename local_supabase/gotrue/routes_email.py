@@ -72,7 +72,25 @@ def otp() -> Response:
         raise bad_request("Unsupported phone provider", "phone_provider_disabled")
     if not raw_email:
         raise bad_request("One of email or phone must be set")
+    return _magic_link(email_address(raw_email), data, pkce)
+
+
+@bp.post("/magiclink")
+def magic_link() -> Response:
+    """magic_link.go, MagicLink served on its own (the older route, with a bucket of its own): no
+    `create_user` switch, an unknown address is always signed up."""
+    rate_limit("magiclink")
+    body = json_body()
+    raw_email, data = field(body, "email"), field(body, "data", dict) or {}
+    if not raw_email:  # MagicLinkParams.Validate
+        raise GoTrueError(422, "validation_failed", "Password recovery requires an email")
     email = email_address(raw_email)
+    return _magic_link(email, data, flow_state.pkce_params(body))
+
+
+def _magic_link(email: str, data: dict, pkce: tuple[str, str] | None) -> Response:
+    """magic_link.go, MagicLink from the user look-up on: an unknown or unconfirmed address is signed up
+    first (Signup), then a magic link (or with autoconfirm off the confirmation mail, which does as much)."""
     state = ctx()
     with state.store.transaction() as tx:
         user = models.find_user_by_email(tx, email)
@@ -98,6 +116,8 @@ def otp() -> Response:
                 mail.send(tx, user, mail.CONFIRMATION, redirect_target(), pkce=bool(pkce))
                 return jsonify({})
             user = models.confirm_email(tx, user)
+            state.tokens.sign_in(tx, user, "password")  # Signup's own sign-in; MagicLink drops the session
+            user = models.find_user(tx, user["id"])
         if pkce:
             flow_state.create(tx, pkce, "magiclink", user_id=user["id"])
         mail.send(tx, user, mail.MAGICLINK, redirect_target(), pkce=bool(pkce))

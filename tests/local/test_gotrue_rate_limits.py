@@ -103,6 +103,7 @@ def test_the_otp_family_has_a_bucket_per_route(limited, h):
         assert_request_limited(http.post("/recover", json={"email": h.email()}))
         assert http.post("/resend", json={"type": "signup", "email": h.email()}).status_code == 200
         assert http.post("/otp", json={"email": h.email(), "create_user": False}).status_code == 422
+        assert http.post("/magiclink", json={}).status_code == 422  # its own bucket too (MagicLink)
 
 
 def test_get_and_post_verify_share_a_bucket(limited, h):

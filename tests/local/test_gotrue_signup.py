@@ -248,6 +248,22 @@ def test_magic_link_for_existing_and_new_users(auth_server, h):
     assert caught.value.status == 422 and caught.value.code == "otp_disabled"
 
 
+def test_the_magiclink_route_signs_an_unknown_address_up_and_mails_a_link(auth_server, h):
+    """magic_link.go, MagicLink on POST /magiclink: no create_user switch; with autoconfirm its Signup call
+    signs the new user in (last_sign_in_at), then the magic link goes out. /otp does the same."""
+    with h.http(auth_server) as http:
+        missing = http.post("/magiclink", json={})
+        assert (missing.status_code, missing.json()) == (
+            422, {"code": "validation_failed", "message": "Password recovery requires an email"})
+        for path in ("/magiclink", "/otp"):
+            email = h.email()
+            assert http.post(path, json={"email": email}).json() == {}
+            assert [m["type"] for m in auth_server.mail(email)] == ["magiclink"], path
+            with h.admin_http(auth_server) as admin:
+                (user,) = admin.get("/admin/users", params={"filter": email}).json()["users"]
+            assert user["email_confirmed_at"] and user["last_sign_in_at"], path
+
+
 def test_otp_for_new_user_without_autoconfirm_sends_confirmation(confirm_server, h):
     email = h.email()
     h.client(confirm_server, "implicit").auth.sign_in_with_otp({"email": email})
