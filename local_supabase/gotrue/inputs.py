@@ -78,9 +78,10 @@ def email_address(raw: str) -> str:
 
 
 def phone_number(raw: str) -> str:
-    """E.164 digits without '+', as GoTrue stores them."""
-    digits = re.sub(r"[\s()+-]", "", raw)
-    if not re.fullmatch(r"[1-9]\d{7,14}", digits):
+    """GoTrue phone.go, validatePhone: one leading '+' and every space dropped (formatPhoneNumber), then 2 to 15
+    digits, the first not 0 (e164Format); stored so, without the '+'."""
+    digits = raw.removeprefix("+").replace(" ", "")
+    if not re.fullmatch(r"[1-9][0-9]{1,14}", digits):
         raise bad_request("Invalid phone number format (E.164 required)")
     return digits
 

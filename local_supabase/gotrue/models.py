@@ -134,7 +134,12 @@ def email_identity_data(user_id: uuid.UUID, email: str, verified: bool = False) 
 
 def set_email_identity_data(tx: Tx, user_id: uuid.UUID, **patch: Any) -> None:
     """Merge keys into the user's e-mail identity (GoTrue models.Identity.UpdateIdentityData)."""
-    tx.run("merge_email_identity_data", {"patch": Jsonb(patch), "user_id": user_id})
+    set_identity_data(tx, user_id, "email", **patch)
+
+
+def set_identity_data(tx: Tx, user_id: uuid.UUID, provider: str, **patch: Any) -> None:
+    """Merge keys into the user's identity of `provider` ("email" or "phone": their provider id is the user's)."""
+    tx.run("merge_identity_data", {"patch": Jsonb(patch), "user_id": user_id, "provider": provider})
 
 
 def clear_one_time_tokens(tx: Tx, user_id: uuid.UUID) -> None:

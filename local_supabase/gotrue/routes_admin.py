@@ -142,7 +142,13 @@ def _apply_update(tx: Tx, user: dict, body: dict, email: str, phone: str, passwo
             data = {**models.email_identity_data(user["id"], email), "email_verified": email_confirm}
             models.add_identity(tx, user["id"], "email", str(user["id"]), data)
         user = models.update_user(tx, user["id"], email=email)
-    if phone:
+    if phone:  # the same for the phone identity; app_metadata.providers is left as it is (createNewIdentity)
+        if models.identities_of(tx, user["id"], "phone"):
+            models.set_identity_data(tx, user["id"], "phone", phone=phone, phone_verified=phone_confirm)
+        else:
+            data = {"sub": str(user["id"]), "email_verified": False, "phone": phone,
+                    "phone_verified": phone_confirm}
+            models.add_identity(tx, user["id"], "phone", str(user["id"]), data)
         user = models.update_user(tx, user["id"], phone=phone)
     if app_metadata is not None:
         merged = models.merge(user["app_metadata"], app_metadata)

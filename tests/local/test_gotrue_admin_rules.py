@@ -6,6 +6,8 @@ VerifyParams.Validate) and mail.go (adminGenerateLink), verify.go (emailChangeVe
 """
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 from supabase_auth.errors import AuthApiError
@@ -101,3 +103,44 @@ def test_generate_link_email_change_needs_both_halves(confirm_server, h):
     done = client.auth.verify_otp({"type": "email_change", "email": new, "token": future.email_otp})
     assert done.user.email == new and done.user.new_email is None
     assert client.auth.sign_in_with_password({"email": new, "password": "secret123"}).session
+
+
+@pytest.mark.parametrize("raw", ["+1555{n}", "+1 555 {n}", "+1{short}", "1{short}"])
+def test_phone_numbers_are_e164_digits_after_one_plus_and_spaces_go(auth_server, h, raw):
+    """phone.go, validatePhone: formatPhoneNumber drops one leading '+' and every space; e164Format wants 2 to
+    15 digits, the first not 0."""
+    digits = str(uuid.uuid4().int)
+    raw = raw.format(n=digits[:7], short=digits[:3])
+    with h.admin_http(auth_server) as admin:
+        created = admin.post("/admin/users", json={"phone": raw})
+        assert created.status_code == 200, created.text
+        try:
+            assert created.json()["phone"] == raw.removeprefix("+").replace(" ", "")
+        finally:
+            admin.delete(f"/admin/users/{created.json()['id']}")
+
+
+@pytest.mark.parametrize("raw", ["+1 (555) 123-4567", "+1-555-1234567", "0123456", "1", "++15551234567",
+                                 "1234567890123456"])
+def test_other_phone_spellings_are_refused(auth_server, h, raw):
+    with h.admin_http(auth_server) as admin:
+        refused = admin.post("/admin/users", json={"phone": raw})
+    assert (refused.status_code, refused.json()) == (
+        400, {"code": "validation_failed", "message": "Invalid phone number format (E.164 required)"})
+
+
+def test_an_admin_phone_change_makes_or_updates_the_phone_identity(auth_server, h):
+    """admin.go, adminUserUpdate: a phone identity is made when there is none (phone_verified as
+    phone_confirm says), updated otherwise; app_metadata.providers stays as it was."""
+    user_id = h.sign_up(auth_server)["user"]["id"]
+    first, second = "1555" + str(uuid.uuid4().int)[:7], "1556" + str(uuid.uuid4().int)[:7]
+    with h.admin_http(auth_server) as admin:
+        made = admin.put(f"/admin/users/{user_id}", json={"phone": first, "phone_confirm": True}).json()
+        (phone,) = [i for i in made["identities"] if i["provider"] == "phone"]
+        assert phone["identity_data"] == {"sub": user_id, "email_verified": False, "phone": first,
+                                          "phone_verified": True}
+        assert made["app_metadata"]["providers"] == ["email"]
+        changed = admin.put(f"/admin/users/{user_id}", json={"phone": second}).json()
+    (phone,) = [i for i in changed["identities"] if i["provider"] == "phone"]
+    assert phone["identity_data"]["phone"] == second and phone["identity_data"]["phone_verified"] is False
+    assert changed["phone"] == second

@@ -11,10 +11,11 @@ INSERT INTO identities (id, provider_id, user_id, identity_data, provider, last_
 VALUES (%(id)s, %(provider_id)s, %(user_id)s, %(identity_data)s, %(provider)s, now())
 RETURNING *
 
--- name: merge_email_identity_data
+-- name: merge_identity_data
+-- models.Identity.UpdateIdentityData on the user's e-mail or phone identity.
 UPDATE identities
    SET identity_data = identity_data || %(patch)s, updated_at = now()
- WHERE user_id = %(user_id)s AND provider = 'email'
+ WHERE user_id = %(user_id)s AND provider = %(provider)s
 
 -- name: identities_with_email
 -- models.DetermineAccountLinking: identities whose (generated, lower-cased) e-mail is this address.
