@@ -13,6 +13,7 @@ from flask import Response, jsonify, request
 from . import models
 from .api import ctx
 from .apierrors import GoTrueError, bad_request
+from .callers import request_aud
 
 DEFAULT_PER_PAGE = 50
 _UINT = re.compile(r"[0-9]+")
@@ -60,15 +61,16 @@ def list_users() -> Response:
         raise GoTrueError(500, "unexpected_failure", "Internal Server Error")
     raw_filter = request.args.get("filter", "")
     pattern = f"%{raw_filter}%" if raw_filter else None
+    aud = request_aud(None)  # the caller is an admin: its token's audience does not count
     with ctx().store.transaction() as tx:
-        total = tx.one("count_users", {"filter": pattern})["n"]
+        total = tx.one("count_users", {"filter": pattern, "aud": aud})["n"]
         # pop's Paginate counts page 0 as page 1; the headers still use the page asked for.
         rows = tx.all("page_users_oldest_first" if ascending else "page_users_newest_first",
-                      {"filter": pattern, "limit": per_page, "offset": (max(page, 1) - 1) * per_page})
+                      {"filter": pattern, "aud": aud, "limit": per_page, "offset": (max(page, 1) - 1) * per_page})
     last_page = (total + per_page - 1) // per_page
     links = [f'{_link(page + 1)}; rel="next"'] if last_page > page else []
     links.append(f'{_link(last_page)}; rel="last"')
-    response = jsonify({"users": [models.user_json(row, None) for row in rows], "aud": "authenticated"})
+    response = jsonify({"users": [models.user_json(row, None) for row in rows], "aud": aud})
     response.headers["X-Total-Count"] = str(total)
     response.headers["Link"] = ", ".join(links)
     return response

@@ -98,11 +98,26 @@ def current_caller(tx: Tx, check_audience: bool = False) -> Caller:
     user, session_id = _user_and_session(tx, claims)
     if models.is_banned(user):
         raise GoTrueError(403, "user_banned", "User is banned")
+    # user.go, UserGet: the request's audience must be the token's first (without X-JWT-AUD, it is).
     audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    if check_audience and user["aud"] not in audiences:
+    audiences = audience if isinstance(audience, list) else [audience] if audience else []
+    if check_audience and (not audiences or request_aud(claims) != audiences[0]):
         raise GoTrueError(400, "validation_failed", "Token audience doesn't match request audience")
     return Caller(user=user, session_id=session_id, claims=claims)
+
+
+def request_aud(claims: dict | None) -> str:
+    """GoTrue helpers.go, requestAud: the X-JWT-AUD header, else the first audience of a user's token (an admin
+    token's does not count), else the project's, "authenticated"."""
+    header = request.headers.get("X-JWT-AUD")
+    if header:
+        return header
+    if claims is not None and claims.get("role") not in ADMIN_ROLES:
+        audience = claims.get("aud")
+        first = (audience[0] if audience else None) if isinstance(audience, list) else audience
+        if isinstance(first, str) and first:
+            return first
+    return "authenticated"
 
 
 def require_admin() -> dict:

@@ -17,7 +17,7 @@ from .admin_links import generate_link, invite
 from .admin_pages import list_users
 from .api import ctx
 from .apierrors import GoTrueError, bad_request, email_exists
-from .callers import require_admin
+from .callers import request_aud, require_admin
 from .durations import parse_go_duration
 from .inputs import email_address, field, json_body, parse_uuid, phone_number
 from .passwords import MAX_BYTES, check_policy, hash_password
@@ -66,7 +66,7 @@ def create_user() -> Response:
     password_hash, raw_id, ban = field(body, "password_hash"), field(body, "id"), field(body, "ban_duration")
     user_metadata, app_metadata = field(body, "user_metadata", dict), field(body, "app_metadata", dict)
     email_confirm, phone_confirm = field(body, "email_confirm", bool), field(body, "phone_confirm", bool)
-    role, aud = field(body, "role") or "authenticated", field(body, "aud") or "authenticated"
+    role, aud = field(body, "role") or "authenticated", field(body, "aud") or request_aud(None)
     if not raw_email and not raw_phone:
         raise bad_request("Cannot create a user without either an email or phone")
     with ctx().store.transaction() as tx:

@@ -144,3 +144,30 @@ def test_an_admin_phone_change_makes_or_updates_the_phone_identity(auth_server, 
     (phone,) = [i for i in changed["identities"] if i["provider"] == "phone"]
     assert phone["identity_data"]["phone"] == second and phone["identity_data"]["phone_verified"] is False
     assert changed["phone"] == second
+
+
+def test_the_user_list_is_of_one_audience(auth_server, h):
+    """admin.go, adminUsers: models.FindUsersInAudience for requestAud (the X-JWT-AUD header, else the
+    project's audience); adminUserCreate takes the same default."""
+    tag = uuid.uuid4().hex[:8]
+    with h.admin_http(auth_server) as admin:
+        other = admin.post("/admin/users", json={"email": f"aud-{tag}@example.com", "aud": f"app-{tag}"}).json()
+        mine = admin.post("/admin/users", json={"email": f"aud-{tag}-x@example.com"},
+                          headers={"X-JWT-AUD": f"app-{tag}"}).json()
+        assert (other["aud"], mine["aud"]) == (f"app-{tag}", f"app-{tag}")
+        default = admin.get("/admin/users", params={"filter": tag})
+        assert default.json() == {"users": [], "aud": "authenticated"}
+        assert default.headers["X-Total-Count"] == "0"
+        theirs = admin.get("/admin/users", params={"filter": tag}, headers={"X-JWT-AUD": f"app-{tag}"})
+    assert {user["id"] for user in theirs.json()["users"]} == {other["id"], mine["id"]}
+    assert theirs.json()["aud"] == f"app-{tag}" and theirs.headers["X-Total-Count"] == "2"
+
+
+def test_get_user_wants_the_request_audience_to_be_the_tokens(auth_server, h):
+    """user.go, UserGet: requestAud (X-JWT-AUD first) against the token's first audience."""
+    token = h.sign_up(auth_server)["access_token"]
+    with h.http(auth_server, token=token) as http:
+        assert http.get("/user", headers={"X-JWT-AUD": "authenticated"}).status_code == 200
+        refused = http.get("/user", headers={"X-JWT-AUD": "another-app"})
+    assert (refused.status_code, refused.json()) == (
+        400, {"code": "validation_failed", "message": "Token audience doesn't match request audience"})

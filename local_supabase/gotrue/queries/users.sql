@@ -76,23 +76,26 @@ RETURNING *
 UPDATE users SET phone_confirmed_at = now() WHERE id = %(user_id)s
 
 -- name: count_users
--- models.FindUsersInAudience: soft-deleted users included; with a filter, a substring of the e-mail (LIKE, so
--- case-sensitive) or of user_metadata.full_name (ILIKE).
+-- models.FindUsersInAudience: the audience's users, soft-deleted ones included; with a filter, a substring of
+-- the e-mail (LIKE, so case-sensitive) or of user_metadata.full_name (ILIKE).
 SELECT count(*) AS n
   FROM users
- WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
+ WHERE aud = %(aud)s
+   AND (%(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
 
 -- name: page_users_newest_first
 SELECT *
   FROM users
- WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
+ WHERE aud = %(aud)s
+   AND (%(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
  ORDER BY created_at DESC, id
  LIMIT %(limit)s OFFSET %(offset)s
 
 -- name: page_users_oldest_first
 SELECT *
   FROM users
- WHERE %(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s
+ WHERE aud = %(aud)s
+   AND (%(filter)s::text IS NULL OR email LIKE %(filter)s OR user_metadata->>'full_name' ILIKE %(filter)s)
  ORDER BY created_at ASC, id
  LIMIT %(limit)s OFFSET %(offset)s
 
