@@ -99,6 +99,22 @@ def test_another_client_without_the_cookie_gets_no_tokens(app):
     assert victim_browser.get(path_of(callback)).status_code in (400, 401)
 
 
+def test_a_user_who_cancels_at_google_gets_a_readable_page_and_no_tokens(app):
+    """The consent page's Cancel answers as Google does (`error=access_denied`); Supabase passes it on to the
+    callback (external_oauth.go, oAuthCallback), which says so in words."""
+    browser = app.test_client()
+    link = browser.get("/auth/google/url").get_json()["url"]
+    with httpx.Client(timeout=10) as google:
+        page = google.get(browser.get(path_of(link)).headers["Location"], follow_redirects=True)
+        form = _Form()
+        form.feed(page.text)
+        cancelled = google.post(form.action, data={**form.inputs, "error": "access_denied"})
+    assert cancelled.status_code == 302 and cancelled.headers["location"].startswith(CALLBACK + "?error=")
+    answer = browser.get(path_of(cancelled.headers["location"]))
+    assert answer.status_code == 400 and "cancelled" in answer.get_data(as_text=True)
+    assert "eyJ" not in answer.get_data(as_text=True)
+
+
 def test_a_wrong_cookie_is_refused(app):
     browser = app.test_client()
     callback, flow = start_in(browser)

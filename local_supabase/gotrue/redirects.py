@@ -9,9 +9,10 @@ _ERROR_NAMES = {400: "invalid_request", 401: "unauthorized_client", 403: "access
 _ACCESS_DENIED = {"signup_disabled", "user_banned", "provider_email_needs_verification"}
 
 
-def _encode(params: dict) -> str:
-    # Go's url.Values.Encode: keys sorted, spaces as '+'.
-    return urlencode(sorted(params.items()))
+def _encode(params: dict | list[tuple[str, str]]) -> str:
+    # Go's url.Values.Encode: keys sorted (a key's values in their order), spaces as '+'.
+    pairs = list(params.items()) if isinstance(params, dict) else params
+    return urlencode(sorted(pairs, key=lambda pair: pair[0]))
 
 
 def with_fragment(url: str, params: dict) -> str:
@@ -21,11 +22,11 @@ def with_fragment(url: str, params: dict) -> str:
 
 
 def with_query(url: str, params: dict) -> str:
-    """`url` with `params` added to its query."""
+    """`url` with `params` set in its query (url.Values.Set: each replaces every value of its key; other
+    repeated keys keep all theirs)."""
     parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.update(params)
-    return urlunsplit(parts._replace(query=_encode(query)))
+    kept = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in params]
+    return urlunsplit(parts._replace(query=_encode(kept + list(params.items()))))
 
 
 def session_fragment(url: str, session: dict, **extra: str) -> str:
@@ -33,7 +34,8 @@ def session_fragment(url: str, session: dict, **extra: str) -> str:
     params = {key: str(session[key]) for key in ("access_token", "expires_at", "expires_in", "refresh_token",
                                                 "token_type", "provider_token", "provider_refresh_token")
               if session.get(key)}
-    return with_fragment(url, {**params, "sb": "", **extra})
+    # tokens/service.go, AsRedirectURL: appended, `#` and all, to whatever the URL already holds.
+    return f"{url}#{_encode({**params, 'sb': '', **extra})}"
 
 
 def error_params(error: GoTrueError) -> dict:
@@ -41,6 +43,14 @@ def error_params(error: GoTrueError) -> dict:
     fallback = "server_error" if error.status >= 500 else "invalid_request"
     name = "access_denied" if error.code in _ACCESS_DENIED else _ERROR_NAMES.get(error.status, fallback)
     return {"error": name, "error_code": error.code, "error_description": error.message}
+
+
+def provider_error_redirect(url: str, error: str, description: str) -> str:
+    """external.go, redirectErrors for the provider's own `error` (an OAuthError): the query gets `error` and
+    `error_description` (empty or not), the fragment the ones not empty; no `error_code`."""
+    fragment = {key: value for key, value in (("error", error), ("error_description", description)) if value}
+    in_query = with_query(url, {"error": error, "error_description": description})
+    return with_fragment(in_query, {**fragment, "sb": ""})
 
 
 def error_redirect(url: str, error: GoTrueError, in_query: bool) -> str:

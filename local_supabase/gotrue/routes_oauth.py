@@ -11,7 +11,7 @@ from .api import ctx
 from .apierrors import GoTrueError, bad_request
 from .inputs import EMAIL, parse_uuid, redirect_target
 from .linking import external_sign_in
-from .redirects import error_params, error_redirect, session_fragment, with_query
+from .redirects import error_params, error_redirect, provider_error_redirect, session_fragment, with_query
 from .store import Tx
 
 bp = Blueprint("oauth", __name__, template_folder="templates")
@@ -107,10 +107,13 @@ def callback() -> Response:
             flow = _callback_flow(tx, request.values.get("state", ""))
         except GoTrueError as error:
             return redirect(with_query(state.settings.site_url, error_params(error)), 303)
+        target = flow["redirect_to"] or state.settings.site_url
+        if request.values.get("error"):  # external_oauth.go, oAuthCallback: the provider said no (Cancel)
+            return redirect(provider_error_redirect(target, request.values["error"],
+                                                    request.values.get("error_description", "")), 302)
         if not raw_email or len(raw_email) > 255 or not EMAIL.fullmatch(raw_email):
             return _consent_page(str(flow["id"]), flow["provider_type"], raw_email,
                                  "Enter a valid e-mail address.", status=400)
-        target = flow["redirect_to"] or state.settings.site_url
         provider = flow["provider_type"]
         data = _provider_data(provider, raw_email)
         try:

@@ -78,6 +78,29 @@ def test_pkce_wrong_verifier(auth_server, h):
     assert empty.json()["message"] == "invalid request: both auth code and code verifier should be non-empty"
 
 
+@pytest.mark.standin_only("the local Google consent page")
+@pytest.mark.parametrize("flow_type", ["implicit", "pkce"])
+def test_a_cancelled_consent_comes_back_as_the_providers_error(auth_server, h, flow_type):
+    """external_oauth.go, oAuthCallback: the provider's `error` becomes an OAuthError, which redirectErrors
+    puts in the query (error_description even when empty) and the fragment (the values not empty), without
+    error_code. The consent page's Cancel sends what Google sends when the user says no."""
+    _, url = _oauth_url(auth_server, h, flow_type)
+    with httpx.Client(timeout=10) as browser:
+        page = browser.get(url, follow_redirects=True)
+        assert 'name="error" value="access_denied"' in page.text and "Cancel" in page.text
+        state = h.query(str(page.url))["state"]
+        cancelled = browser.post(f"{auth_server.url}/auth/v1/callback", data={"state": state, "email": "",
+                                                                                "error": "access_denied"})
+        described = browser.get(f"{auth_server.url}/auth/v1/callback", params={
+            "state": state, "error": "access_denied", "error_description": "User cancelled"})
+    assert cancelled.status_code == 302
+    assert cancelled.headers["location"] == (
+        f"{CALLBACK}?error=access_denied&error_description=#error=access_denied&sb=")
+    assert described.headers["location"] == (
+        f"{CALLBACK}?error=access_denied&error_description=User+cancelled"
+        "#error=access_denied&error_description=User+cancelled&sb=")
+
+
 def test_google_links_existing_email_user(auth_server, h):
     email = h.email()
     existing = h.sign_up(auth_server, email)["user"]
