@@ -37,7 +37,7 @@ def json_body(optional: bool = False) -> dict:
         body = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise _bad_json(str(error)) from None
-    if "\x00" in text or "\\u0000" in text:
+    if _holds_nul(body):
         # Postgres text and jsonb cannot hold NUL; refuse it here rather than fail in the database.
         raise bad_request("Invalid input: NUL characters are not allowed")
     if body is None:
@@ -45,6 +45,23 @@ def json_body(optional: bool = False) -> dict:
     if not isinstance(body, dict):
         raise _bad_json(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value")
     return body
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a decoded JSON value has a NUL in any string, key or value (`"\\\\u0000"`, an escaped backslash,
+    has none). Iterative: the decoder allows nesting deeper than a recursive walk could follow."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def reject_nul_in_query() -> None:

@@ -93,9 +93,10 @@ def verify_get() -> Response:
         with state.store.transaction() as tx:
             verified = apply(tx, by_hash(tx, kind, token), token)
             if verified.half_confirmed:
-                location = with_fragment(target, {"message": HALF_CONFIRMED, "sb": ""})
-                if is_pkce:
-                    location = with_query(location, {"message": HALF_CONFIRMED})
+                # verify.go, prepRedirectURL: the query encoded again (the message in it for PKCE), the
+                # fragment replaced.
+                in_query = with_query(target, {"message": HALF_CONFIRMED} if is_pkce else {})
+                location = with_fragment(in_query, {"message": HALF_CONFIRMED, "sb": ""})
             elif is_pkce:
                 location = with_query(target, {"code": _auth_code(tx, verified, method)})
             else:

@@ -154,3 +154,18 @@ def test_the_admin_api_finds_the_user_before_it_reads_the_body(auth_server, h):
         user_id = h.sign_up(auth_server)["user"]["id"]
         assert admin.delete(f"/admin/users/{user_id}").json() == {}  # no body at all: a hard delete
         assert admin.get(f"/admin/users/{user_id}").status_code == 404
+
+
+def test_only_a_decoded_nul_is_refused(auth_server, h):
+    """Postgres text cannot hold NUL, so a NUL in a value is refused before it reaches the database; the six
+    characters `\\u0000` after an escaped backslash are no NUL (GoTrue's decoder reads them as text)."""
+    email = h.email()
+    h.sign_up(auth_server, email)
+    with h.http(auth_server) as http:
+        text = http.post("/verify", content=b'{"type": "email", "email": "%s", "token": "12\\\\u000034"}'
+                         % email.encode(), headers={"Content-Type": "application/json"})
+        nul = http.post("/signup", content=b'{"email": "%s", "password": "secret123", "data": {"k": "a\\u0000"}}'
+                        % h.email().encode(), headers={"Content-Type": "application/json"})
+    assert (text.status_code, text.json()["code"]) == (403, "otp_expired")
+    assert (nul.status_code, nul.json()) == (
+        400, {"code": "validation_failed", "message": "Invalid input: NUL characters are not allowed"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 SITE = "http://127.0.0.1:8080"
@@ -49,3 +50,26 @@ def test_the_header_comes_before_the_query_and_the_referer_after_both(auth_serve
     referer = "http://127.0.0.1:5000/came-from"
     assert _chosen(auth_server, h, query="https://evil.example/", headers={"Referer": referer}) == referer
     assert _chosen(auth_server, h, headers={"Referer": "https://evil.example/"}) == SITE
+
+
+def _followed(server, h, redirect_to: str, pkce: bool) -> str:
+    """Where the recovery link of a request with `redirect_to` sends the browser."""
+    email = h.email()
+    h.sign_up(server, email)
+    body = {"email": email}
+    if pkce:
+        body.update(code_challenge="c" * 43, code_challenge_method="plain")
+    with h.http(server) as http:
+        assert http.post("/recover", json=body, params={"redirect_to": redirect_to}).status_code == 200
+    answer = httpx.get(server.mail(email)[0]["link"])
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+def test_a_verify_redirect_keeps_what_the_url_holds(auth_server, h):
+    """tokens/service.go, AsRedirectURL appends `#` and the session to the URL as it is; verify.go,
+    prepPKCERedirectURL sets `code` among the query's values, repeated keys kept (url.Values)."""
+    implicit = _followed(auth_server, h, f"{SITE}/app?a=1&a=2#keep", pkce=False)
+    assert implicit.startswith(f"{SITE}/app?a=1&a=2#keep#access_token=")
+    pkce = _followed(auth_server, h, f"{SITE}/app?b=2&a=1&a=0", pkce=True)
+    assert pkce.startswith(f"{SITE}/app?a=1&a=0&b=2&code=")
