@@ -48,8 +48,8 @@ def json_body(optional: bool = False) -> dict:
 
 
 def _holds_nul(value: Any) -> bool:
-    """Whether a decoded JSON value has a NUL in any string, key or value (`"\\\\u0000"`, an escaped backslash,
-    has none). Iterative: the decoder allows nesting deeper than a recursive walk could follow."""
+    """Whether a decoded JSON value has a NUL in any string, key or value (`"\\\\u0000"`, an escaped
+    backslash, has none). Iterative: the decoder allows nesting deeper than a recursive walk could follow."""
     pending = [value]
     while pending:
         item = pending.pop()

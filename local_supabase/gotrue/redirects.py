@@ -25,7 +25,8 @@ def with_query(url: str, params: dict) -> str:
     """`url` with `params` set in its query (url.Values.Set: each replaces every value of its key; other
     repeated keys keep all theirs)."""
     parts = urlsplit(url)
-    kept = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key not in params]
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in pairs if key not in params]
     return urlunsplit(parts._replace(query=_encode(kept + list(params.items()))))
 
 

@@ -164,8 +164,9 @@ def test_only_a_decoded_nul_is_refused(auth_server, h):
     with h.http(auth_server) as http:
         text = http.post("/verify", content=b'{"type": "email", "email": "%s", "token": "12\\\\u000034"}'
                          % email.encode(), headers={"Content-Type": "application/json"})
-        nul = http.post("/signup", content=b'{"email": "%s", "password": "secret123", "data": {"k": "a\\u0000"}}'
-                        % h.email().encode(), headers={"Content-Type": "application/json"})
+        nul = http.post("/signup", headers={"Content-Type": "application/json"},
+                        content=b'{"email": "%s", "password": "secret123", "data": {"k": "a\\u0000"}}'
+                        % h.email().encode())
     assert (text.status_code, text.json()["code"]) == (403, "otp_expired")
     assert (nul.status_code, nul.json()) == (
         400, {"code": "validation_failed", "message": "Invalid input: NUL characters are not allowed"})
