@@ -47,9 +47,27 @@ def _page_number(name: str, default: int) -> int:
 
 
 def _link(page: int) -> str:
-    query = request.args.to_dict()
-    query["page"] = str(page)
-    return f"</admin/users?{urlencode(sorted(query.items()))}>"
+    """pagination.go, addPaginationHeaders: the request's query with `page` set (url.Values: repeated keys
+    kept, keys sorted)."""
+    pairs = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
+    pairs.append(("page", str(page)))
+    return f"</admin/users?{urlencode(sorted(pairs, key=lambda pair: pair[0]))}>"
+
+
+def _go_int(value: int) -> int:
+    """Go's int(uint64) on a 64-bit machine: values from 2**63 on turn negative."""
+    return value - 2 ** 64 if value >= 2 ** 63 else value
+
+
+def _window(page: int, per_page: int) -> tuple[int, int]:
+    """(limit, offset) as pop's Paginate makes them from int(page) and int(per_page): a page below 1 is 1, a
+    page size below 1 is 20; the offset is an int64 product, which may wrap (then Postgres refuses it)."""
+    page, per_page = max(_go_int(page), 1), _go_int(per_page)
+    per_page = per_page if per_page >= 1 else 20
+    offset = ((page - 1) * per_page + 2 ** 63) % 2 ** 64 - 2 ** 63
+    if offset < 0:  # OFFSET must not be negative: models.FindUsersInAudience's error
+        raise GoTrueError(500, "unexpected_failure", "Database error finding users")
+    return per_page, offset
 
 
 def list_users() -> Response:
@@ -62,11 +80,11 @@ def list_users() -> Response:
     raw_filter = request.args.get("filter", "")
     pattern = f"%{raw_filter}%" if raw_filter else None
     aud = request_aud(None)  # the caller is an admin: its token's audience does not count
+    limit, offset = _window(page, per_page)  # the headers still use the numbers asked for
     with ctx().store.transaction() as tx:
         total = tx.one("count_users", {"filter": pattern, "aud": aud})["n"]
-        # pop's Paginate counts page 0 as page 1; the headers still use the page asked for.
         rows = tx.all("page_users_oldest_first" if ascending else "page_users_newest_first",
-                      {"filter": pattern, "aud": aud, "limit": per_page, "offset": (max(page, 1) - 1) * per_page})
+                      {"filter": pattern, "aud": aud, "limit": limit, "offset": offset})
     last_page = (total + per_page - 1) // per_page
     links = [f'{_link(page + 1)}; rel="next"'] if last_page > page else []
     links.append(f'{_link(last_page)}; rel="last"')

@@ -171,3 +171,20 @@ def test_get_user_wants_the_request_audience_to_be_the_tokens(auth_server, h):
         refused = http.get("/user", headers={"X-JWT-AUD": "another-app"})
     assert (refused.status_code, refused.json()) == (
         400, {"code": "validation_failed", "message": "Token audience doesn't match request audience"})
+
+
+def test_page_numbers_past_go_ints_wrap_as_pop_takes_them(auth_server, h):
+    """pagination.go parses page and per_page as uint64; models.FindUsersInAudience hands pop int() of them,
+    negative from 2**63 on, and pop's Paginate makes a page below 1 the first and a size below 1 twenty. The
+    headers keep the numbers asked for, and the query's other values, repeated ones included."""
+    tag = uuid.uuid4().hex[:10]
+    with h.admin_http(auth_server) as admin:
+        made = admin.post("/admin/users", json={"email": f"page-{tag}@example.com"}).json()
+        huge = admin.get("/admin/users", params={"filter": tag, "per_page": str(2 ** 63)})
+        far = admin.get("/admin/users", params={"filter": tag, "per_page": 1, "page": str(2 ** 63)})
+        repeated = admin.get(f"/admin/users?filter={tag}&sort=created_at%20asc&sort=created_at")
+    assert huge.status_code == 200 and [u["id"] for u in huge.json()["users"]] == [made["id"]]
+    assert huge.headers["Link"] == f'</admin/users?filter={tag}&page=1&per_page={2 ** 63}>; rel="last"'
+    assert far.status_code == 200 and [u["id"] for u in far.json()["users"]] == [made["id"]]
+    assert repeated.headers["Link"] == (
+        f'</admin/users?filter={tag}&page=1&sort=created_at+asc&sort=created_at>; rel="last"')
