@@ -27,26 +27,35 @@ def pkce_params(body: dict) -> tuple[str, str] | None:
 
 
 def check_challenge(challenge: str, method: str) -> tuple[str, str] | None:
-    """Validate a code challenge and its method; None when neither is given."""
+    """pkce.go, validatePKCEParams: both or neither (None), then the challenge's length and alphabet. The
+    method is read only when a flow state is made (`create`)."""
     if not challenge and not method:
         return None
     if not challenge or not method:
         raise bad_request("PKCE flow requires code_challenge_method and code_challenge")
-    if method.lower() not in METHODS:
-        raise bad_request(f"code challenge method {method} not supported")
     if not 43 <= len(challenge) <= 128:
         raise bad_request("code challenge has to be between 43 and 128 characters")
     if not _CHALLENGE.match(challenge):  # pkce.go, isValidCodeChallenge (RFC 7636 section 4.2)
         raise bad_request("code challenge can only contain alphanumeric characters, hyphens, periods, "
                           "underscores and tildes")
-    return challenge, method.lower()
+    return challenge, method
+
+
+def known_method(pkce: tuple[str, str] | None) -> bool:
+    """models.ParseCodeChallengeMethod accepts the flow's method (any case of s256 or plain)."""
+    return pkce is None or pkce[1].lower() in METHODS
 
 
 def create(tx: Tx, pkce: tuple[str, str] | None, authentication_method: str, *,
            user_id: uuid.UUID | None = None, provider_type: str = "email",
            redirect_to: str | None = None) -> dict:
-    """Store a flow state (for OAuth also the implicit ones, to carry `redirect_to` to the callback)."""
-    challenge, method = pkce if pkce else (None, None)
+    """Store a flow state (for OAuth also the implicit ones, to carry `redirect_to` to the callback). An
+    unknown method fails models.NewFlowState with a plain error: GoTrue's generic 500 (its routes that
+    stored nothing never looked at the method)."""
+    if not known_method(pkce):
+        raise GoTrueError(500, "unexpected_failure",
+                          "Unexpected failure, please check server logs for more information")
+    challenge, method = (pkce[0], pkce[1].lower()) if pkce else (None, None)
     return tx.one("insert_flow_state", {
         "id": uuid.uuid4(), "auth_code": uuid.uuid4(), "user_id": user_id, "code_challenge": challenge,
         "code_challenge_method": method, "provider_type": provider_type,

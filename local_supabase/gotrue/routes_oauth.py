@@ -32,6 +32,8 @@ def authorize() -> Response:
         raise bad_request("Unsupported provider: provider is not enabled")
     pkce = flow_state.check_challenge(request.args.get("code_challenge", ""),
                                       request.args.get("code_challenge_method", ""))
+    if not flow_state.known_method(pkce):  # external.go, GetExternalProviderRedirectURL: NewFlowState's error
+        raise bad_request("Invalid code_challenge_method")
     with ctx().store.transaction() as tx:
         flow = flow_state.create(tx, pkce, "oauth", provider_type=provider, redirect_to=redirect_target())
     return redirect(f"{ctx().settings.base_url}{CONSENT_PATH}?{_state_query(flow)}", 302)

@@ -151,6 +151,33 @@ def test_bad_code_challenge(auth_server):
     assert response.status_code == 400 and response.json()["error_code"] == "validation_failed"
 
 
+@pytest.mark.parametrize("challenge, message", [
+    ("c" * 43, "Invalid code_challenge_method"),  # external.go: NewFlowState's error, as a 400
+    ("abc", "code challenge has to be between 43 and 128 characters"),  # the length comes first
+])
+def test_an_unknown_challenge_method(auth_server, challenge, message):
+    response = httpx.get(f"{auth_server.url}/auth/v1/authorize",
+                         params={"provider": "google", "code_challenge": challenge,
+                                 "code_challenge_method": "S512"})
+    assert response.status_code == 400 and response.json()["msg"] == message  # no API version: the old shape
+
+
+def test_an_unknown_challenge_method_fails_only_where_a_flow_state_is_made(auth_server, confirm_server, h):
+    """pkce.go, validatePKCEParams never reads the method; models.NewFlowState does, with a plain error that
+    GoTrue answers as its generic 500, and the transaction goes with it."""
+    pkce = {"code_challenge": "c" * 43, "code_challenge_method": "S512"}
+    with h.http(auth_server) as http:
+        assert http.post("/recover", json={"email": h.email(), **pkce}).json() == {}  # nobody: no flow state
+        signed_up = http.post("/signup", json={"email": h.email(), "password": "secret123", **pkce})
+        assert signed_up.status_code == 200  # autoconfirm: a session, and no flow state
+    email = h.email()
+    with h.http(confirm_server) as http:
+        failed = http.post("/signup", json={"email": email, "password": "secret123", **pkce})
+    assert (failed.status_code, failed.json()["code"]) == (500, "unexpected_failure")
+    with h.admin_http(confirm_server) as admin:
+        assert admin.get("/admin/users", params={"filter": email}).json()["users"] == []
+
+
 @pytest.mark.standin_only("redirects to the stand-in's Site URL")
 def test_callback_with_unknown_state(auth_server, h):
     """GoTrue external_oauth.go, loadFlowState: a bad state is a 303 to the Site URL, error in the query."""
