@@ -9,8 +9,12 @@ Simplifications against the real server, on purpose:
 - Passwords are hashed with scrypt at a low cost (N=2**12) instead of bcrypt (not installed here); importing
   `password_hash` through the admin API is refused with 400.
 - Only the e-mail and Google providers exist. Phone sign-up / login / OTP answer "provider disabled" (as the
-  CLI's default config), no SMS is sent, and phone OTP types never verify. Anonymous sign-ins are disabled.
-  Admin may still create users with a phone number.
+  CLI's default config), no SMS is sent, and phone OTP types never verify; PUT /user checks a new phone
+  number's format and owner as GoTrue does, then answers "provider disabled" (no text message could confirm
+  it). Anonymous sign-ins are disabled. Admin may still create users with a phone number.
+- A NUL character in a query value or a decoded JSON value is 400 validation_failed "Invalid input: NUL
+  characters are not allowed": Postgres text cannot hold one, and GoTrue answers such input, where it reaches
+  the database, with a 500 (or ignores it, in a value it never reads).
 - Google is played by a local consent page (`/_local/oauth/consent`): the user types an e-mail and continues;
   the Google subject id is derived from the e-mail, which Google always reports verified. Linking to an
   existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider

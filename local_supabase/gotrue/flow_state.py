@@ -85,8 +85,10 @@ def exchange(tx: Tx, body: dict) -> dict:
     auth_code, verifier = field(body, "auth_code"), field(body, "code_verifier")
     if not auth_code or not verifier:
         raise bad_request("invalid request: both auth code and code verifier should be non-empty")
+    # models.FindFlowStateByAuthCode compares the text GoTrue stored (a lower-case UUID with hyphens): another
+    # spelling of the same UUID is no code of its.
     code = parse_uuid(auth_code)
-    flow = code and tx.one("find_pkce_flow_state", {"auth_code": code})
+    flow = code and str(code) == auth_code and tx.one("find_pkce_flow_state", {"auth_code": code})
     if not flow:
         raise GoTrueError(404, "flow_state_not_found", "invalid flow state, no valid flow state found")
     if is_expired(flow):

@@ -67,6 +67,23 @@ def test_pkce_flow_exchanges_code_once(auth_server, h):
     assert reused.status_code == 404 and reused.json()["code"] == "flow_state_not_found"
 
 
+@pytest.mark.standin_only("the local Google consent page")
+def test_an_auth_code_is_the_text_it_was_given_as(auth_server, h):
+    """models.FindFlowStateByAuthCode compares text: another spelling of the code's UUID finds nothing."""
+    verifier = "v" * 43
+    authorize = httpx.get(f"{auth_server.url}/auth/v1/authorize", params={
+        "provider": "google", "redirect_to": CALLBACK, "code_challenge": verifier,
+        "code_challenge_method": "plain"})
+    code = h.query(h.consent(authorize.headers["location"], h.email()).headers["location"])["code"]
+    with h.http(auth_server) as http:
+        for spelling in (code.upper(), code.replace("-", ""), f"{{{code}}}"):
+            other = http.post("/token", params={"grant_type": "pkce"},
+                              json={"auth_code": spelling, "code_verifier": verifier})
+            assert (other.status_code, other.json()["code"]) == (404, "flow_state_not_found"), spelling
+        assert http.post("/token", params={"grant_type": "pkce"},
+                         json={"auth_code": code, "code_verifier": verifier}).status_code == 200
+
+
 def test_pkce_wrong_verifier(auth_server, h):
     client, url = _oauth_url(auth_server, h, "pkce")
     code = h.query(h.consent(url, h.email()).headers["location"])["code"]

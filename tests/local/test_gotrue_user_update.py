@@ -11,6 +11,8 @@ otp, magiclink or recovery amr claim).
 """
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from supabase_auth.errors import AuthApiError
 
@@ -116,3 +118,19 @@ def test_reauthenticate_mails_a_code(confirm_server, h):
     client.auth.update_user({"password": "another-secret-2"})
     with h.http(confirm_server, token=client.auth.get_session().access_token) as http:
         assert "reauthentication_sent_at" not in http.get("/user").json()
+
+
+def test_a_new_phone_number_is_checked_before_the_missing_sms_refuses_it(auth_server, h):
+    """user.go, validateUserUpdateParams (validatePhone: 400) and UserUpdate (IsDuplicatedPhone: 422
+    phone_exists), then the stand-in, which sends no SMS, refuses the change as provider disabled."""
+    taken = "1555" + str(uuid.uuid4().int)[:7]
+    h.admin(auth_server).create_user({"phone": taken})
+    token = h.sign_up(auth_server)["access_token"]
+    with h.http(auth_server, token=token) as http:
+        bad = http.put("/user", json={"phone": "12-34"})
+        owned = http.put("/user", json={"phone": "+" + taken})
+        free = http.put("/user", json={"phone": "1556" + str(uuid.uuid4().int)[:7]})
+    assert (bad.status_code, bad.json()) == (
+        400, {"code": "validation_failed", "message": "Invalid phone number format (E.164 required)"})
+    assert (owned.status_code, owned.json()["code"]) == (422, "phone_exists")
+    assert (free.status_code, free.json()["code"]) == (422, "phone_provider_disabled")
