@@ -54,7 +54,7 @@ from flask import Flask, Response, request
 from . import (apierrors, routes_admin, routes_auth, routes_email, routes_local, routes_meta, routes_mfa,
                routes_oauth, routes_verify)
 from .api import EXTENSION, AuthContext
-from .callers import check_gateway
+from .callers import check_gateway, require_admin
 from .grants import TokenService
 from .inputs import reject_nul_in_query
 from .keys import KEY_FILE, KeyStore
@@ -87,6 +87,10 @@ def create_app(settings: Settings) -> Flask:
             if request.method == "OPTIONS":
                 return Response(status=200)  # CORS preflight: the gateway answers it without an apikey
             check_gateway(request.path[len(PREFIX):])
+        if request.path.startswith(PREFIX + "/admin/"):
+            # api.go: the /admin router's requireAdminCredentials runs before it routes, so a path or method it
+            # does not serve is refused to a non-admin as any admin route is.
+            require_admin()
         reject_nul_in_query()
         return None
 

@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 
 from . import models
 from .api import ctx
-from .apierrors import GoTrueError, bad_request
+from .apierrors import GoTrueError, Panic, bad_request
 from .callers import request_aud
 
 DEFAULT_PER_PAGE = 50
@@ -76,7 +76,7 @@ def list_users() -> Response:
     page, per_page = _page_number("page", 1), _page_number("per_page", DEFAULT_PER_PAGE)
     if per_page == 0:
         # calculateTotalPages divides by per_page: GoTrue panics, and its recoverer answers a bare 500.
-        raise GoTrueError(500, "unexpected_failure", "Internal Server Error")
+        raise Panic()
     raw_filter = request.args.get("filter", "")
     pattern = f"%{raw_filter}%" if raw_filter else None
     aud = request_aud(None)  # the caller is an admin: its token's audience does not count

@@ -24,6 +24,14 @@ class GoTrueError(Exception):
         self.extra = extra
 
 
+class Panic(GoTrueError):
+    """errors.go, recoverer: a panic's bare 500, whose HTTPError has no error code (the body still says
+    unexpected_failure; no x-sb-error-code header)."""
+
+    def __init__(self) -> None:
+        super().__init__(500, "unexpected_failure", "Internal Server Error")
+
+
 class GatewayError(Exception):
     """A 401 from the API gateway (Kong): no `code`, no `error_code`, no version header."""
 
@@ -73,7 +81,8 @@ def error_response(error: GoTrueError) -> Response:
             body["error_id"] = request.environ.get("local.request_id", "")
         response = jsonify(body)
     response.status_code = error.status
-    response.headers["x-sb-error-code"] = error.code
+    if not isinstance(error, Panic):
+        response.headers["x-sb-error-code"] = error.code
     return response
 
 

@@ -16,7 +16,7 @@ from . import models
 from .admin_links import generate_link, invite
 from .admin_pages import list_users
 from .api import ctx
-from .apierrors import GoTrueError, bad_request, email_exists
+from .apierrors import GoTrueError, Panic, bad_request, email_exists
 from .callers import request_aud, require_admin
 from .durations import parse_go_duration
 from .inputs import email_address, field, json_body, parse_uuid, phone_number
@@ -27,8 +27,7 @@ bp = Blueprint("admin", __name__, url_prefix="/auth/v1/admin")
 invite_bp = Blueprint("invite", __name__, url_prefix="/auth/v1")
 
 
-@bp.before_request
-@invite_bp.before_request
+@invite_bp.before_request  # the /admin routes are guarded for every path below them (create_app)
 def _admin_only() -> None:
     require_admin()
 
@@ -66,7 +65,9 @@ def create_user() -> Response:
     password_hash, raw_id, ban = field(body, "password_hash"), field(body, "id"), field(body, "ban_duration")
     user_metadata, app_metadata = field(body, "user_metadata", dict), field(body, "app_metadata", dict)
     email_confirm, phone_confirm = field(body, "email_confirm", bool), field(body, "phone_confirm", bool)
-    role, aud = field(body, "role") or "authenticated", field(body, "aud") or request_aud(None)
+    # models.User.SetRole trims the role it is given (one of spaces only is given, and stored empty).
+    raw_role, aud = field(body, "role"), field(body, "aud") or request_aud(None)
+    role = raw_role.strip() if raw_role else "authenticated"
     if not raw_email and not raw_phone:
         raise bad_request("Cannot create a user without either an email or phone")
     with ctx().store.transaction() as tx:
@@ -84,7 +85,7 @@ def create_user() -> Response:
             raise bad_request("Importing password hashes is not supported by the local stand-in")
         if len(password.encode()) > MAX_BYTES:
             # models.NewUser -> crypto.GenerateFromPassword panics on bcrypt's 72-byte limit.
-            raise GoTrueError(500, "unexpected_failure", "Internal Server Error")  # errors.go, recoverer
+            raise Panic()
         user_id = uuid.uuid4()
         if raw_id:
             user_id = parse_uuid(raw_id)
@@ -128,7 +129,7 @@ def _apply_update(tx: Tx, user: dict, body: dict, email: str, phone: str, passwo
     email_confirm, phone_confirm = field(body, "email_confirm", bool), field(body, "phone_confirm", bool)
     banned_until = _ban_until(ban) if ban else None
     if role:
-        user = models.update_user(tx, user["id"], role=role)
+        user = models.update_user(tx, user["id"], role=role.strip())
     if email_confirm:
         user = models.confirm_email(tx, user)
     if phone_confirm:

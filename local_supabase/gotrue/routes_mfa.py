@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify
 from . import mfa_factors, mfa_totp, models
 from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request
-from .callers import Caller, current_caller, require_admin
+from .callers import Caller, current_caller
 from .inputs import field, json_body, parse_uuid
 from .ratelimits import client_ip
 from .routes_admin import _user_or_404 as _user  # admin.go, loadUser, as the other admin routes run it
@@ -146,11 +146,7 @@ def unenroll(raw_id: str) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ admin API
-@admin_bp.before_request
-def _admin_only() -> None:
-    require_admin()
-
-
+# (guarded with every /admin path by create_app)
 @admin_bp.get("/users/<user_id>/factors")
 def admin_factors(user_id: str) -> Response:
     """adminUserGetFactors: every factor of the user, verified or not."""

@@ -188,3 +188,29 @@ def test_page_numbers_past_go_ints_wrap_as_pop_takes_them(auth_server, h):
     assert far.status_code == 200 and [u["id"] for u in far.json()["users"]] == [made["id"]]
     assert repeated.headers["Link"] == (
         f'</admin/users?filter={tag}&page=1&sort=created_at+asc&sort=created_at>; rel="last"')
+
+
+def test_the_admin_api_guards_every_path_below_it(auth_server, h):
+    """api.go: /admin's requireAdminCredentials runs before its router looks for the route."""
+    with h.http(auth_server, token=auth_server.anon_key) as http:
+        for method, path in (("GET", "/admin/nothing"), ("DELETE", "/admin/generate_link")):
+            refused = http.request(method, path)
+            assert (refused.status_code, refused.json()["code"]) == (403, "not_admin"), path
+    with h.admin_http(auth_server) as admin:
+        assert admin.get("/admin/nothing").status_code == 404
+
+
+def test_a_panic_is_a_500_without_an_error_code_header(auth_server, h):
+    """errors.go, recoverer: per_page=0 divides by zero in calculateTotalPages."""
+    with h.admin_http(auth_server) as admin:
+        answer = admin.get("/admin/users", params={"per_page": 0})
+    assert (answer.status_code, answer.json()["code"]) == (500, "unexpected_failure")
+    assert "x-sb-error-code" not in answer.headers
+
+
+def test_roles_are_trimmed(auth_server, h):
+    """models.User.SetRole: strings.TrimSpace."""
+    with h.admin_http(auth_server) as admin:
+        made = admin.post("/admin/users", json={"email": h.email(), "role": " editor "}).json()
+        assert made["role"] == "editor"
+        assert admin.put(f"/admin/users/{made['id']}", json={"role": " viewer\t"}).json()["role"] == "viewer"
