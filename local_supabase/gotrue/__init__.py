@@ -88,8 +88,8 @@ def create_app(settings: Settings) -> Flask:
                 return Response(status=200)  # CORS preflight: the gateway answers it without an apikey
             check_gateway(request.path[len(PREFIX):])
         if request.path.startswith(PREFIX + "/admin/"):
-            # api.go: the /admin router's requireAdminCredentials runs before it routes, so a path or method it
-            # does not serve is refused to a non-admin as any admin route is.
+            # api.go: the /admin router's requireAdminCredentials runs before it routes, so a path or method
+            # it does not serve is refused to a non-admin as any admin route is.
             require_admin()
         reject_nul_in_query()
         return None
