@@ -19,7 +19,8 @@ Simplifications against the real server, on purpose:
   the Google subject id is derived from the e-mail, which Google always reports verified. Linking to an
   existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider
   refresh token. `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a
-  signed JWT).
+  signed JWT). An `invite_token` there is looked up (404 when unknown) but not carried to the callback
+  (GoTrue's processInvite).
 - MFA is TOTP only (routes_mfa.py): phone and WebAuthn factors are off, as GoTrue's defaults have them; the
   factor secret is stored unencrypted (no DB encryption configured) and the admin API cannot rename a factor
   (PUT /admin/users/{id}/factors/{id}); no MFA hooks or notification e-mails.

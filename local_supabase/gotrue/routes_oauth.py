@@ -18,18 +18,25 @@ bp = Blueprint("oauth", __name__, template_folder="templates")
 ENABLED = {"google"}
 KNOWN = {"apple", "azure", "bitbucket", "discord", "facebook", "figma", "fly", "github", "gitlab", "google",
          "kakao", "keycloak", "linkedin", "linkedin_oidc", "notion", "snapchat", "spotify", "slack",
-         "slack_oidc", "twitch", "twitter", "workos", "zoom"}
+         "slack_oidc", "twitch", "twitter", "x", "vercel_marketplace", "workos", "zoom"}
 CONSENT_PATH = "/_local/oauth/consent"
 
 
 @bp.get("/auth/v1/authorize")
 def authorize() -> Response:
     """Check provider and PKCE parameters, remember the flow, and send the browser to the consent page."""
-    provider = request.args.get("provider", "").strip().lower()
+    provider = request.args.get("provider", "").lower()  # external.go, Provider: lower-cased, never trimmed
+    if provider.startswith("custom:"):  # custom providers are on by default, and none is registered here
+        raise bad_request(f"Unsupported provider: custom provider {provider} not found")
     if provider not in KNOWN:
         raise bad_request(f"Unsupported provider: Provider {provider} could not be found")
     if provider not in ENABLED:
         raise bad_request("Unsupported provider: provider is not enabled")
+    invite_token = request.args.get("invite_token", "")
+    if invite_token:
+        with ctx().store.transaction() as tx:  # models.FindUserByConfirmationToken
+            if tx.one("find_user_by_confirmation_token", {"token": invite_token}) is None:
+                raise GoTrueError(404, "user_not_found", "User identified by token not found")
     pkce = flow_state.check_challenge(request.args.get("code_challenge", ""),
                                       request.args.get("code_challenge_method", ""))
     if not flow_state.known_method(pkce):  # external.go, GetExternalProviderRedirectURL: NewFlowState's error

@@ -153,12 +153,32 @@ def test_redirect_to_outside_allow_list_uses_site_url(auth_server, h):
 @pytest.mark.parametrize("provider, message", [
     ("foo", "Unsupported provider: Provider foo could not be found"),
     ("github", "Unsupported provider: provider is not enabled"),
+    ("X", "Unsupported provider: provider is not enabled"),  # external.go, Provider: lower-cased
+    ("vercel_marketplace", "Unsupported provider: provider is not enabled"),
+    (" google", "Unsupported provider: Provider  google could not be found"),  # and never trimmed
+    ("custom:acme", "Unsupported provider: custom provider custom:acme not found"),
 ])
 def test_unknown_and_disabled_providers(auth_server, provider, message):
     response = httpx.get(f"{auth_server.url}/auth/v1/authorize", params={"provider": provider},
                          headers={"X-Supabase-Api-Version": "2024-01-01"})
     assert response.status_code == 400
     assert response.json() == {"code": "validation_failed", "message": message}
+
+
+@pytest.mark.standin_only("the local Google consent page")
+def test_an_unknown_invite_token_is_refused(auth_server, h):
+    """external.go, GetExternalProviderRedirectURL: models.FindUserByConfirmationToken for an invite_token."""
+    unknown = httpx.get(f"{auth_server.url}/auth/v1/authorize", params={"provider": "google",
+                                                                        "invite_token": "nope"},
+                        headers={"X-Supabase-Api-Version": "2024-01-01"})
+    assert (unknown.status_code, unknown.json()) == (
+        404, {"code": "user_not_found", "message": "User identified by token not found"})
+    email = h.email()
+    h.admin(auth_server).invite_user_by_email(email)
+    token = h.link_token(auth_server.mail(email)[0]["link"])
+    known = httpx.get(f"{auth_server.url}/auth/v1/authorize",
+                      params={"provider": "google", "invite_token": token})
+    assert known.status_code == 302
 
 
 def test_bad_code_challenge(auth_server):

@@ -9,6 +9,10 @@ SELECT * FROM users WHERE id = %(user_id)s FOR UPDATE
 -- name: find_user_by_email
 SELECT * FROM users WHERE email = %(email)s AND deleted_at IS NULL
 
+-- name: find_user_by_confirmation_token
+-- models.FindUserByConfirmationToken (an OAuth sign-in's invite_token).
+SELECT * FROM users WHERE confirmation_token = %(token)s
+
 -- name: find_user_by_phone
 SELECT id FROM users WHERE phone = %(phone)s
 
