@@ -22,8 +22,7 @@ Simplifications against the real server, on purpose:
   signed JWT). An `invite_token` there is looked up (404 when unknown) but not carried to the callback
   (GoTrue's processInvite).
 - MFA is TOTP only (routes_mfa.py): phone and WebAuthn factors are off, as GoTrue's defaults have them; the
-  factor secret is stored unencrypted (no DB encryption configured) and the admin API cannot rename a factor
-  (PUT /admin/users/{id}/factors/{id}); no MFA hooks or notification e-mails.
+  factor secret is stored unencrypted (no DB encryption configured); no MFA hooks or notification e-mails.
 - No SSO/SAML, web3, passkeys, manual identity linking, captcha, hooks or OAuth-server feature.
   GET /reauthenticate mails a code, but PUT /user never asks for it (GoTrue's
   SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION, off by default). PUT /user asks for the current

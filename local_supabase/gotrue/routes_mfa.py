@@ -154,6 +154,18 @@ def admin_factors(user_id: str) -> Response:
         return jsonify(mfa_factors.factors_json(tx, _user(tx, user_id)["id"]))
 
 
+@admin_bp.put("/users/<user_id>/factors/<factor_id>")
+def admin_update_factor(user_id: str, factor_id: str) -> Response:
+    """adminUserUpdateFactor: a new friendly_name when one is given (a phone only for phone factors, which
+    the stand-in has none of); answers the factor."""
+    with ctx().store.transaction() as tx:
+        factor = mfa_factors.owned_factor(tx, _user(tx, user_id)["id"], factor_id)
+        friendly_name = field(json_body(), "friendly_name")
+        if friendly_name:  # models.Factor.UpdateFriendlyName
+            factor = tx.one("rename_factor", {"factor_id": factor["id"], "friendly_name": friendly_name})
+        return jsonify(mfa_factors.factor_json(factor))
+
+
 @admin_bp.delete("/users/<user_id>/factors/<factor_id>")
 def admin_delete_factor(user_id: str, factor_id: str) -> Response:
     """adminUserDeleteFactor: gone whatever its status, its sessions back to aal1; answers the factor."""

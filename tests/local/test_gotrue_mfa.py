@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 
 import jwt
 import pyotp
@@ -226,12 +227,20 @@ def test_the_password_and_the_email_of_an_enrolled_user_change_only_at_aal2(auth
 
 
 def test_admin_factor_routes(auth_server, h):
-    """adminUserGetFactors lists every factor of the user; adminUserDeleteFactor removes one at once."""
+    """adminUserGetFactors lists every factor of the user; adminUserUpdateFactor renames one (an empty name
+    changes nothing); adminUserDeleteFactor removes one at once."""
     client, _, factor_id, _ = _enrolled(auth_server, h)
     user_id = client.auth.get_session().user.id
     admin = h.admin(auth_server)
     listed = admin.mfa.list_factors({"user_id": user_id})
     assert [(f.id, f.status, f.factor_type) for f in listed] == [(factor_id, "verified", "totp")]
+    with h.admin_http(auth_server) as http:
+        path = f"/admin/users/{user_id}/factors/{factor_id}"
+        assert http.put(path, json={"friendly_name": "Work phone"}).json()["friendly_name"] == "Work phone"
+        assert http.put(path, json={"friendly_name": ""}).json()["friendly_name"] == "Work phone"
+        missing = http.put(f"/admin/users/{user_id}/factors/{uuid.uuid4()}", json={"friendly_name": "x"})
+        assert (missing.status_code, missing.json()["code"]) == (404, "mfa_factor_not_found")
+    assert [f.friendly_name for f in admin.mfa.list_factors({"user_id": user_id})] == ["Work phone"]
     assert admin.mfa.delete_factor({"user_id": user_id, "id": factor_id}).id == factor_id
     assert admin.mfa.list_factors({"user_id": user_id}) == []
     assert _claims_of(client.auth.refresh_session().session.access_token)["aal"] == "aal1"
