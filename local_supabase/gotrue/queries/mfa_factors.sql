@@ -22,7 +22,9 @@ DELETE FROM mfa_factors WHERE id = %(factor_id)s
 
 -- name: rename_factor
 -- models.Factor.UpdateFriendlyName (pop's UpdateOnly: updated_at too).
-UPDATE mfa_factors SET friendly_name = %(friendly_name)s, updated_at = now() WHERE id = %(factor_id)s RETURNING *
+UPDATE mfa_factors SET friendly_name = %(friendly_name)s, updated_at = now()
+ WHERE id = %(factor_id)s
+RETURNING *
 
 -- name: delete_factors_of_user
 -- models.DeleteFactorsByUserId (a soft-deleted user's factors go).
