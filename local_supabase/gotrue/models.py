@@ -205,9 +205,11 @@ def identity_json(identity: dict) -> dict:
     """The identity object, in the key order GoTrue serialises `models.Identity`."""
     data = identity["identity_data"]
     body = {"identity_id": str(identity["id"]), "id": identity["provider_id"],
-            "user_id": str(identity["user_id"]), "identity_data": data, "provider": identity["provider"],
-            "last_sign_in_at": iso(identity["last_sign_in_at"]), "created_at": iso(identity["created_at"]),
-            "updated_at": iso(identity["updated_at"])}
+            "user_id": str(identity["user_id"])}
+    if data:  # `identity_data,omitempty`: a soft-deleted user's identities have none
+        body["identity_data"] = data
+    body.update(provider=identity["provider"], last_sign_in_at=iso(identity["last_sign_in_at"]),
+                created_at=iso(identity["created_at"]), updated_at=iso(identity["updated_at"]))
     if data.get("email"):
         body["email"] = data["email"]
     return body
@@ -233,8 +235,12 @@ def user_json(user: dict, user_identities: list[dict] | None, user_factors: list
             recovery_sent_at=user["recovery_sent_at"])
     if user["new_email"]:
         body["new_email"] = user["new_email"]
-    _stamps(body, email_change_sent_at=user["email_change_sent_at"],
-            reauthentication_sent_at=user["reauthentication_sent_at"], last_sign_in_at=user["last_sign_in_at"])
+    _stamps(body, email_change_sent_at=user["email_change_sent_at"])
+    if user["deleted_at"] is not None:
+        # SoftDeleteUser obfuscates phone_change (`new_phone`) as well, empty or not: never empty after it.
+        body["new_phone"] = _obfuscate(user["id"], "")[:15]
+    _stamps(body, reauthentication_sent_at=user["reauthentication_sent_at"],
+            last_sign_in_at=user["last_sign_in_at"])
     body["app_metadata"] = user["app_metadata"]
     body["user_metadata"] = user["user_metadata"]
     if user_factors:

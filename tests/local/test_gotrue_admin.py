@@ -210,6 +210,12 @@ def test_soft_delete(auth_server, h):
     h.admin(auth_server).delete_user(session["user"]["id"], should_soft_delete=True)
     with pytest.raises(AuthApiError):
         h.client(auth_server).auth.sign_in_with_password({"email": email, "password": "secret123"})
+    with h.admin_http(auth_server) as admin:
+        deleted = admin.get(f"/admin/users/{session['user']['id']}").json()
+    # models.User.SoftDeleteUser obfuscates phone_change too (15 characters); SoftDeleteUserIdentities empties
+    # identity_data, which `omitempty` then leaves out.
+    assert len(deleted["new_phone"]) == 15 and deleted["deleted_at"]
+    assert deleted["identities"] and all("identity_data" not in i for i in deleted["identities"])
     h.sign_up(auth_server, email)  # the address is free again
 
 
