@@ -11,7 +11,7 @@ import io
 import secrets
 import struct
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import segno
 
@@ -19,6 +19,7 @@ PERIOD = 30  # totp.Generate's default, and ValidateOpts.Period in verifyTOTPFac
 DIGITS = 6  # otp.DigitsSix
 SKEW = 1  # ValidateOpts.Skew: one step either side
 SECRET_BYTES = 20  # GenerateOpts.SecretSize's default
+_PATH_SEGMENT = "$&+:=@"  # what Go's url.PathEscape leaves as it is, beside letters, digits and "-._~"
 
 
 def new_secret() -> str:
@@ -27,10 +28,13 @@ def new_secret() -> str:
 
 
 def key_uri(secret: str, issuer: str, account: str) -> str:
-    """otp.Key.URL() of totp.Generate: otpauth://totp/<issuer>:<account>, the query url.Values.Encode()d
-    (keys sorted, QueryEscape), the path escaped as Go's url.URL.EscapedPath does (":@$&+,;=/" kept)."""
-    query = urlencode({"algorithm": "SHA1", "digits": str(DIGITS), "issuer": issuer, "period": str(PERIOD),
-                       "secret": secret})
+    """otp.Key.URL() of totp.Generate: otpauth://totp/<issuer>:<account>, the query encoded by otp's
+    internal.EncodeQuery (url.Values.Encode with PathEscape: keys sorted, a space as %20, "$&+:=@" kept), the
+    path escaped as Go's url.URL.EscapedPath does (":@$&+,;=/" kept)."""
+    values = {"algorithm": "SHA1", "digits": str(DIGITS), "issuer": issuer, "period": str(PERIOD),
+              "secret": secret}
+    query = "&".join(f"{quote(key, safe=_PATH_SEGMENT)}={quote(value, safe=_PATH_SEGMENT)}"
+                     for key, value in sorted(values.items()))
     return f"otpauth://totp/{quote(f'{issuer}:{account}', safe=':@$&+,;=/')}?{query}"
 
 

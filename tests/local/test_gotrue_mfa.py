@@ -63,6 +63,17 @@ def test_enroll_totp(auth_server, h):
     assert listed.totp == []  # only verified factors there
 
 
+@pytest.mark.standin_only("expects the stand-in's Site URL host as the default issuer")
+def test_the_enrolment_uri_escapes_as_pquerna_otp_does(auth_server, h):
+    """otp v1.4.0, internal.EncodeQuery: url.PathEscape, so a space is %20 (a '+' would show in authenticator
+    apps) and ':' stays; the default issuer is the Site URL's host (mfa.go, EnrollFactor)."""
+    client, _ = _signed_in(auth_server, h)
+    spaced = client.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "a", "issuer": "My App"})
+    assert "&issuer=My%20App&" in spaced.totp.uri and spaced.totp.uri.startswith("otpauth://totp/My%20App:")
+    default = client.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "b"})
+    assert "&issuer=127.0.0.1:8080&" in default.totp.uri
+
+
 def test_verify_raises_the_session_to_aal2(auth_server, h):
     """verifyTOTPFactor + updateMFASessionAndClaims: the same session at aal2 with a `totp` AMR claim first, a
     swapped refresh token, the factor verified; the client's assurance levels follow."""
