@@ -258,10 +258,26 @@ def _stamps(body: dict, **moments: dt.datetime | None) -> None:
     body.update({key: iso(moment) for key, moment in moments.items() if moment is not None})
 
 
-def fake_user_json(email: str, data: dict) -> dict:
-    """The obfuscated user GoTrue returns when a confirmed e-mail signs up again with autoconfirm off."""
-    stamp = iso(now())
-    return {"id": str(uuid.uuid4()), "aud": "authenticated", "role": "", "email": email, "phone": "",
-            "confirmation_sent_at": stamp, "app_metadata": {"provider": "email", "providers": ["email"]},
-            "user_metadata": data, "identities": [], "created_at": stamp, "updated_at": stamp,
-            "is_anonymous": False}
+def sanitized_user_json(tx: Tx, user: dict, data: dict) -> dict:
+    """signup.go, sanitizeUser: what a sign-up for a confirmed user's address answers with autoconfirm off,
+    the real row with a new id, fresh times, the request's metadata and no identities. Only the fields
+    sanitizeUser names are reset; the rest of the row shows (as on GoTrue: recovery_sent_at, invited_at,
+    banned_until, the factors...)."""
+    from .mfa_factors import factors_json  # the factor model builds on this module
+
+    stamp = now()
+    row = {**user, "id": uuid.uuid4(), "role": "", "new_email": None, "created_at": stamp, "updated_at": stamp,
+           "confirmation_sent_at": stamp, "last_sign_in_at": None, "email_confirmed_at": None,
+           "phone_confirmed_at": None, "email_change_sent_at": None, "user_metadata": data,
+           "aud": "authenticated", "app_metadata": {"provider": "email", "providers": ["email"]}, "phone": ""}
+    return user_json(row, [], factors_json(tx, user["id"]))
+
+
+def unconfirmed_signup_json(tx: Tx, user: dict) -> dict:
+    """signup.go, Signup for an address whose user is not confirmed yet: that user with its e-mail identity
+    only; an invited user's metadata and identities are left out (user.HasBeenInvited)."""
+    from .mfa_factors import factors_json
+
+    if user["invited_at"] is not None:
+        return user_json({**user, "user_metadata": {}}, [], factors_json(tx, user["id"]))
+    return user_json(user, identities_of(tx, user["id"], "email"), factors_json(tx, user["id"]))

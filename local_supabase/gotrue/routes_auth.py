@@ -50,7 +50,7 @@ def signup() -> Response:
         user = models.is_duplicated_email(tx, email, "authenticated", None)
         if user is not None and user["email_confirmed_at"] is not None:
             if not state.settings.autoconfirm:
-                return jsonify(models.fake_user_json(email, data))
+                return jsonify(models.sanitized_user_json(tx, user, data))
             raise user_already_exists()
         if user is None:
             user_id = uuid.uuid4()
@@ -63,7 +63,7 @@ def signup() -> Response:
         if pkce:
             flow_state.create(tx, pkce, "email/signup", user_id=user["id"])
         user = mail.send(tx, user, mail.CONFIRMATION, redirect_target(), pkce=bool(pkce))
-        return jsonify(models.full_user_json(tx, user))
+        return jsonify(models.unconfirmed_signup_json(tx, user))
 
 
 def _password_grant(body: dict) -> Response:

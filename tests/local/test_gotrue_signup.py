@@ -57,6 +57,23 @@ def test_signup_confirmed_email_without_autoconfirm_returns_fake_user(confirm_se
     assert again.user.id != first.user.id and again.user.role == "" and again.user.identities == []
     assert again.user.user_metadata == {"x": 1}
     assert len(confirm_server.mail(email)) == 1  # nothing sent to the real owner
+    # sanitizeUser resets only the fields it names: the owner's recovery_sent_at shows through, as on GoTrue.
+    h.client(confirm_server).auth.reset_password_for_email(email)
+    with h.http(confirm_server) as http:
+        raw = http.post("/signup", json={"email": email, "password": "other-pass"}).json()
+    owner = h.admin(confirm_server).get_user_by_id(first.user.id).user
+    assert raw["recovery_sent_at"] and raw["recovery_sent_at"].startswith(owner.recovery_sent_at.isoformat()[:19])
+    assert "last_sign_in_at" not in raw and "email_confirmed_at" not in raw and raw["identities"] == []
+
+
+def test_signing_up_an_invited_address_again_shows_no_metadata_or_identities(confirm_server, h):
+    """signup.go, Signup: an invited user who has not accepted yet (user.HasBeenInvited) is answered without
+    its metadata and identities."""
+    email = h.email()
+    h.admin(confirm_server).invite_user_by_email(email, {"data": {"team": "blue"}})
+    again = h.client(confirm_server).auth.sign_up({"email": email, "password": "secret123"})
+    assert again.user.user_metadata == {} and again.user.identities == []
+    assert again.user.invited_at is not None
 
 
 def test_signup_unconfirmed_again_resends_and_returns_real_user(confirm_server, h):
