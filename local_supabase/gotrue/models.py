@@ -266,8 +266,8 @@ def sanitized_user_json(tx: Tx, user: dict, data: dict) -> dict:
     from .mfa_factors import factors_json  # the factor model builds on this module
 
     stamp = now()
-    row = {**user, "id": uuid.uuid4(), "role": "", "new_email": None, "created_at": stamp, "updated_at": stamp,
-           "confirmation_sent_at": stamp, "last_sign_in_at": None, "email_confirmed_at": None,
+    row = {**user, "id": uuid.uuid4(), "role": "", "new_email": None, "created_at": stamp,
+           "updated_at": stamp, "confirmation_sent_at": stamp, "last_sign_in_at": None, "email_confirmed_at": None,
            "phone_confirmed_at": None, "email_change_sent_at": None, "user_metadata": data,
            "aud": "authenticated", "app_metadata": {"provider": "email", "providers": ["email"]}, "phone": ""}
     return user_json(row, [], factors_json(tx, user["id"]))
