@@ -44,7 +44,12 @@ def json_body(optional: bool = False) -> dict:
         return {}
     if not isinstance(body, dict):
         raise _bad_json(f"json: cannot unmarshal {_JSON_TYPES.get(type(body), 'value')} into Go value")
-    return body
+    # encoding/json matches an object's keys to the params' fields without regard to case, each occurrence
+    # assigning in turn (the last wins); only the top level is a struct, nested maps keep their keys.
+    folded: dict = {}
+    for key, value in body.items():
+        folded[key.lower()] = value
+    return folded
 
 
 def _holds_nul(value: Any) -> bool:

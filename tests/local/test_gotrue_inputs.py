@@ -170,3 +170,21 @@ def test_only_a_decoded_nul_is_refused(auth_server, h):
     assert (text.status_code, text.json()["code"]) == (403, "otp_expired")
     assert (nul.status_code, nul.json()) == (
         400, {"code": "validation_failed", "message": "Invalid input: NUL characters are not allowed"})
+
+
+def test_param_names_match_in_any_case_as_go_decodes_them(auth_server, h):
+    """encoding/json (helpers.go, retrieveRequestParams) matches keys to struct fields case-insensitively,
+    the last occurrence winning; the keys inside `data` stay as sent."""
+    email = h.email()
+    h.sign_up(auth_server, email)
+    with h.http(auth_server) as http:
+        signed_in = http.post("/token", params={"grant_type": "password"},
+                              json={"EMAIL": email, "Password": "secret123"})
+        assert signed_in.status_code == 200, signed_in.text
+        body = b'{"email": "%s", "password": "wrong", "PASSWORD": "secret123"}' % email.encode()
+        last = http.post("/token", params={"grant_type": "password"}, content=body,
+                         headers={"Content-Type": "application/json"})
+        assert last.status_code == 200, last.text
+    with h.http(auth_server, token=signed_in.json()["access_token"]) as http:
+        updated = http.put("/user", json={"Data": {"Nick": "Ada"}}).json()
+    assert updated["user_metadata"]["Nick"] == "Ada"
