@@ -147,6 +147,9 @@ def test_an_admin_phone_change_makes_or_updates_the_phone_identity(auth_server, 
     (phone,) = [i for i in changed["identities"] if i["provider"] == "phone"]
     assert phone["identity_data"]["phone"] == second and phone["identity_data"]["phone_verified"] is False
     assert changed["phone"] == second
+    # models.Identity.UpdateIdentityData is a raw UPDATE of identity_data alone: updated_at stays.
+    (made_phone,) = [i for i in made["identities"] if i["provider"] == "phone"]
+    assert phone["updated_at"] == made_phone["updated_at"]
 
 
 def test_the_user_list_is_of_one_audience(auth_server, h):

@@ -12,9 +12,10 @@ VALUES (%(id)s, %(provider_id)s, %(user_id)s, %(identity_data)s, %(provider)s, n
 RETURNING *
 
 -- name: merge_identity_data
--- models.Identity.UpdateIdentityData on the user's e-mail or phone identity.
+-- models.Identity.UpdateIdentityData on the user's e-mail or phone identity: a raw UPDATE of identity_data
+-- alone (pop cannot update a table with a composite key), so updated_at stays.
 UPDATE identities
-   SET identity_data = identity_data || %(patch)s, updated_at = now()
+   SET identity_data = identity_data || %(patch)s
  WHERE user_id = %(user_id)s AND provider = %(provider)s
 
 -- name: identities_with_email
