@@ -19,6 +19,7 @@ from .api import ctx
 from .apierrors import GoTrueError, Panic, bad_request, email_exists
 from .callers import request_aud, require_admin
 from .durations import parse_go_duration
+from .mfa_factors import factors_json
 from .inputs import email_address, field, json_body, parse_uuid, phone_number
 from .passwords import MAX_BYTES, check_policy, hash_password
 from .store import Tx
@@ -176,13 +177,18 @@ def update_user(raw_id: str) -> Response:
             _ban_until(field(body, "ban_duration"))
         if password is not None:
             check_policy(password)
+        # adminUserUpdate answers with the user loadUser loaded: its identities as they were, and the ones
+        # this update made appended (an identity it changed shows its old data until the next read).
+        loaded = models.identities(tx, user["id"])
         try:
             with tx.conn.transaction():
                 user = _apply_update(tx, user, body, email, phone, password)
         except pg_errors.UniqueViolation:
             # GoTrue has no duplicate pre-check here: the database conflict surfaces as its generic 500.
             raise GoTrueError(500, "unexpected_failure", "Error updating user") from None
-        return _reply(tx, user)
+        known = {identity["id"] for identity in loaded}
+        made = [identity for identity in models.identities(tx, user["id"]) if identity["id"] not in known]
+        return jsonify(models.user_json(user, loaded + made, factors_json(tx, user["id"])))
 
 
 @bp.delete("/users/<raw_id>")

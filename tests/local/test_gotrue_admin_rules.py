@@ -134,7 +134,9 @@ def test_other_phone_spellings_are_refused(auth_server, h, raw):
 
 def test_an_admin_phone_change_makes_or_updates_the_phone_identity(auth_server, h):
     """admin.go, adminUserUpdate: a phone identity is made when there is none (phone_verified as
-    phone_confirm says), updated otherwise; app_metadata.providers stays as it was."""
+    phone_confirm says), updated otherwise; app_metadata.providers stays as it was. The answer is the user
+    loadUser loaded, its identities as they were plus the ones made (a changed one shows its old data; the
+    next read, the new), and UpdateIdentityData leaves updated_at."""
     user_id = h.sign_up(auth_server)["user"]["id"]
     first, second = "1555" + str(uuid.uuid4().int)[:7], "1556" + str(uuid.uuid4().int)[:7]
     with h.admin_http(auth_server) as admin:
@@ -144,12 +146,12 @@ def test_an_admin_phone_change_makes_or_updates_the_phone_identity(auth_server, 
                                           "phone_verified": True}
         assert made["app_metadata"]["providers"] == ["email"]
         changed = admin.put(f"/admin/users/{user_id}", json={"phone": second}).json()
-    (phone,) = [i for i in changed["identities"] if i["provider"] == "phone"]
-    assert phone["identity_data"]["phone"] == second and phone["identity_data"]["phone_verified"] is False
-    assert changed["phone"] == second
-    # models.Identity.UpdateIdentityData is a raw UPDATE of identity_data alone: updated_at stays.
-    (made_phone,) = [i for i in made["identities"] if i["provider"] == "phone"]
-    assert phone["updated_at"] == made_phone["updated_at"]
+        (stale,) = [i for i in changed["identities"] if i["provider"] == "phone"]
+        assert stale["identity_data"]["phone"] == first and changed["phone"] == second
+        reread = admin.get(f"/admin/users/{user_id}").json()["identities"]
+    (now,) = [i for i in reread if i["provider"] == "phone"]
+    assert now["identity_data"]["phone"] == second and now["identity_data"]["phone_verified"] is False
+    assert now["updated_at"] == phone["updated_at"]
 
 
 def test_the_user_list_is_of_one_audience(auth_server, h):
