@@ -16,9 +16,12 @@ from .store import Tx
 from .verification import HALF_CONFIRMED, PHONE_TYPES, Verified, apply, by_hash, by_otp
 
 bp = Blueprint("verify", __name__, url_prefix="/auth/v1")
-# models.ParseAuthenticationMethod for the types a PKCE link can carry (anything ending in "signup" is one).
-AUTH_METHODS = {"invite": "invite", "recovery": "recovery", "magiclink": "magiclink",
-                "email_change": "email_change"}
+# models.ParseAuthenticationMethod's names (anything ending in "signup" is email/signup). A PKCE link of
+# another type is GoTrue's generic 500; one of these that verify does not serve ("password", say) is refused
+# by verifyTokenHash later, as a redirect.
+AUTH_METHODS = {"oauth", "password", "otp", "totp", "recovery", "invite", "sso/saml", "magiclink",
+                "email/signup", "email_change", "token_refresh", "mfa/phone", "mfa/webauthn", "web3",
+                "oauth_provider/authorization_code", "passkey"}
 
 
 @bp.post("/verify")
@@ -83,7 +86,7 @@ def verify_get() -> Response:
     if not token:
         raise bad_request("Verify requires a token or a token hash")
     is_pkce = token.startswith(PKCE_PREFIX)
-    method = "email/signup" if kind.endswith("signup") else AUTH_METHODS.get(kind)
+    method = "email/signup" if kind.endswith("signup") else kind if kind in AUTH_METHODS else None
     if is_pkce and method is None:
         # ParseAuthenticationMethod's error is not an HTTPError: GoTrue answers its generic 500.
         raise GoTrueError(500, "unexpected_failure",

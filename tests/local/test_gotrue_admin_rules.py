@@ -75,6 +75,18 @@ def test_get_verify_with_an_unknown_type_redirects_with_the_error(auth_server, h
         "error_description": "Invalid email verification type", "sb": ""}
 
 
+@pytest.mark.parametrize("kind, status", [("password", 303), ("oauth_provider/authorization_code", 303),
+                                          ("bogus", 500), ("email", 500)])
+def test_a_pkce_link_of_a_type_verify_does_not_serve(auth_server, kind, status):
+    """verify.go, verifyGet: a `pkce_` token's type goes through models.ParseAuthenticationMethod first; what it
+    rejects is a plain error, GoTrue's generic 500; what it accepts reaches verifyTokenHash, whose 400 is a
+    redirect."""
+    response = httpx.get(f"{auth_server.url}/auth/v1/verify", params={"type": kind, "token": "pkce_abc"})
+    assert response.status_code == status
+    if status == 303:
+        assert "error_code=validation_failed" in response.headers["location"].split("#")[0]
+
+
 def test_admin_route_with_a_user_jwt_whose_session_is_gone(auth_server, h):
     session = h.sign_up(auth_server)
     with h.http(auth_server, token=session["access_token"]) as http:
