@@ -78,8 +78,8 @@ def test_get_verify_with_an_unknown_type_redirects_with_the_error(auth_server, h
 @pytest.mark.parametrize("kind, status", [("password", 303), ("oauth_provider/authorization_code", 303),
                                           ("bogus", 500), ("email", 500)])
 def test_a_pkce_link_of_a_type_verify_does_not_serve(auth_server, kind, status):
-    """verify.go, verifyGet: a `pkce_` token's type goes through models.ParseAuthenticationMethod first; what it
-    rejects is a plain error, GoTrue's generic 500; what it accepts reaches verifyTokenHash, whose 400 is a
+    """verify.go, verifyGet: a `pkce_` token's type goes through models.ParseAuthenticationMethod first; what
+    it rejects is a plain error, GoTrue's generic 500; what it accepts reaches verifyTokenHash, whose 400 is a
     redirect."""
     response = httpx.get(f"{auth_server.url}/auth/v1/verify", params={"type": kind, "token": "pkce_abc"})
     assert response.status_code == status
