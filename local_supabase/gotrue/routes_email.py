@@ -13,7 +13,7 @@ from flask import Blueprint, Response, jsonify
 from . import flow_state, mail, models
 from .api import ctx, rate_limit
 from .apierrors import GoTrueError, bad_request, user_already_exists
-from .inputs import email_address, field, json_body, redirect_target
+from .inputs import email_address, field, json_body, phone_number, redirect_target
 from .passwords import hash_password
 
 bp = Blueprint("email", __name__, url_prefix="/auth/v1")
@@ -40,18 +40,22 @@ def recover() -> Response:
 
 
 def _should_create_user(body: dict) -> bool:
-    """otp.go, shouldCreateUser: False only for `create_user: false` and an unknown (or bad) address."""
+    """otp.go, shouldCreateUser: False only for `create_user: false` and an unknown (or bad) address or phone
+    number (the e-mail, when both are given)."""
     if body.get("create_user") is None or field(body, "create_user", bool):
         return True
-    raw_email = field(body, "email")
-    if not raw_email:
+    raw_email, raw_phone = field(body, "email"), field(body, "phone")
+    if not raw_email and not raw_phone:
         return True
     try:
-        email = email_address(raw_email)
+        email = email_address(raw_email) if raw_email else ""
+        phone = "" if raw_email else phone_number(raw_phone)
     except GoTrueError:
         return False  # Otp answers otp_disabled whatever shouldCreateUser's error was
     with ctx().store.transaction() as tx:
-        return models.find_user_by_email(tx, email) is not None
+        if email:
+            return models.find_user_by_email(tx, email) is not None
+        return tx.one("find_user_by_phone", {"phone": phone}) is not None
 
 
 @bp.post("/otp")

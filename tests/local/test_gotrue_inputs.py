@@ -9,6 +9,8 @@ Bodies: internal/api/helpers.go, retrieveRequestParams (json.Unmarshal into the 
 """
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from supabase_auth.errors import AuthApiError, AuthWeakPasswordError
 
@@ -188,3 +190,15 @@ def test_param_names_match_in_any_case_as_go_decodes_them(auth_server, h):
     with h.http(auth_server, token=signed_in.json()["access_token"]) as http:
         updated = http.put("/user", json={"Data": {"Nick": "Ada"}}).json()
     assert updated["user_metadata"]["Nick"] == "Ada"
+
+
+def test_otp_without_sign_ups_refuses_an_unknown_phone_first(auth_server, h):
+    """otp.go, Otp: shouldCreateUser looks the phone number up (validatePhone first) before SmsOtp's provider
+    check; verify.go takes a phone number as validatePhone does."""
+    with h.http(auth_server) as http:
+        unknown = http.post("/otp", json={"phone": "1555" + str(uuid.uuid4().int)[:7], "create_user": False})
+        bad = http.post("/otp", json={"phone": "12-34", "create_user": False})
+        short = http.post("/verify", json={"type": "sms", "phone": "12345", "token": "123456"})
+    assert (unknown.status_code, unknown.json()["code"]) == (422, "otp_disabled")
+    assert (bad.status_code, bad.json()["code"]) == (422, "otp_disabled")
+    assert (short.status_code, short.json()["code"]) == (403, "otp_expired")
