@@ -87,6 +87,14 @@ def field(body: dict, name: str, kind: type = str) -> Any:
     return value
 
 
+def check_params(body: dict, fields: dict[str, type]) -> None:
+    """Type-check every field of a route's params struct, read by the route or not, in the body's order:
+    json.Unmarshal reports the first value that does not fit its field (400 bad_json)."""
+    for name in body:
+        if name in fields:
+            field(body, name, fields[name])
+
+
 def email_address(raw: str) -> str:
     """GoTrue mail.go, validateEmail: required, at most 255 bytes, checkmail's format, then lower-cased; never
     trimmed, so " a@x.com" is 400 validation_failed."""

@@ -9,7 +9,7 @@ from . import flow_state, mail, models
 from .api import ctx, rate_limit, session_reply
 from .apierrors import GoTrueError, bad_request, email_exists, user_already_exists
 from .callers import Caller, current_caller
-from .inputs import email_address, field, json_body, phone_number, redirect_target
+from .inputs import check_params, email_address, field, json_body, phone_number, redirect_target
 from .passwords import MIN_LENGTH, check_policy, hash_password, is_too_short, verify_password
 from .store import Tx
 
@@ -133,6 +133,12 @@ def _aal1_with_factor(tx: Tx, caller: Caller) -> bool:
     return session is None or session["aal"] != "aal2"
 
 
+# user.go, UserUpdateParams: its fields and their types.
+USER_UPDATE_PARAMS = {"email": str, "password": str, "current_password": str, "nonce": str, "data": dict,
+                      "app_metadata": dict, "phone": str, "channel": str, "code_challenge": str,
+                      "code_challenge_method": str}
+
+
 # models.AuthenticationMethod.IsRecovery: the sign-ins that prove the user reads their mail.
 RECOVERY_METHODS = {"otp", "magiclink", "recovery"}
 
@@ -164,6 +170,7 @@ def update_user() -> Response:
         caller = current_caller(tx)
         rate_limit("user")
         body = json_body()
+        check_params(body, USER_UPDATE_PARAMS)
         raw_email, raw_phone, password = field(body, "email"), field(body, "phone"), _new_password(body)
         data = field(body, "data", dict)
         email = email_address(raw_email) if raw_email else ""

@@ -134,3 +134,14 @@ def test_a_new_phone_number_is_checked_before_the_missing_sms_refuses_it(auth_se
         400, {"code": "validation_failed", "message": "Invalid phone number format (E.164 required)"})
     assert (owned.status_code, owned.json()["code"]) == (422, "phone_exists")
     assert (free.status_code, free.json()["code"]) == (422, "phone_provider_disabled")
+
+
+@pytest.mark.parametrize("body, name", [({"nonce": 5}, "nonce"), ({"app_metadata": "x"}, "app_metadata"),
+                                        ({"channel": True, "data": []}, "channel")])
+def test_every_param_of_put_user_is_type_checked_read_or_not(auth_server, h, body, name):
+    """json.Unmarshal into UserUpdateParams checks every field, in the body's order, before UserUpdate
+    runs."""
+    with h.http(auth_server, token=h.sign_up(auth_server)["access_token"]) as http:
+        refused = http.put("/user", json=body)
+    assert (refused.status_code, refused.json()["code"]) == (400, "bad_json")
+    assert f".{name} of type" in refused.json()["message"]
