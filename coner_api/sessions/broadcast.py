@@ -128,23 +128,21 @@ class Listener:
 
     def wait_trusted(self, timeout: float) -> bool:
         """Wait until a heartbeat has come back (tests, start-up checks)."""
-        deadline = time.monotonic() + timeout
-        while not self.trusted:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stopping.is_set():
-                return False
-            self._proof.wait(min(remaining, HEARTBEAT_INTERVAL))
-            self._proof.clear()
-        return True
+        return self._wait_for(lambda: self.trusted, timeout)
 
     def wait_caught_up(self, timeout: float) -> bool:
         """Wait until this listener has applied every notification committed before the call: a heartbeat of
         ours sent after it came back, and notifications arrive in commit order (tests: a purge of this
         process's own write reaches its listener asynchronously)."""
         since = time.monotonic()
-        deadline = since + timeout
         self._beat_now.set()
-        while (self._proven_at or since) <= since:
+        return self._wait_for(lambda: (self._proven_at or since) > since, timeout)
+
+    def _wait_for(self, proven: Callable[[], bool], timeout: float) -> bool:
+        """Wait, woken by each heartbeat of ours that comes back, until `proven()`; False at the timeout or
+        on stop."""
+        deadline = time.monotonic() + timeout
+        while not proven():
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._stopping.is_set():
                 return False

@@ -6,7 +6,6 @@ models/user.go, FindUsersInAudience.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
 
 from flask import Response, jsonify, request
 
@@ -14,6 +13,7 @@ from . import models
 from .api import ctx
 from .apierrors import GoTrueError, Panic, bad_request
 from .callers import request_aud
+from .redirects import encode_values
 
 DEFAULT_PER_PAGE = 50
 _UINT = re.compile(r"[0-9]+")
@@ -51,7 +51,7 @@ def _link(page: int) -> str:
     kept, keys sorted)."""
     pairs = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
     pairs.append(("page", str(page)))
-    return f"</admin/users?{urlencode(sorted(pairs, key=lambda pair: pair[0]))}>"
+    return f"</admin/users?{encode_values(pairs)}>"
 
 
 def _go_int(value: int) -> int:

@@ -122,14 +122,18 @@ def create_user(tx: Tx, *, email: str = "", phone: str = "", password_hash: str 
         data = {**(identity_extra or {}), **email_identity_data(user_id, email)}
         add_identity(tx, user_id, "email", str(user_id), data)
     if phone:
-        add_identity(tx, user_id, "phone", str(user_id), {"sub": str(user_id), "phone": phone,
-                                                          "email_verified": False, "phone_verified": False})
+        add_identity(tx, user_id, "phone", str(user_id), phone_identity_data(user_id, phone))
     return user
 
 
 def email_identity_data(user_id: uuid.UUID, email: str, verified: bool = False) -> dict:
     """What GoTrue stores as an e-mail identity's identity_data (and copies into user_metadata at signup)."""
     return {"sub": str(user_id), "email": email, "email_verified": verified, "phone_verified": False}
+
+
+def phone_identity_data(user_id: uuid.UUID, phone: str, verified: bool = False) -> dict:
+    """What GoTrue stores as a phone identity's identity_data (provider.Claims with the phone)."""
+    return {"sub": str(user_id), "phone": phone, "email_verified": False, "phone_verified": verified}
 
 
 def set_email_identity_data(tx: Tx, user_id: uuid.UUID, **patch: Any) -> None:

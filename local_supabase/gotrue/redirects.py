@@ -9,7 +9,7 @@ _ERROR_NAMES = {400: "invalid_request", 401: "unauthorized_client", 403: "access
 _ACCESS_DENIED = {"signup_disabled", "user_banned", "provider_email_needs_verification"}
 
 
-def _encode(params: dict | list[tuple[str, str]]) -> str:
+def encode_values(params: dict | list[tuple[str, str]]) -> str:
     # Go's url.Values.Encode: keys sorted (a key's values in their order), spaces as '+'.
     pairs = list(params.items()) if isinstance(params, dict) else params
     return urlencode(sorted(pairs, key=lambda pair: pair[0]))
@@ -18,7 +18,7 @@ def _encode(params: dict | list[tuple[str, str]]) -> str:
 def with_fragment(url: str, params: dict) -> str:
     """`url` with its fragment replaced by `params`."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(fragment=_encode(params)))
+    return urlunsplit(parts._replace(fragment=encode_values(params)))
 
 
 def with_query(url: str, params: dict) -> str:
@@ -27,7 +27,7 @@ def with_query(url: str, params: dict) -> str:
     parts = urlsplit(url)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     kept = [(key, value) for key, value in pairs if key not in params]
-    return urlunsplit(parts._replace(query=_encode(kept + list(params.items()))))
+    return urlunsplit(parts._replace(query=encode_values(kept + list(params.items()))))
 
 
 def session_fragment(url: str, session: dict, **extra: str) -> str:
@@ -36,7 +36,7 @@ def session_fragment(url: str, session: dict, **extra: str) -> str:
                                                 "token_type", "provider_token", "provider_refresh_token")
               if session.get(key)}
     # tokens/service.go, AsRedirectURL: appended, `#` and all, to whatever the URL already holds.
-    return f"{url}#{_encode({**params, 'sb': '', **extra})}"
+    return f"{url}#{encode_values({**params, 'sb': '', **extra})}"
 
 
 def error_params(error: GoTrueError) -> dict:

@@ -148,8 +148,7 @@ def _apply_update(tx: Tx, user: dict, body: dict, email: str, phone: str, passwo
         if models.identities_of(tx, user["id"], "phone"):
             models.set_identity_data(tx, user["id"], "phone", phone=phone, phone_verified=phone_confirm)
         else:
-            data = {"sub": str(user["id"]), "email_verified": False, "phone": phone,
-                    "phone_verified": phone_confirm}
+            data = models.phone_identity_data(user["id"], phone, verified=phone_confirm)
             models.add_identity(tx, user["id"], "phone", str(user["id"]), data)
         user = models.update_user(tx, user["id"], phone=phone)
     if app_metadata is not None:
