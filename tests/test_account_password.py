@@ -6,6 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from tests.support.mfa import code, enrolled_user, verify
 from tests.support.servers import app_settings
 from tests.support.users import PASSWORD, bearer, sign_in, sign_up, sign_up_user
 
@@ -104,3 +105,34 @@ def test_the_change_counts_against_the_credentials_budget(make_app, migrated_dat
     assert_error(change(client, user.access_token), 429, "RATE_LIMITED")
     assert_error(client.post("/auth/signin", json={"email": user.email, "password": PASSWORD}),
                  429, "RATE_LIMITED")
+
+
+def test_a_user_with_a_second_factor_changes_it_from_an_aal2_session(client):
+    """GoTrue refuses a new password from an aal1 session of such a user (user.go, UserUpdate: 401
+    insufficient_aal), which the password check's own session is: the change is made with the caller's aal2
+    session, that session is ended too, and the answer is an aal1 sign-in that asks for the second factor."""
+    user = enrolled_user(client)
+    other = sign_in(client, user.email)  # aal1, another device
+    response = change(client, user.session["access_token"])
+    assert response.status_code == 200, response.get_json()
+    fresh = response.get_json()
+    assert fresh["mfa_required"] is True
+    assert jwt.decode(fresh["access_token"], options={"verify_signature": False})["aal"] == "aal1"
+    assert client.get("/auth/me", headers=bearer(fresh["access_token"])).status_code == 200
+    assert_error(client.get("/users/profile", headers=bearer(fresh["access_token"])), 403, "MFA_REQUIRED")
+    upgraded = verify(client, fresh["access_token"], user.factor_id, code(user.secret, steps_ahead=1))
+    assert upgraded.status_code == 200, upgraded.get_json()
+    assert client.get("/users/profile", headers=bearer(upgraded.get_json()["access_token"])).status_code == 200
+    for session in (user.session, other):  # the caller's aal2 session ended at Supabase as well as here
+        assert_error(client.get("/auth/me", headers=bearer(session["access_token"])), 401, "SESSION_REVOKED")
+        assert_error(client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}),
+                     401, "INVALID_REFRESH_TOKEN")
+    assert_error(client.post("/auth/signin", json={"email": user.email, "password": PASSWORD}),
+                 400, "INVALID_CREDENTIALS")
+
+
+def test_an_aal1_token_of_a_user_with_a_second_factor_cannot_change_it(client):
+    user = enrolled_user(client)
+    aal1 = sign_in(client, user.email)["access_token"]
+    assert_error(change(client, aal1), 403, "MFA_REQUIRED")
+    assert client.post("/auth/signin", json={"email": user.email, "password": PASSWORD}).status_code == 200

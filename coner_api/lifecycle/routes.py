@@ -45,7 +45,8 @@ DOWNLOAD = {"Content-Disposition": {"description": 'attachment; filename="coner-
 def change_password(body: dict[str, Any]):
     """Change the password; every other session and every older token is refused, and the caller gets a
     new session."""
-    tokens = service.change_password(current_user(), body["current_password"], body["new_password"])
+    tokens = service.change_password(current_user(), current_token(), body["current_password"],
+                                     body["new_password"])
     return tokens.answer(), 200, NO_STORE
 
 

@@ -11,6 +11,11 @@ Decisions where the issue is silent:
   worker, and the answer is the new session refreshed past the cutoff's second. The caller's previous
   access and refresh tokens are refused like all the others. A global sign-out at Supabase would have ended
   the new session too, so there is none.
+- For a user with a verified second factor, GoTrue takes a new password only from an aal2 session, which the
+  password grant's is not: the change is made with the caller's own token (aal2, or the guard would have
+  refused it), that session is then ended at Supabase, and the caller's new session is a sign-in with the new
+  password: aal1 with `mfa_required`, so the app asks for a code as after any sign-in. A code in the request
+  could have kept the caller at aal2, but the contract's body has none.
 - A new password equal to the current one is refused (400 on `new_password`), as GoTrue refuses it.
 - Deleting an account needs its password when it has an e-mail/password identity; an account without one
   (Google sign-in only) needs instead a token whose last sign-in (the newest `amr` timestamp, which a refresh
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from ..accounts import service as accounts
 from ..errors import ApiError, NotFound, ReauthenticationRequired, SessionRevoked, ValidationFailed
+from ..mfa import status as mfa_status
 from ..profiles import service as profiles
 from ..sessions import get_revocations
 from ..supabase_client.account import AccountRecord, get_supabase_account
@@ -42,20 +48,39 @@ REAUTHENTICATION_SECONDS = 300
 PASSWORD_REQUIRED = "Missing data for required field."
 
 
-def change_password(claims: Claims, current_password: str, new_password: str) -> TokenSet:
+def change_password(claims: Claims, access_token: str, current_password: str, new_password: str) -> TokenSet:
     """Check the current password, set the new one, refuse every older token everywhere; the caller's new
     session (see the module's decisions)."""
     account = _account(claims.user_id)
     if account is None:
         raise SessionRevoked()
-    session = get_supabase_auth().sign_in(account.email, current_password)
+    auth = get_supabase_auth()
+    session = auth.sign_in(account.email, current_password)
+    if session.verified_factor:
+        auth.end_unheld_session(session)  # aal1: GoTrue would refuse the change made with it
+        return _change_password_with_second_factor(claims, account.email, access_token, current_password,
+                                                   new_password)
     try:
         get_supabase_account().set_password(session.access_token, new_password, current_password)
     except ApiError:
-        get_supabase_auth().end_unheld_session(session)  # opened for the check; nobody will hold it
+        auth.end_unheld_session(session)  # opened for the check; nobody will hold it
         raise
     get_revocations().logout_everywhere(claims.user_id, None)
     return accounts.after_cutoff(session)
+
+
+def _change_password_with_second_factor(claims: Claims, email: str, access_token: str, current_password: str,
+                                        new_password: str) -> TokenSet:
+    """The change for a user with a verified factor: made with the caller's own aal2 session (the route's
+    guard let no other token of such a user through), which GoTrue then keeps while it ends every other one;
+    so that session is ended right after, before the cutoff refuses its tokens here. The caller's new session
+    comes from a sign-in with the new password: aal1, with `mfa_required`, as any sign-in of this user."""
+    auth = get_supabase_auth()
+    get_supabase_account().set_password(access_token, new_password, current_password)
+    auth.sign_out(access_token, "local")  # its refresh token would otherwise outlive the change
+    get_revocations().logout_everywhere(claims.user_id, None)
+    seen = mfa_status.generation()
+    return mfa_status.note_session(accounts.after_cutoff(auth.sign_in(email, new_password)), seen)
 
 
 def request_email_change(access_token: str, new_email: str) -> None:
