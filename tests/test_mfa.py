@@ -55,9 +55,11 @@ def test_enrol_verify_and_sign_in_again(client):
     partial = bearer(again["access_token"])
     body = assert_error(client.get("/users/profile", headers=partial), 403, "MFA_REQUIRED")
     assert body["error"].startswith("Two-factor authentication required")
-    for method, path in (("put", "/users/me"), ("post", "/auth/bootstrap"), ("post", "/auth/logout-all")):
+    for method, path in (("put", "/users/me"), ("post", "/auth/bootstrap"), ("post", "/auth/logout-all"),
+                         ("post", "/auth/logout")):
         assert_error(getattr(client, method)(path, json={"display_name": "x"}, headers=partial), 403, "MFA_REQUIRED")
-    # What a user half-way through sign-in may still do: who am I, which factors, verify, log out.
+    # What a user half-way through sign-in may still do: who am I, which factors, verify (the contract: 403
+    # outside the MFA routes and /auth/me; giving up is dropping the tokens).
     assert client.get("/auth/me", headers=partial).get_json()["user"]["aal"] == "aal1"
     assert client.get("/auth/mfa/factors", headers=partial).get_json()["factors"][0]["status"] == "verified"
     upgraded = verify(client, again["access_token"], factor["factor_id"], code(factor["secret"], 1)).get_json()
@@ -65,7 +67,7 @@ def test_enrol_verify_and_sign_in_again(client):
     # A refresh keeps the session's level, and says nothing more.
     refreshed = client.post("/auth/refresh", json={"refresh_token": upgraded["refresh_token"]}).get_json()
     assert "mfa_required" not in refreshed and aal(refreshed["access_token"]) == "aal2"
-    assert client.post("/auth/logout", headers=bearer(sign_in(client, email)["access_token"])).status_code == 204
+    assert client.post("/auth/logout", headers=bearer(upgraded["access_token"])).status_code == 204
 
 
 def test_an_aal1_token_from_before_the_enrolment_is_refused_after_it(client):

@@ -61,8 +61,8 @@ def refresh(body):
 @blp.route("/logout", methods=["POST"])
 @blp.doc(security=BEARER)
 @blp.response(204)
-@blp.errors(401, 503)
-@auth_required_aal1
+@blp.errors(401, (403, "MFA_REQUIRED: an aal1 token of a user with a verified second factor"), 503)
+@auth_required
 def logout():
     """End this session: its refresh token in Supabase, its access tokens here."""
     service.logout(current_user(), current_token())
