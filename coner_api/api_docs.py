@@ -2,7 +2,9 @@
 
 - `ConerApi` makes flask-smorest document its default error answer in OUR error shape ("ApiError").
 - `CommonResponses` adds, to every operation, the answers that come from the app rather than the route:
-  429 where a rate limit applies (each route's group, see rate_limits.py) and 413 where a body is read.
+  429 where a rate limit applies (each route's group, see rate_limits.py), 413 where a body is read, and
+  what the token guard answers (sessions/guard.py): 401, 503 (no JWKS, or Postgres needed and down), and 403
+  MFA_REQUIRED where an aal1 token of a user with a verified factor is refused.
 - `/docs` is Swagger UI served entirely from this app: the assets ship inside the `flask-swagger-ui`
   wheel (only its files are used, not its blueprint), so the page works with no internet. Its CSP allows
   scripts from this origin only; the start-up script is a file, not inline code.
@@ -18,6 +20,7 @@ from flask import Blueprint, Flask, abort, make_response, render_template, send_
 from flask_smorest import Api
 
 from . import rate_limits
+from .sessions.guard import SECOND_FACTOR_ATTRIBUTE
 from .config import Config
 from .schemas import ErrorSchema
 
@@ -39,6 +42,10 @@ RATE_LIMIT_HEADERS = {
     "X-RateLimit-Remaining": {"description": "Requests left in the window", "schema": {"type": "integer"}},
     "X-RateLimit-Reset": {"description": "When the window frees up (epoch seconds)", "schema": {"type": "integer"}},
 }
+GUARD_401 = "Missing, invalid, expired or revoked token (UNAUTHORIZED, TOKEN_EXPIRED, SESSION_REVOKED)"
+GUARD_503 = "Supabase Auth or Postgres unavailable (AUTH_UNAVAILABLE, DB_UNAVAILABLE)"
+MFA_403 = ("MFA_REQUIRED: the token is aal1 and its user has a verified second factor (verify a code with "
+           "POST /auth/mfa/verify)")
 GROUP_KEYS = {rate_limits.CREDENTIALS: "client IP, shared by the credential routes",
               rate_limits.PUBLIC: "client IP", rate_limits.PROTECTED: "user, shared by the protected routes"}
 
@@ -55,7 +62,8 @@ class ConerApi(Api):
 
 
 class CommonResponses(BasePlugin):
-    """apispec plugin: the 429 and 413 answers every limited or body-reading operation can give."""
+    """apispec plugin: the 429, 413 and token-guard answers every limited, body-reading or guarded operation
+    can give."""
 
     def __init__(self, app: Flask, config: Config) -> None:
         self.app = app
@@ -64,6 +72,8 @@ class CommonResponses(BasePlugin):
     def operation_helper(self, path: str | None = None, operations: dict | None = None, **kwargs: Any) -> None:
         rule = kwargs.get("rule")
         group = rate_limits.group_of(self.app, rule.endpoint if rule is not None else None)
+        view = self.app.view_functions.get(rule.endpoint) if rule is not None else None
+        second_factor = getattr(view, SECOND_FACTOR_ATTRIBUTE, None)
         limit = rate_limits.limit_for(group, self.config)
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
@@ -73,9 +83,29 @@ class CommonResponses(BasePlugin):
                     "headers": RATE_LIMIT_HEADERS,
                     "content": {"application/json": {"schema": ERROR_REF}}})
             if "requestBody" in operation:
-                responses.setdefault("413", {
-                    "description": "Request body too large (PAYLOAD_TOO_LARGE)",
-                    "content": {"application/json": {"schema": ERROR_REF}}})
+                responses.setdefault("413", _error("Request body too large (PAYLOAD_TOO_LARGE)"))
+            if second_factor is not None:
+                _documented(responses, 401, GUARD_401)
+                _documented(responses, 503, GUARD_503)
+            if second_factor:
+                refused = _documented(responses, 403, MFA_403)
+                if "MFA_REQUIRED" not in refused["description"]:
+                    refused["description"] += f"; or {MFA_403}"
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def _documented(responses: dict, status: int, description: str) -> dict[str, Any]:
+    """The operation's answer for `status`, added with `description` when the route documents none. The
+    route's own are keyed by int until apispec cleans the operation; a str key added beside one would
+    replace it."""
+    for key in (status, str(status)):
+        if key in responses:
+            return responses[key]
+    responses[status] = _error(description)
+    return responses[status]
 
 
 def make_api(app: Flask, config: Config) -> ConerApi:

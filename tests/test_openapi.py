@@ -71,6 +71,33 @@ def test_protected_operations_declare_bearer_and_401_public_ones_no_security(spe
             assert "security" not in operation, (method, path)
 
 
+# The routes an aal1 token of a user with a verified factor may call (the contract: the MFA routes and /auth/me).
+ONE_FACTOR_ROUTES = {"/auth/me", "/auth/mfa/enroll", "/auth/mfa/verify", "/auth/mfa/factors",
+                     "/auth/mfa/factors/{factor_id}"}
+
+
+def test_protected_operations_document_what_the_token_guard_answers(spec):
+    """Every guarded route can answer 401 and 503 (no JWKS; Postgres needed and down), and every one but the MFA
+    routes and /auth/me 403 MFA_REQUIRED: clients generated from the document must know those answers."""
+    for path, method, operation in operations(spec):
+        if "security" not in operation:
+            continue
+        responses = operation["responses"]
+        assert {"401", "503"} <= set(responses), (method, path)
+        if path in ONE_FACTOR_ROUTES:
+            assert "MFA_REQUIRED: the token is aal1" not in json.dumps(responses.get("403")), (method, path)
+        else:
+            assert "MFA_REQUIRED" in responses["403"]["description"], (method, path)
+            assert responses["403"]["content"]["application/json"]["schema"] == ERROR_REF
+
+
+def test_the_callback_page_documents_each_of_its_answers(spec):
+    answers = spec["paths"]["/auth/callback"]["get"]["responses"]
+    assert {"200", "302", "400", "401", "429", "503"} <= set(answers)
+    for status in ("200", "400", "401", "503"):
+        assert set(answers[status]["content"]) == {"text/html"}, status
+
+
 # Google sign-in's steps in the browser answer HTML pages, errors included.
 BROWSER_PAGES = {"/auth/google/start", "/auth/callback"}
 

@@ -154,12 +154,15 @@ def google_url(query):
     return {"url": oauth.start(query.get("redirect_to"))}
 
 
+def _html_page(description: str) -> dict:
+    return {"description": f"HTML page: {description}", "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 @blp.route("/google/start")
 @blp.rate_limited(PUBLIC)
 @blp.doc(responses={"302": {"description": "On to Google (through Supabase Auth), with the cookie that binds "
                                            "the sign-in to this browser"},
-                    "400": {"description": "HTML page: the link has expired or was already opened",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}})
+                    "400": _html_page("the link has expired or was already opened")})
 def google_start():
     """Open a sign-in link from /auth/google/url: binds the sign-in to this browser and goes on to Google."""
     try:
@@ -175,10 +178,14 @@ def google_start():
 @blp.route("/callback")
 @blp.rate_limited(PUBLIC)
 @blp.doc(responses={
-    "200": {"description": "HTML page: who signed in, the tokens, their expiry, a call to /auth/me",
-            "content": {"text/html": {"schema": {"type": "string"}}}},
-    "400": {"description": "HTML page: the sign-in failed (cancelled, expired, used), in words",
-            "content": {"text/html": {"schema": {"type": "string"}}}}})
+    "200": _html_page("who signed in, the tokens, their expiry, a call to /auth/me"),
+    "302": {"description": "To the allow-listed redirect_to the sign-in was started with, the session in the "
+                           "fragment"},
+    "400": _html_page("the provider or Supabase reported an error (a cancelled consent), or a code that "
+                      "cannot be Supabase's, in words"),
+    "401": _html_page("an unknown, used or expired sign-in, a browser without the sign-in's cookie, or a code "
+                      "Supabase refuses (INVALID_OTP), in words"),
+    "503": _html_page("Supabase Auth or Postgres unavailable; try again shortly")})
 def callback():
     """The page Google sign-in lands on: who signed in and the tokens, ready to copy and try."""
     args = request.args

@@ -29,7 +29,7 @@ blp = Blueprint("dev", __name__, url_prefix="/dev/auth", rate_limit=CREDENTIALS,
 @blp.route("/token", methods=["POST"])
 @blp.arguments(DevTokenRequestSchema, required=False)
 @blp.response(200, DevTokenResponseSchema)
-@blp.errors((400, "VALIDATION_FAILED, or INVALID_CREDENTIALS: the user exists with another password"))
+@blp.errors((400, "VALIDATION_FAILED, or INVALID_CREDENTIALS: the user exists with another password"), 503)
 def token(body: dict[str, Any]):
     """Get a token for a test user, creating the user if needed."""
     data = service.issue_test_token(body["email"], body["password"], body["metadata"])
@@ -39,7 +39,7 @@ def token(body: dict[str, Any]):
 @blp.route("/tokens/batch", methods=["POST"])
 @blp.arguments(DevBatchRequestSchema, required=False)
 @blp.response(200, DevBatchResponseSchema)
-@blp.errors((400, "count is not an integer from 1 to 20"))
+@blp.errors((400, "count is not an integer from 1 to 20"), 503)
 def tokens_batch(body: dict[str, Any]):
     """Get tokens for test1@coner.dev ... testN@coner.dev."""
     data = service.issue_test_tokens(body["count"])
@@ -49,7 +49,7 @@ def tokens_batch(body: dict[str, Any]):
 @blp.route("/user/<user_id>", methods=["DELETE"])
 @blp.arguments(DevUserIdPathSchema, location="path")
 @blp.response(200, DevDeleteResponseSchema)
-@blp.errors((400, "user_id is not a UUID"), (404, "No such user"))
+@blp.errors((400, "user_id is not a UUID"), (404, "No such user"), 503)
 def delete_user(path: dict[str, Any], user_id: str):
     """Delete a test user."""
     service.delete_test_user(str(path["user_id"]))

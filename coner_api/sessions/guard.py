@@ -18,6 +18,9 @@ from .roles import PRIVILEGED_ROLES, ROLES, has_role
 from .tokens import Claims, bearer_token
 
 View = TypeVar("View", bound=Callable)
+# Set on guarded views (and carried up by functools.wraps): True where an aal1 token of a user with a verified
+# factor is refused (403 MFA_REQUIRED), False where it is let in. The OpenAPI document reads it (api_docs).
+SECOND_FACTOR_ATTRIBUTE = "_coner_second_factor"
 
 
 def verified_claims() -> Claims:
@@ -86,6 +89,7 @@ def auth_required(view: View) -> View:
         require_second_factor(authenticate())
         return view(*args, **kwargs)
 
+    setattr(guarded, SECOND_FACTOR_ATTRIBUTE, True)
     return guarded  # type: ignore[return-value]
 
 
@@ -98,6 +102,7 @@ def auth_required_aal1(view: View) -> View:
         authenticate()
         return view(*args, **kwargs)
 
+    setattr(guarded, SECOND_FACTOR_ATTRIBUTE, False)
     return guarded  # type: ignore[return-value]
 
 
