@@ -12,6 +12,7 @@ from typing import Any, Callable
 from flask import Response, current_app, jsonify
 
 from ..blueprint import BEARER, Blueprint
+from ..errors import LockedField
 from ..sessions.guard import auth_required, current_user
 from . import cache
 from . import service as profiles
@@ -91,8 +92,25 @@ def put_profile_first(fields: dict[str, Any]):
     return _profile_answer(profiles.first_time_setup(current_user().user_id, fields))
 
 
+def locked_after_setup(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A locked field (LOCKED_FIELD, which the schema raises before any other check) is locked only after
+    first-time setup: before it the answer is PROFILE_NOT_INITIALIZED, as for any PATCH then. Sits between
+    `profile_required` and `@blp.arguments`; costs a query only when a locked field was sent."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except LockedField:
+            profiles.require_initialized(current_user().user_id)
+            raise
+
+    return checked
+
+
 @blp.route("/profile", methods=["PATCH"])
 @profile_required
+@locked_after_setup
 @blp.arguments(ProfilePatchSchema)
 @blp.built_response(200, ProfileSchema)
 @blp.errors((400, "VALIDATION_FAILED, LOCKED_FIELD (full_name, sex) or PROFILE_NOT_INITIALIZED"), NO_TOKEN,

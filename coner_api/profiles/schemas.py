@@ -8,7 +8,8 @@ Decisions where the contract is silent:
 - `null` is refused for every field; the contract clears no field, so nothing here clears one.
 - `dob` must be written exactly `YYYY-MM-DD`; "today" is the UTC date; age is in completed years, 0-150.
 - A PATCH or PUT /users/me must change at least one field: an empty object is a 400.
-- `full_name` or `sex` in a PATCH is refused as a whole (400 LOCKED_FIELD) before any other check.
+- `full_name` or `sex` in a PATCH is refused as a whole (400 LOCKED_FIELD) before any other check; before
+  first-time setup the route answers PROFILE_NOT_INITIALIZED instead (routes.locked_after_setup).
 """
 from __future__ import annotations
 

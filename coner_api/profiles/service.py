@@ -115,10 +115,17 @@ def patch_profile(user_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
     row = _write_announced(user_id, "profile_patch", {"user_id": user_id, **_presence(changes, PATCHABLE_FIELDS)})
     if row is not None:
         return row
+    require_initialized(user_id)
+    raise ProfileNotInitialized()  # set up since the write looked: as the write saw it
+
+
+def require_initialized(user_id: str) -> None:
+    """Raise ProfileNotFound or ProfileNotInitialized unless the user's profile has had its first-time setup."""
     state = get_db().fetch_one("profile_state", {"user_id": user_id})
     if state is None:
         raise ProfileNotFound()
-    raise ProfileNotInitialized()
+    if not state["initialized"]:
+        raise ProfileNotInitialized()
 
 
 def _write_announced(user_id: str, query: str, params: dict[str, Any]) -> dict[str, Any] | None:
