@@ -8,7 +8,9 @@ smoke` converts the running server's own). One request per operation, ordered as
 from its schema unless the session says otherwise, bearer auth on protected routes, `{{baseUrl}}` in every
 URL, and `pm.test` assertions on the status and the body's shape made from the document (`assertions`).
 Sign-in, refresh and the dev token routes store the tokens they receive in the collection's variables, so the
-protected requests just work.
+protected requests just work. A request refused with 429 (this API's limit or Supabase's: nothing was done)
+is sent again after its Retry-After, up to RETRIES times, so a run fits any rate limit, production's
+5 credential calls a minute included (it then takes a few minutes).
 """
 from __future__ import annotations
 
@@ -25,7 +27,10 @@ from .session import PATH_VARIABLES, RUN_SETUP, RUN_SETUP_WITHOUT_DEV, Step, pla
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"  # an identifier, never fetched
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
 VARIABLES = ("baseUrl", "accessToken", "refreshToken", "email", "password", "signupEmail", "signupUserId", "userId",
-             "flowId", "otherAccessToken")
+             "flowId", "otherAccessToken", "retries")
+RETRIES = 5
+# Waits longer than a minute's window are not Retry-After's meaning here: capped, then retried again.
+RETRY_WAIT_MAX_SECONDS = 65
 STORE_TOKENS = [
     "var body = pm.response.code === 200 ? pm.response.json() : {};",
     "var session = body.data && !Array.isArray(body.data) ? body.data : body;",
@@ -145,10 +150,29 @@ def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any
     elif step is None and _hands_out_tokens(spec, operation):
         script += STORE_TOKENS
     item: dict[str, Any] = {"name": name, "request": _request(spec, path, method.lower(), operation, step),
-                            "event": [{"listen": "test", "script": {"type": "text/javascript", "exec": script}}]}
+                            "event": [{"listen": "test", "script": {"type": "text/javascript",
+                                                                    "exec": _retried_on_429(script)}}]}
     if step is not None and not step.follow_redirects:
         item["protocolProfileBehavior"] = {"followRedirects": False}
     return item
+
+
+def _retried_on_429(script: list[str]) -> list[str]:
+    """`script` run on the request's answer unless it is a 429 with retries left: then the request goes again
+    (postman.setNextRequest with its own id) once its Retry-After has passed, and asserts nothing this time."""
+    return [
+        'var retries = Number(pm.collectionVariables.get("retries") || 0);',
+        f"if (pm.response.code === 429 && retries < {RETRIES}) {{",
+        '    pm.collectionVariables.set("retries", retries + 1);',
+        '    var wait = Math.max(1, Number(pm.response.headers.get("Retry-After")) || 1);',
+        '    console.log("429: sent again in " + wait + " s: " + pm.info.requestName);',
+        "    postman.setNextRequest(pm.info.requestId);",
+        f"    setTimeout(function () {{}}, 1000 * Math.min(wait, {RETRY_WAIT_MAX_SECONDS}));",
+        "} else {",
+        '    pm.collectionVariables.set("retries", 0);',
+        *("    " + line for line in script),
+        "}",
+    ]
 
 
 def collection(spec: dict[str, Any], base_url: str) -> dict[str, Any]:

@@ -83,6 +83,9 @@ def test_make_run_serves_a_full_session_and_keeps_data(tmp_path):
         assert refreshed.refresh_token != session.refresh_token
         assert client.auth.get_user(refreshed.access_token).user.email == email
         client.auth.sign_out({"scope": "local"})
+        # The API counts credential calls with the contract's default limit, as production does.
+        signed_in = httpx.post(f"{api}/auth/signin", json={"email": email, "password": password}, timeout=10)
+        assert signed_in.status_code == 200 and signed_in.headers["X-RateLimit-Limit"] == "5"
         with pytest.raises(AuthApiError):
             create_client(auth_url, values["SUPABASE_ANON_KEY"]).auth.refresh_session(refreshed.refresh_token)
     finally:
