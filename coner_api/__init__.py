@@ -28,7 +28,8 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     the process environment. Opens this process's database pool, so call it after gunicorn forks."""
     # Imported here rather than at module level: tools that only need the Config (migrations, the admin CLI's
     # option parsing) should not pay for loading the whole product.
-    from . import api_docs, db, errors, profiles, rate_limits, request_ids, sessions, supabase_client
+    from . import (api_docs, body_gate, db, errors, profiles, rate_limits, request_ids, sessions,
+                   supabase_client)
     from .observability import logs, metrics_route, telemetry
     from .accounts.routes import blp as accounts_routes
     from .admin import cli as admin_cli
@@ -74,6 +75,7 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
     if redis_client is not None:
         app.extensions["coner.redis"] = redis_client
     rate_limits.init_app(app, config, authenticated_user_id, redis_client)
+    body_gate.init_app(app)
     profiles.init_app(app)
     health.init_app(app)
     metrics_route.init_app(app, config)

@@ -21,13 +21,16 @@ class ErrorSchema(Schema):
     request_id = fields.String()
 
 
+NOT_AN_OBJECT = "Request body must be a JSON object"
+
+
 class Body(Schema):
     """A JSON object body: unknown keys are refused."""
 
     class Meta:
         unknown = RAISE
 
-    error_messages = {"type": "Request body must be a JSON object"}
+    error_messages = {"type": NOT_AN_OBJECT}
 
 
 class NonEmptyBody(Body):

@@ -16,10 +16,12 @@ in the contract's error shape like any other. gunicorn marks such a body `failed
 after the answer, where the next request would start being unknown (`Parser.finish_body`).
 
 So the app is wrapped (by the worker, `wrap`): a chunked body is read through `_ChunkedBody`, and once the
-route has answered, before gunicorn writes the head, a request whose body has more than `DRAIN_LIMIT` bytes
-left unread, whose refused body's size is unknown (a chunked body answered 413), or whose body failed to
-read, is answered with "Connection: close" and the connection is closed after it (RFC 9112 §9.6), as nginx
-does for a 413. A body left unread within the limit keeps the connection: gunicorn drains it.
+route has answered, before gunicorn writes the head, a request answered 413, whose body has more than
+`DRAIN_LIMIT` bytes left unread, whose chunked body was not read to its end (gunicorn's drain would meet
+broken framing only after the answer, and answer it a second time), or whose body failed to read, is
+answered with "Connection: close" and the connection is closed after it (RFC 9112 §9.6), as nginx does for
+a 413. A Content-Length body left unread within the limit keeps the connection: gunicorn drains it. (The
+app reads every body before its route runs, `body_gate`; what is left unread is a refusal's before it.)
 """
 from __future__ import annotations
 
@@ -38,10 +40,13 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
 def left_unread(body: Any) -> int | None:
     """How many bytes of gunicorn's request `body` the app has not read: 0, a count (a Content-Length body),
-    or None when it cannot be known (a chunked body)."""
+    or None when it cannot be known (a chunked body not read to its end)."""
     reader = getattr(body, "reader", None)
     if isinstance(reader, LengthReader):
         return reader.length + len(body.buf.getvalue())
+    if isinstance(reader, ChunkedReader):
+        at_end = reader.parser is None and not reader.buf.getvalue() and not body.buf.getvalue()
+        return 0 if at_end else None
     return 0 if reader is None else None
 
 
@@ -89,8 +94,7 @@ def wrap(app: WsgiApp) -> WsgiApp:
         if response is not None and hasattr(response, "force_close"):
             unread = left_unread(body)
             refused = getattr(response, "status_code", None) == 413
-            if (unread is None and refused) or (unread is not None and unread > DRAIN_LIMIT) \
-                    or getattr(body, "failed", False) is True:
+            if refused or unread is None or unread > DRAIN_LIMIT or getattr(body, "failed", False) is True:
                 response.force_close()
         return answer
 
