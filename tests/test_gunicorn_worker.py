@@ -228,6 +228,19 @@ def test_a_request_never_finished_is_closed_after_the_read_timeout(two_workers):
     assert chunked.startswith(b"HTTP/1.1 400 ") and b'"code":"BAD_REQUEST"' in chunked, chunked[:200]
 
 
+@pytest.mark.parametrize("data", [b"GET /health HTTP/1.1\nHost: x\nConnection: close\n\n",
+                                  b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 20],
+                         ids=["bare-lf", "tls-handshake"])
+def test_bytes_no_request_starts_with_are_a_400_at_once(two_workers, data):
+    """Line ends without CR, or a TLS handshake on this plain port: gunicorn's parser waited for a CRLF that
+    never came, and the connection closed silently at the read timeout. Now a JSON 400 comes at once (the
+    socket's timeout, half the server's, would fail the test otherwise)."""
+    answer = raw_request(port_of(two_workers), data, timeout=READ_TIMEOUT / 2)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert json.loads(body)["code"] == "BAD_REQUEST"
+
+
 def test_a_client_that_sent_a_body_too_large_is_answered_on_its_next_request(two_workers):
     """A 413 leaves the body unread; gunicorn drains at most 64 KiB of it and then closes the connection. Its
     answer must say so ("Connection: close"): a client that was told "keep-alive" sends its next request on
@@ -242,8 +255,9 @@ def test_a_client_that_sent_a_body_too_large_is_answered_on_its_next_request(two
             assert client.post("/auth/signin", content=b"x" * 2_000_000).status_code == 413
 
 
-def test_a_body_left_unread_beyond_the_drain_closes_the_connection_with_its_answer(two_workers):
-    """Whatever the status: a token refused before the route reads a 100 KB body (401), on one connection."""
+def test_a_body_over_the_limit_is_refused_before_the_token_and_closes_the_connection(two_workers):
+    """A 100 KB body is a 413 on any route, decided from its Content-Length before the token is looked at, and
+    left unread: beyond what gunicorn drains, so the answer closes the connection (body_gate.py)."""
     port = port_of(two_workers)
     body = b"x" * 100_000
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
@@ -251,7 +265,7 @@ def test_a_body_left_unread_beyond_the_drain_closes_the_connection_with_its_answ
                        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         answer = read_to_close(client)  # the server closes after the answer, as it said it would
     head = answer.partition(b"\r\n\r\n")[0].lower()
-    assert answer.startswith(b"HTTP/1.1 401 ") and b"\r\nconnection: close" in head
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"\r\nconnection: close" in head
 
 
 def test_a_small_body_left_unread_keeps_the_connection(two_workers):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coner_api.serving.read_ahead import BODY_LIMIT, HEAD_LIMIT, expected_length
+from coner_api.serving.read_ahead import BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, expected_length
 
 HEAD = b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -36,3 +36,20 @@ def test_bodies_the_thread_reads_or_gunicorn_refuses_are_not_waited_for(header):
 def test_a_head_that_never_ends_is_handed_over_past_the_limit():
     """gunicorn's parser then refuses it (its own limits are lower), rather than the event loop reading on."""
     assert expected_length(b"GET / HTTP/1.1\r\nX: " + b"a" * HEAD_LIMIT) is not None
+
+
+@pytest.mark.parametrize("data", [b"GET /health HTTP/1.1\nHost: x\n\n", b"GET\n", b"\n",
+                                  b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", b" GET / HTTP/1.1\r\n",
+                                  b"\r\n\x00"],
+                         ids=["bare-lf", "bare-lf-method", "lf", "tls-hello", "space-first", "nul-after-crlf"])
+def test_bytes_no_request_can_start_with_are_handed_over_at_once(data):
+    """A request line ending in a bare LF, or a first character no method has (a TLS handshake on this plain
+    port): gunicorn's parser would wait for a CRLF until the read timeout; handed over now, it is refused."""
+    assert expected_length(data) == NOT_A_HEAD
+
+
+@pytest.mark.parametrize("data", [b"", b"\r", b"\r\n", b"\r\nG", b"GET / HTTP/1.1\r", b"GET / HTTP/1.1\r\nHost: x\n"])
+def test_the_start_of_a_request_is_waited_on(data):
+    """Empty lines may come first (RFC 9112 §2.2), a CRLF may come in two pieces, and a bare LF after the
+    request line is gunicorn's to judge once the head has ended."""
+    assert expected_length(data) is None

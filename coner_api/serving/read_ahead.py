@@ -31,9 +31,13 @@ from typing import Any
 
 from gunicorn.workers.gthread import TConn
 
+from ..config import Config
+
 REQUEST_READ_TIMEOUT = float(os.environ.get("REQUEST_READ_TIMEOUT", "10"))
 HEAD_LIMIT = 64 * 1024  # beyond this without an end of head, gunicorn's parser refuses it (its own limits are lower)
-BODY_LIMIT = 1024 * 1024  # the app refuses larger bodies (413) without reading them
+# The app refuses a larger body (413) without reading it: such a request goes to a thread with its head alone,
+# answered at once instead of after the body (or the read timeout, for a client that never sends it all).
+BODY_LIMIT = Config.max_body_bytes
 _CHUNK = 64 * 1024
 # The headers that decide how a body arrives. The literal \r\n in front lets the regex engine jump from line to
 # line (~0.6 µs for a head with a bearer token, where lowering the head and searching it cost ~5).
@@ -41,13 +45,34 @@ _BODY_HEADERS = re.compile(rb"\r\n(content-length|transfer-encoding|expect)[ \t]
 _DIGITS = re.compile(rb"[0-9]{1,10}")
 
 
+# What may start a request: empty lines (RFC 9112 §2.2), then a method's first character (a token character).
+_HEAD_START = re.compile(rb"(?:\r\n)*(\r?\Z|[!#$%&'*+.^_`|~0-9A-Za-z-])")
+NOT_A_HEAD = -1  # expected_length's answer for bytes no request can start with
+
+
+def cannot_be_a_head(data: bytes | bytearray) -> bool:
+    """Whether `data`, a head still without its end, already cannot be one: its first character is not a
+    method's (a TLS handshake sent to this plain port, binary junk), or its request line ends in a bare LF
+    (RFC 9112 §2.2 asks for CRLF; gunicorn's parser looks for CRLF and would wait for it until the timeout)."""
+    start = _HEAD_START.match(data)
+    if start is None:
+        return True
+    if start.group(1) in (b"", b"\r"):
+        return False  # nothing, or half a CRLF, yet
+    newline = data.find(b"\n", start.start(1))
+    return newline >= 0 and data[newline - 1:newline] != b"\r"
+
+
 def expected_length(data: bytes | bytearray, start: int = 0) -> int | None:
     """How many bytes of `data` make up the first request, once its head has come (its end searched for from
     `start`: bytes before it were searched already); None until then. A request whose body is read in a
     thread counts as its head alone; a head past HEAD_LIMIT is handed over as it is (gunicorn's parser
-    refuses it, its own limits being lower)."""
+    refuses it, its own limits being lower); bytes that cannot start a request are NOT_A_HEAD (handed over
+    at once, to be refused: `ReadAhead.handle`)."""
     end = data.find(b"\r\n\r\n", start)
     if end < 0:
+        if cannot_be_a_head(data):
+            return NOT_A_HEAD
         return len(data) if len(data) > HEAD_LIMIT else None
     found = _BODY_HEADERS.findall(data, 0, end + 2)  # the head's lines, each between \r\n and \r\n
     lengths = [value.rstrip(b" \t") for name, value in found if name.lower() == b"content-length"]
@@ -116,6 +141,11 @@ class ReadAhead:
         if read:
             conn.coner_read = None
             conn.init()  # makes the parser (once per connection); gunicorn's own call is then a no-op
+            if conn.coner_length == NOT_A_HEAD:
+                # Ended here so that gunicorn's parser refuses the request line now (its 400, then the
+                # connection closes) instead of reading on for a CRLF until the timeout. Nothing else of
+                # the head is read: its first line already decides.
+                read = bytes(read) + b"\r\n\r\n"
             conn.parser.unreader.unread(read)
         return super().handle(conn)  # type: ignore[misc]
 
