@@ -47,6 +47,7 @@ USER_ROLE = "authenticated"
 MAX_TOKEN_LENGTH = 8192  # Supabase tokens are ~1 KB; the cap bounds what an unauthenticated request costs
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NOT_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")  # in a claim that is text: refused
 # RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token (the scheme is case-insensitive; compared apart, because
 # a case-insensitive pattern over a ~1 KB token costs five times as much on every request).
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -310,12 +311,16 @@ class TokenVerifier:
             raise _Reject("anonymous session")  # this API offers no anonymous sign-in
         if "client_id" in payload:
             raise _Reject("issued to an OAuth client")  # nor tokens for third-party OAuth clients
+        email = _optional(payload, "email", str)
+        if email is not None and _NOT_TEXT.search(email):
+            # Supabase writes no such address; kept, it would reach Postgres (which takes no NUL) and the logs.
+            raise _Reject("email holds a control character or a lone surrogate")
         aal = _AAL_LEVELS.get(_optional(payload, "aal", str) or "aal1")
         if aal is None:
             raise _Reject("aal is not aal1, aal2 or aal3")  # a garbled one is not Supabase's
         claims = Claims(
             user_id=sub.lower(),
-            email=_optional(payload, "email", str),
+            email=email,
             role=USER_ROLE,  # equal to `role`, and shared
             session_id=session_id.lower() if session_id else None,
             iat=iat,

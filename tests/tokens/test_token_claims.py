@@ -49,6 +49,15 @@ def test_hs256_with_a_kid_is_verified_with_the_secret(hs_verifier, server, claim
     refused(hs_verifier, jwt.encode(claims(), SECRET + "x", algorithm="HS256", headers={"kid": "legacy-key-id"}))
 
 
+@pytest.mark.parametrize("email", ["a\u0000b@example.com", "a\ud800@example.com", "a\nb@example.com",
+                                   "a\x7f@example.com"], ids=["nul", "surrogate", "newline", "delete"])
+def test_an_email_claim_that_is_not_text_is_refused(verifier, keys, claims, email):
+    """Supabase writes no such address; a token carrying one (signed by a misbehaving issuer) reached the
+    profile row, where Postgres refused the NUL: a 500. Its signature is good, its claims are not."""
+    refused(verifier, keys["es"].sign(claims(email=email)))
+    assert verifier.verify(keys["es"].sign(claims(email="zoë@example.com"))).email == "zoë@example.com"
+
+
 def test_anonymous_sessions_are_refused(verifier, keys, claims):
     refused(verifier, keys["es"].sign(claims(is_anonymous=True)))
     assert verifier.verify(keys["es"].sign(claims(is_anonymous=False))).user_id == USER
