@@ -32,6 +32,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn
 
 from ..config import Config
+from . import error_pages
 
 REQUEST_READ_TIMEOUT = float(os.environ.get("REQUEST_READ_TIMEOUT", "10"))
 HEAD_LIMIT = 64 * 1024  # beyond this without an end of head, gunicorn's parser refuses it (its own limits are lower)
@@ -147,6 +148,7 @@ class ReadAhead:
                 # the head is read: its first line already decides.
                 read = bytes(read) + b"\r\n\r\n"
             conn.parser.unreader.unread(read)
+        error_pages.received(read)  # a refusal of gunicorn's echoes the client's request id from it
         return super().handle(conn)  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------------------ internals
