@@ -1,6 +1,7 @@
 """A request id on every request: echoed from `X-Request-ID` when the client sent a sane one, put on every
 response, and stamped on every log line written while the request runs (`RequestIdFilter`, which `observability/logs.py`
-puts on the app's log handler)."""
+puts on the app's log handler). The headers every answer gets go on here too (`nosniff`; no Content-Type
+on an answer without content)."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,7 @@ from .context import current_request, request_globals
 
 HEADER = "X-Request-ID"
 # Echo only what is safe to put back into a header and a log line.
-_ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_ACCEPTABLE = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")  # \Z: `$` would let a final newline in
 
 
 class RequestIdFilter(logging.Filter):
@@ -37,6 +38,9 @@ def _stamp(response: Response) -> Response:
     headers = response.headers
     headers[HEADER] = request_globals().get("request_id") or uuid.uuid4().hex
     headers["X-Content-Type-Options"] = "nosniff"  # set, not setdefault: the same raise-and-catch
+    if response.status_code == 204 or (not response.is_streamed and response.calculate_content_length() == 0):
+        # No content, so no content type (RFC 9110 §8.3): a 204, or the empty answer to OPTIONS.
+        headers.pop("Content-Type", None)
     return response
 
 

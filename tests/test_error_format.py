@@ -59,9 +59,7 @@ def test_oversized_body_on_every_json_route(dev_client, body_operations, new_use
         headers = user.headers if secured else {}
         response = dev_client.open(path, method=method.upper(), data=big, content_type="application/json",
                                    headers=headers)
-        if path.startswith("/admin/"):  # the role check comes first: a plain user never gets to send a body
-            assert_error(response, 403, "FORBIDDEN")
-            continue
+        # Before any token or role check, on the admin routes too (body_gate: size is the server's business).
         assert_error(response, 413, "PAYLOAD_TOO_LARGE")
 
 
@@ -105,7 +103,18 @@ def test_options_lists_the_methods(client):
     assert response.status_code == 200
     assert {"GET", "PATCH"} <= set(response.headers["Allow"].replace(" ", "").split(","))
     assert response.headers["X-Request-ID"] and response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.get_data() == b"" and "Content-Type" not in response.headers  # no content, no type
     assert_error(client.options("/nope"), 404, "NOT_FOUND")
+
+
+def test_an_answer_without_content_has_no_content_type(client, auth_server):
+    """RFC 9110 §8.3: the type describes content; a 204 has none (it said application/json)."""
+    from tests.support.users import sign_up_user
+
+    user = sign_up_user(auth_server)
+    response = client.post("/auth/logout", headers=user.headers)
+    assert response.status_code == 204 and response.get_data() == b""
+    assert "Content-Type" not in response.headers and response.headers["X-Request-ID"]
 
 
 def test_unhandled_exception_answer_and_log(make_app, migrated_database, auth_server):
