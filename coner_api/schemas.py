@@ -127,3 +127,26 @@ class UtcDateTime(fields.DateTime):
             return None
         utc = value.astimezone(dt.timezone.utc)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+class Uuid(fields.UUID):
+    """A UUID written as RFC 9562 writes one: 8-4-4-4-12 hexadecimal digits, either case. marshmallow's own
+    takes whatever `uuid.UUID` does (braces, `urn:uuid:`, no hyphens), which names the same id in spellings
+    no client of ours writes: a 400 here, not a look-up."""
+
+    _CANONICAL = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not self._CANONICAL.match(value):
+            raise self.make_error("invalid_uuid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """A whole number in a query string, as digits only: `int()` would also take "+1", " 1", "1_0" and
+    non-ASCII digits ("１"), each a spelling no client means."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -80,7 +80,7 @@ def test_pagination_edges(start_auth_server, make_app, migrated_database):
     caller = user_with(server, "admin")
     everyone = {caller.id} | {sign_up_user(server).id for _ in range(4)}
     for query in ("page=0", "page=-1", "page=x", "page=1000001", "per_page=0", "per_page=101",
-                  "per_page=2.5"):
+                  "per_page=2.5", "page=%2B1", "page=%201", "per_page=1_0", "page=%EF%BC%91", "page="):
         response = client.get(f"/admin/users?{query}", headers=caller.headers)
         body = assert_error(response, 400, "VALIDATION_FAILED")
         assert set(body["details"]) <= {"page", "per_page"}
@@ -109,9 +109,13 @@ def test_unknown_and_malformed_ids(client, super_admin, method):
     call = getattr(client, method)
     unknown = call(f"/admin/users/{UNKNOWN}", json={"roles": []}, headers=super_admin.headers)
     assert_error(unknown, 404, "NOT_FOUND")
-    body = assert_error(call("/admin/users/not-a-uuid", json={"roles": []}, headers=super_admin.headers),
-                        400, "VALIDATION_FAILED")
-    assert "user_id" in body["details"]
+    # Only the 8-4-4-4-12 spelling: braces, urn:uuid: and no hyphens name the same id in other words.
+    for malformed in ("not-a-uuid", f"%7B{UNKNOWN}%7D", f"urn:uuid:{UNKNOWN}", UNKNOWN.replace("-", "")):
+        body = assert_error(call(f"/admin/users/{malformed}", json={"roles": []}, headers=super_admin.headers),
+                            400, "VALIDATION_FAILED")
+        assert body["details"] == {"user_id": ["Not a valid UUID."]}, malformed
+    assert_error(call(f"/admin/users/{UNKNOWN.upper()}", json={"roles": []}, headers=super_admin.headers),
+                 404, "NOT_FOUND")  # either case is the canonical spelling
 
 
 # --------------------------------------------------------------------------------------------- creating

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from ..profiles.schemas import LegacyProfileSchema, ProfileSchema
-from ..schemas import Body, EmailField, NonEmptyBody, Text, UtcDateTime, password_rules
+from ..schemas import Body, EmailField, NonEmptyBody, QueryInteger, Text, UtcDateTime, Uuid, password_rules
 from ..sessions.roles import ROLES
 
 MAX_PAGE = 1_000_000
@@ -19,12 +19,12 @@ class PageQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = QueryInteger(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class UserIdPathSchema(Schema):
-    user_id = fields.UUID(required=True)
+    user_id = Uuid(required=True)
 
 
 class CreateUserSchema(Body):

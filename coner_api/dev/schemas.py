@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from ..accounts.schemas import TokenResponseSchema
-from ..schemas import Body, EmailField, max_password_bytes
+from ..schemas import Body, EmailField, Uuid, max_password_bytes
 
 DEFAULT_EMAIL = "test@coner.dev"
 DEFAULT_PASSWORD = "TestPassword123!"
@@ -26,7 +26,7 @@ class DevBatchRequestSchema(Body):
 
 
 class DevUserIdPathSchema(Schema):
-    user_id = fields.UUID(required=True)
+    user_id = Uuid(required=True)
 
 
 class DevUserSchema(Schema):

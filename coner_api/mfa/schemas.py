@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields
 
 from ..accounts.schemas import TokenResponseSchema
-from ..schemas import Body, Text
+from ..schemas import Body, Text, Uuid
 
 
 def _six_digits(code: str) -> None:
@@ -18,13 +18,13 @@ class EnrollSchema(Body):
 
 
 class VerifySchema(Body):
-    factor_id = fields.UUID(required=True)
+    factor_id = Uuid(required=True)
     code = fields.String(required=True, validate=_six_digits, metadata={"example": "482913",
                                                                          "pattern": "^[0-9]{6}$"})
 
 
 class FactorIdPathSchema(Schema):
-    factor_id = fields.UUID(required=True)
+    factor_id = Uuid(required=True)
 
 
 class EnrollmentSchema(Schema):
