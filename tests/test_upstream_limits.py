@@ -51,5 +51,7 @@ def test_an_upstream_rate_limit_is_our_429_with_one_retry_after(make_app, migrat
     refused = next(answer for answer in answers if answer.status_code == 429)
     assert refused.get_json() == {"error": "Too many requests", "code": "RATE_LIMITED"}
     assert refused.headers.getlist("Retry-After") == ["60"]
+    # Our own window has room left, but the answer is a refusal: the headers must not say "try again now".
+    assert refused.headers["X-RateLimit-Limit"] == "1000" and refused.headers["X-RateLimit-Remaining"] == "0"
     # Another address is not affected.
     assert sign_in(client, "198.51.100.78", user.email, PASSWORD).status_code == 200
