@@ -26,10 +26,10 @@ import hashlib
 from typing import Any
 
 from ..db import get_db
-from ..errors import InvalidOtp, MfaRequired, NotFound
+from ..errors import InvalidOtp, MfaRequired
 from ..sessions import Claims, get_revocations, get_verifier
 from ..supabase_client import TokenSet, get_supabase_auth
-from ..supabase_client.mfa import Factor, get_supabase_mfa
+from ..supabase_client.mfa import Factor, FactorNotFound, get_supabase_mfa
 from . import status
 
 # The name authenticator apps show above the code (the otpauth:// URI's issuer).
@@ -41,10 +41,6 @@ QR_SCALE = 5  # pixels per module: about 200 px square for an enrolment URI
 
 class CodeAlreadyUsed(InvalidOtp):
     message = "Invalid or already used code"
-
-
-class FactorNotFound(NotFound):
-    message = "Factor not found"
 
 
 def _verified(factors: list[Factor]) -> bool:

@@ -25,6 +25,12 @@ from ..errors import (ApiError, Conflict, Forbidden, InvalidOtp, MfaRequired, No
 from .client import SupabaseAuth
 from .results import TokenSet, has_verified_factor, iso_time
 
+class FactorNotFound(NotFound):
+    """No such factor of the caller's: every route that names one says so in the same words."""
+
+    message = "Factor not found"
+
+
 # Signing the client in (GoTrue auth.go, requireAuthentication, through GET /user): a session Supabase ended
 # (a logout, or mfa.go deleting the user's aal1 sessions when a factor is verified) is a revoked session here.
 _SESSION = {"session_not_found": SessionRevoked, "user_not_found": Unauthorized}
@@ -34,10 +40,10 @@ _ENROLL = {**_SESSION, "insufficient_aal": MfaRequired, "too_many_enrolled_mfa_f
 # mfa.go, ChallengeFactor / VerifyFactor / validateChallenge / verifyTOTPFactor: every way a code can fail is
 # the contract's INVALID_OTP; a factor that is not the caller's is NOT_FOUND (admin.go, loadFactor).
 _VERIFY = {**_SESSION, "mfa_verification_failed": InvalidOtp, "mfa_challenge_expired": InvalidOtp,
-           "mfa_ip_address_mismatch": InvalidOtp, "mfa_factor_not_found": NotFound,
+           "mfa_ip_address_mismatch": InvalidOtp, "mfa_factor_not_found": FactorNotFound,
            "mfa_verification_rejected": Forbidden, "mfa_totp_verify_not_enabled": Forbidden}
 # mfa.go, UnenrollFactor.
-_UNENROLL = {**_SESSION, "insufficient_aal": MfaRequired, "mfa_factor_not_found": NotFound}
+_UNENROLL = {**_SESSION, "insufficient_aal": MfaRequired, "mfa_factor_not_found": FactorNotFound}
 
 
 @dataclass(frozen=True)
