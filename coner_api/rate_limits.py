@@ -247,7 +247,7 @@ def add_headers(response: Response) -> Response:
     item, stats = limited
     headers = response.headers  # add, not set: nothing else writes these, and set scans for an old value
     headers.add("X-RateLimit-Limit", str(item.amount))
-    limited = response.status_code == 429  # ours, or Supabase's (which our window knows nothing of): none left
+    limited = response.status_code == 429  # ours or Supabase's (which our window knows nothing of): none left
     headers.add("X-RateLimit-Remaining", "0" if limited else str(max(0, stats.remaining)))
     headers.add("X-RateLimit-Reset", str(math.ceil(stats.reset_time)))
     if limited and "Retry-After" not in headers:  # an upstream 429 brings its own

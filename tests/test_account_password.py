@@ -122,7 +122,8 @@ def test_a_user_with_a_second_factor_changes_it_from_an_aal2_session(client):
     assert_error(client.get("/users/profile", headers=bearer(fresh["access_token"])), 403, "MFA_REQUIRED")
     upgraded = verify(client, fresh["access_token"], user.factor_id, code(user.secret, steps_ahead=1))
     assert upgraded.status_code == 200, upgraded.get_json()
-    assert client.get("/users/profile", headers=bearer(upgraded.get_json()["access_token"])).status_code == 200
+    aal2 = upgraded.get_json()["access_token"]
+    assert client.get("/users/profile", headers=bearer(aal2)).status_code == 200
     for session in (user.session, other):  # the caller's aal2 session ended at Supabase as well as here
         assert_error(client.get("/auth/me", headers=bearer(session["access_token"])), 401, "SESSION_REVOKED")
         assert_error(client.post("/auth/refresh", json={"refresh_token": session["refresh_token"]}),

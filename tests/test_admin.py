@@ -111,8 +111,8 @@ def test_unknown_and_malformed_ids(client, super_admin, method):
     assert_error(unknown, 404, "NOT_FOUND")
     # Only the 8-4-4-4-12 spelling: braces, urn:uuid: and no hyphens name the same id in other words.
     for malformed in ("not-a-uuid", f"%7B{UNKNOWN}%7D", f"urn:uuid:{UNKNOWN}", UNKNOWN.replace("-", "")):
-        body = assert_error(call(f"/admin/users/{malformed}", json={"roles": []}, headers=super_admin.headers),
-                            400, "VALIDATION_FAILED")
+        response = call(f"/admin/users/{malformed}", json={"roles": []}, headers=super_admin.headers)
+        body = assert_error(response, 400, "VALIDATION_FAILED")
         assert body["details"] == {"user_id": ["Not a valid UUID."]}, malformed
     assert_error(call(f"/admin/users/{UNKNOWN.upper()}", json={"roles": []}, headers=super_admin.headers),
                  404, "NOT_FOUND")  # either case is the canonical spelling

@@ -39,7 +39,8 @@ def answers(raw: bytes) -> list[tuple[int, bytes]]:
     found = []
     while raw.startswith(b"HTTP/1.1 "):
         head, _, rest = raw.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
         found.append((int(head[9:12]), head))
         raw = rest[length:]
     return found
@@ -56,10 +57,11 @@ def still_signed_in(server, token: str) -> bool:
     return httpx.get(f"{server.url}/auth/me", headers=bearer(token), timeout=10).status_code == 200
 
 
-def test_broken_chunked_framing_on_a_route_without_a_body_is_one_400_and_the_route_does_nothing(server, auth_server):
+def test_broken_chunked_framing_on_a_route_without_a_body_is_one_400_and_nothing_done(server, auth_server):
     user = sign_up_user(auth_server)
-    raw = exchange(server, head("POST", "/auth/logout-all", user.access_token, "Content-Type: application/json",
-                                "Transfer-Encoding: chunked") + b"zz\r\n{}\r\n0\r\n\r\n"
+    raw = exchange(server, head("POST", "/auth/logout-all", user.access_token,
+                                "Content-Type: application/json", "Transfer-Encoding: chunked")
+                   + b"zz\r\n{}\r\n0\r\n\r\n"
                    + b"GET /auth/health HTTP/1.1\r\nHost: x\r\n\r\n")
     got = answers(raw)
     assert [status for status, _ in got] == [400], raw[:300]  # one answer, and the connection closed after it
@@ -70,7 +72,8 @@ def test_broken_chunked_framing_on_a_route_without_a_body_is_one_400_and_the_rou
 def test_a_chunked_body_over_the_limit_is_a_413_not_its_first_64_kib(server, auth_server):
     user = sign_up_user(auth_server)
     body = json.dumps({"display_name": "Chunky"}).encode() + b" " * 80_000
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 4096]), body[i:i + 4096]) for i in range(0, len(body), 4096))
+    pieces = [body[i:i + 4096] for i in range(0, len(body), 4096)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
     raw = exchange(server, head("PUT", "/users/me", user.access_token, "Content-Type: application/json",
                                 "Transfer-Encoding: chunked") + chunks + b"0\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 413 ") and b'"code":"PAYLOAD_TOO_LARGE"' in raw, raw[:300]
@@ -109,14 +112,15 @@ def test_a_declared_length_over_the_limit_is_refused_at_once_on_a_route_without_
 ], ids=["form", "surrogate", "duplicate", "broken", "list"])
 @pytest.mark.parametrize("method,path", [("post", "/auth/logout"), ("post", "/auth/logout-all"),
                                          ("post", "/auth/bootstrap"), ("get", "/auth/me")])
-def test_a_malformed_body_on_a_route_without_one_is_refused_and_nothing_is_done(client, auth_server, method, path,
-                                                                              content_type, body, detail):
+def test_a_malformed_body_on_a_route_without_one_is_refused_and_nothing_done(client, auth_server, method,
+                                                                           path, content_type, body, detail):
     user = sign_up_user(auth_server)
     response = client.open(path, method=method.upper(), data=body,
                            headers={**user.headers, "Content-Type": content_type})
     assert response.status_code == 400, response.get_data()
     answer = response.get_json()
-    assert answer["code"] == "VALIDATION_FAILED" and detail in json.dumps(answer["details"], ensure_ascii=False)
+    assert answer["code"] == "VALIDATION_FAILED"
+    assert detail in json.dumps(answer["details"], ensure_ascii=False)
     assert client.get("/auth/me", headers=user.headers).status_code == 200  # neither logout was made
 
 

@@ -170,7 +170,8 @@ def test_delete_of_an_unknown_user_is_404(dev_client):
 
 
 @pytest.mark.parametrize("user_id", ["not-a-uuid", "123", "550e8400-e29b-41d4-a716-44665544000g",
-                                     "{550e8400-e29b-41d4-a716-446655440000}", "urn:uuid:550e8400-e29b-41d4-a716-446655440000",
+                                     "{550e8400-e29b-41d4-a716-446655440000}",
+                                     "urn:uuid:550e8400-e29b-41d4-a716-446655440000",
                                      "550e8400e29b41d4a716446655440000"])
 def test_delete_refuses_a_malformed_id(dev_client, user_id):
     response = dev_client.delete(f"/dev/auth/user/{user_id}")

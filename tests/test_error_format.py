@@ -154,14 +154,15 @@ def test_gunicorn_logs_carry_the_request_id_and_its_refusals_are_json(api_server
     assert too_long.status_code == 414 and too_long.headers["Content-Type"] == "application/json"
     assert too_long.json() == {"error": "Request URI too long", "code": "URI_TOO_LONG"}
     assert too_long.headers["X-Request-ID"] and too_long.headers["X-Content-Type-Options"] == "nosniff"
-    many_headers = httpx.get(f"{server.url}/health", headers={"X-Request-ID": "trace-me-431",
-                                                              **{f"x-h{n}": "v" for n in range(150)}}, timeout=15)
+    crowded = {"X-Request-ID": "trace-me-431", **{f"x-h{n}": "v" for n in range(150)}}
+    many_headers = httpx.get(f"{server.url}/health", headers=crowded, timeout=15)
     assert many_headers.status_code == 431 and many_headers.json()["code"] == "HEADERS_TOO_LARGE"
     assert many_headers.headers["X-Request-ID"] == "trace-me-431"  # the client's, as on every answer
     refused = httpx.get(f"{server.url}/health", headers={"Expect": "nothing", "x-request-id": "trace-me-417"},
                         timeout=15)
     assert refused.status_code == 417 and refused.headers["X-Request-ID"] == "trace-me-417"
-    unacceptable = httpx.get(f"{server.url}/health", headers={"Expect": "x", "X-Request-ID": "a b"}, timeout=15)
+    unacceptable = httpx.get(f"{server.url}/health", headers={"Expect": "x", "X-Request-ID": "a b"},
+                             timeout=15)
     assert re.fullmatch(r"[0-9a-f]{32}", unacceptable.headers["X-Request-ID"])  # refused as an id: a new one
     server.stop()
     log = server.log()

@@ -131,9 +131,10 @@ def test_routes_need_a_token_and_check_their_input(client, new_user):
     user = new_user()
     assert_error(client.delete("/auth/mfa/factors/nope", headers=user.headers), 400, "VALIDATION_FAILED")
     missing = "7d1f3c52-0b7e-4a8e-9f61-2c5d8e0a4b13"
-    unenrolled = assert_error(client.delete(f"/auth/mfa/factors/{missing}", headers=user.headers), 404, "NOT_FOUND")
+    unenrolled = assert_error(client.delete(f"/auth/mfa/factors/{missing}", headers=user.headers),
+                              404, "NOT_FOUND")
     verified = assert_error(verify(client, user.access_token, missing, "123456"), 404, "NOT_FOUND")
-    assert unenrolled["error"] == verified["error"] == "Factor not found"  # one route or the other: one answer
+    assert unenrolled["error"] == verified["error"] == "Factor not found"  # either route: one answer
     assert_error(client.post("/auth/mfa/enroll", json={"issuer": "x"}, headers=user.headers), 400,
                  "VALIDATION_FAILED")
     assert client.post("/auth/mfa/enroll", headers=user.headers).status_code == 201  # the body is optional

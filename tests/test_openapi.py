@@ -71,14 +71,14 @@ def test_protected_operations_declare_bearer_and_401_public_ones_no_security(spe
             assert "security" not in operation, (method, path)
 
 
-# The routes an aal1 token of a user with a verified factor may call (the contract: the MFA routes and /auth/me).
+# What an aal1 token of a user with a verified factor may call (the contract: the MFA routes and /auth/me).
 ONE_FACTOR_ROUTES = {"/auth/me", "/auth/mfa/enroll", "/auth/mfa/verify", "/auth/mfa/factors",
                      "/auth/mfa/factors/{factor_id}"}
 
 
 def test_protected_operations_document_what_the_token_guard_answers(spec):
-    """Every guarded route can answer 401 and 503 (no JWKS; Postgres needed and down), and every one but the MFA
-    routes and /auth/me 403 MFA_REQUIRED: clients generated from the document must know those answers."""
+    """Every guarded route can answer 401 and 503 (no JWKS; Postgres needed and down), and every one but the
+    MFA routes and /auth/me 403 MFA_REQUIRED: clients generated from the document must know those answers."""
     for path, method, operation in operations(spec):
         if "security" not in operation:
             continue

@@ -41,14 +41,16 @@ def test_a_head_that_never_ends_is_handed_over_past_the_limit():
 @pytest.mark.parametrize("data", [b"GET /health HTTP/1.1\nHost: x\n\n", b"GET\n", b"\n",
                                   b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", b" GET / HTTP/1.1\r\n",
                                   b"\r\n\x00"],
-                         ids=["bare-lf", "bare-lf-method", "lf", "tls-hello", "space-first", "nul-after-crlf"])
+                         ids=["bare-lf", "bare-lf-method", "lf", "tls-hello", "space-first",
+                              "nul-after-crlf"])
 def test_bytes_no_request_can_start_with_are_handed_over_at_once(data):
     """A request line ending in a bare LF, or a first character no method has (a TLS handshake on this plain
     port): gunicorn's parser would wait for a CRLF until the read timeout; handed over now, it is refused."""
     assert expected_length(data) == NOT_A_HEAD
 
 
-@pytest.mark.parametrize("data", [b"", b"\r", b"\r\n", b"\r\nG", b"GET / HTTP/1.1\r", b"GET / HTTP/1.1\r\nHost: x\n"])
+@pytest.mark.parametrize("data", [b"", b"\r", b"\r\n", b"\r\nG", b"GET / HTTP/1.1\r",
+                                  b"GET / HTTP/1.1\r\nHost: x\n"])
 def test_the_start_of_a_request_is_waited_on(data):
     """Empty lines may come first (RFC 9112 §2.2), a CRLF may come in two pieces, and a bare LF after the
     request line is gunicorn's to judge once the head has ended."""

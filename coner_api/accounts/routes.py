@@ -155,7 +155,8 @@ def google_url(query):
 
 
 def _html_page(description: str) -> dict:
-    return {"description": f"HTML page: {description}", "content": {"text/html": {"schema": {"type": "string"}}}}
+    return {"description": f"HTML page: {description}",
+            "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 @blp.route("/google/start")
@@ -183,8 +184,8 @@ def google_start():
                            "fragment"},
     "400": _html_page("the provider or Supabase reported an error (a cancelled consent), or a code that "
                       "cannot be Supabase's, in words"),
-    "401": _html_page("an unknown, used or expired sign-in, a browser without the sign-in's cookie, or a code "
-                      "Supabase refuses (INVALID_OTP), in words"),
+    "401": _html_page("an unknown, used or expired sign-in, a browser without the sign-in's cookie, or a "
+                      "code Supabase refuses (INVALID_OTP), in words"),
     "503": _html_page("Supabase Auth or Postgres unavailable; try again shortly")})
 def callback():
     """The page Google sign-in lands on: who signed in and the tokens, ready to copy and try."""

@@ -159,7 +159,7 @@ def _item(spec: dict[str, Any], method: str, path: str, operation: dict[str, Any
 
 def _retried_on_429(script: list[str]) -> list[str]:
     """`script` run on the request's answer unless it is a 429 with retries left: then the request goes again
-    (postman.setNextRequest with its own id) once its Retry-After has passed, and asserts nothing this time."""
+    (postman.setNextRequest with its own id) once its Retry-After has passed, asserting nothing this time."""
     return [
         'var retries = Number(pm.collectionVariables.get("retries") || 0);',
         f"if (pm.response.code === 429 && retries < {RETRIES}) {{",

@@ -120,7 +120,7 @@ def patch_profile(user_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def require_initialized(user_id: str) -> None:
-    """Raise ProfileNotFound or ProfileNotInitialized unless the user's profile has had its first-time setup."""
+    """Raise ProfileNotFound or ProfileNotInitialized unless the user's profile had its first-time setup."""
     state = get_db().fetch_one("profile_state", {"user_id": user_id})
     if state is None:
         raise ProfileNotFound()

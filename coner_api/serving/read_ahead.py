@@ -54,7 +54,7 @@ NOT_A_HEAD = -1  # expected_length's answer for bytes no request can start with
 def cannot_be_a_head(data: bytes | bytearray) -> bool:
     """Whether `data`, a head still without its end, already cannot be one: its first character is not a
     method's (a TLS handshake sent to this plain port, binary junk), or its request line ends in a bare LF
-    (RFC 9112 §2.2 asks for CRLF; gunicorn's parser looks for CRLF and would wait for it until the timeout)."""
+    (RFC 9112 §2.2 asks for CRLF; gunicorn's parser looks for one and would wait for it until the timeout)."""
     start = _HEAD_START.match(data)
     if start is None:
         return True

@@ -313,7 +313,7 @@ class TokenVerifier:
             raise _Reject("issued to an OAuth client")  # nor tokens for third-party OAuth clients
         email = _optional(payload, "email", str)
         if email is not None and _NOT_TEXT.search(email):
-            # Supabase writes no such address; kept, it would reach Postgres (which takes no NUL) and the logs.
+            # Supabase writes no such address; kept, it would reach Postgres (which takes no NUL) and logs.
             raise _Reject("email holds a control character or a lone surrogate")
         aal = _AAL_LEVELS.get(_optional(payload, "aal", str) or "aal1")
         if aal is None:
