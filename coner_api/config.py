@@ -65,6 +65,12 @@ class Config:
     metrics_token: str | None = field(default=None, repr=False)
 
     @property
+    def database_is_pooled(self) -> bool:
+        """DATABASE_URL goes through a transaction pooler (the deployer says so by setting DATABASE_LISTEN_URL):
+        a statement's connection may be another client's the next moment (db.Database)."""
+        return self.database_listen_url is not None
+
+    @property
     def is_development(self) -> bool:
         return self.app_env == "development"
 

@@ -103,13 +103,21 @@ class Database:
 
     def __init__(self, config: Config) -> None:
         self.check_bypass_seconds = CHECK_BYPASS_SECONDS
-        connection_kwargs = {
+        connection_kwargs: dict[str, Any] = {
             "row_factory": dict_row,
             "autocommit": True,
             "connect_timeout": max(1, round(config.db_connect_timeout)),
             "options": f"-c statement_timeout={config.db_statement_timeout_ms}",
             "application_name": "coner-api",
         }
+        if config.database_is_pooled:
+            # Behind a transaction pooler (PgBouncer, Supabase's port 6543) each statement may run on another
+            # server connection: one prepared on one is unknown on the next ("prepared statement _pg3_0 does
+            # not exist", or "already exists" when a backend comes back to us), and PgBouncer refuses the
+            # `options` startup parameter outright. So no server-side prepared statements, and the
+            # statement timeout is the pooler's or the role's (docs/architecture.md, "Database").
+            connection_kwargs["prepare_threshold"] = None
+            del connection_kwargs["options"]
         self.pool = ConnectionPool(
             config.database_url,
             kwargs=connection_kwargs,

@@ -63,7 +63,9 @@ def migrate(database_url: str, directory: Path | None = None) -> list[str]:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    database_url = os.environ.get("DATABASE_URL", "").strip()
+    # The direct connection when DATABASE_URL is a transaction pooler: the advisory lock is a session's.
+    database_url = (os.environ.get("DATABASE_LISTEN_URL", "").strip()
+                    or os.environ.get("DATABASE_URL", "").strip())
     if not database_url:
         print("DATABASE_URL is not set", file=sys.stderr)
         return 2

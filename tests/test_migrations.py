@@ -84,3 +84,16 @@ def test_badly_named_files_are_refused(fresh_database, tmp_path):
     (tmp_path / "1-init.sql").write_text("SELECT 1;")
     with pytest.raises(RuntimeError, match="001_name.sql"):
         migrate(fresh_database, tmp_path)
+
+
+def test_the_release_step_migrates_over_the_direct_connection_when_there_is_one(fresh_database, monkeypatch,
+                                                                                capsys):
+    """DATABASE_LISTEN_URL marks DATABASE_URL as a transaction pooler, through which a session's advisory lock
+    may be taken and released on different server connections: the release step uses the direct one."""
+    from coner_api import migrations
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/unreachable")
+    monkeypatch.setenv("DATABASE_LISTEN_URL", fresh_database)
+    assert migrations.main() == 0
+    assert versions(fresh_database) == sorted(p.stem for p in REPO_SQL.glob("*.sql"))
