@@ -26,6 +26,7 @@ from .context import current_request
 from .errors import ValidationFailed
 from .request_bodies import BODY
 from .schemas import NOT_AN_OBJECT
+from .serving.unread_bodies import ANNOUNCED_TOO_LARGE
 
 _PARSER = JsonBodyParser()
 
@@ -44,6 +45,8 @@ class BodyGate:
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if not chunked and environ.get("CONTENT_LENGTH", "0") in ("", "0"):
             return
+        if environ.get(ANNOUNCED_TOO_LARGE):  # a chunk announced past the limit: its bytes may never come
+            raise RequestEntityTooLarge()
         raw = req.get_data(cache=True)  # 413 here for a Content-Length over the limit
         if chunked and len(raw) >= (req.max_content_length or 0) and environ["wsgi.input"].read(1):
             raise RequestEntityTooLarge()

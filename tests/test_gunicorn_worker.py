@@ -217,15 +217,61 @@ def test_pipelined_requests_and_expect_continue_are_served(two_workers):
 
 
 def test_a_request_never_finished_is_closed_after_the_read_timeout(two_workers):
-    """Without an answer (the client is not listening for one), as nginx's client_header_timeout does; a
-    chunked body that stops is read in a thread, bounded by the socket's receive timeout: a 4xx, never a 5xx."""
+    """Without an answer (the client is not listening for one), as nginx's client_header_timeout does; so
+    does a chunked body that stops, which the event loop reads too (no thread waits for it)."""
     port = port_of(two_workers)
     with socket.create_connection(("127.0.0.1", port), timeout=10 * READ_TIMEOUT) as client:
         client.sendall(b"GET /auth/health HTTP/1.1\r\nHost: x\r\n")
         assert client.recv(65536) == b""  # closed by the server, well before the socket's own timeout
     chunked = raw_request(port, b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                 b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"ema", timeout=10 * READ_TIMEOUT)
-    assert chunked.startswith(b"HTTP/1.1 400 ") and b'"code":"BAD_REQUEST"' in chunked, chunked[:200]
+    assert chunked == b""
+
+
+@pytest.mark.parametrize("framing", ["chunked", "expect"])
+def test_bodies_trickled_by_more_clients_than_threads_hold_up_no_one(two_workers, framing):
+    """Heads complete, then a chunked body or one behind Expect: 100-continue sent a byte at a time: each
+    used to be read in a thread, whose socket timeout bounds one read, not the request, so eight such clients
+    held every thread of 2 workers × 4 for as long as they went on. The event loop reads them now."""
+    port = port_of(two_workers)
+    head = (b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + (b"Transfer-Encoding: chunked\r\n\r\nffff\r\n" if framing == "chunked"
+               else b"Content-Length: 60000\r\nExpect: 100-continue\r\n\r\n"))
+    trickling = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2 * THREADS_IN_ALL)]
+    try:
+        for client in trickling:
+            client.sendall(head)
+        if framing == "expect":  # the loop answers the expectation at once, and the body may come
+            assert all(client.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n" for client in trickling)
+        for _ in range(3):  # keep trickling while others are served, each answer well within a read timeout
+            for client in trickling:
+                client.sendall(b" ")
+            answer = httpx.get(f"{two_workers.url}/auth/health", timeout=READ_TIMEOUT / 2)
+            assert answer.status_code == 200
+    finally:
+        for client in trickling:
+            client.close()
+
+
+def test_a_chunk_announced_past_the_limit_is_a_413_at_once(two_workers):
+    """Its bytes may never come: the app refuses it unread (no wait for them), and the connection closes."""
+    answer = raw_request(port_of(two_workers), b"POST /auth/signin HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n{}",
+                         timeout=READ_TIMEOUT / 2)
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"\r\nconnection: close" in answer.lower(), answer[:200]
+
+
+def test_expect_continue_gets_one_100_then_the_answer(two_workers):
+    body = b'{"email": "nobody@example.com", "password": "not-the-password"}'
+    with socket.create_connection(("127.0.0.1", port_of(two_workers)), timeout=10) as client:
+        client.sendall(b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert client.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        client.sendall(body + b"GET /auth/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = read_to_close(client)
+    assert answer.count(b"100 Continue") == 0  # gunicorn sent no second one
+    assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"INVALID_CREDENTIALS"' in answer
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 1
 
 
 @pytest.mark.parametrize("data", [b"GET /health HTTP/1.1\nHost: x\nConnection: close\n\n",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from coner_api.serving.read_ahead import BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, expected_length
+from coner_api.serving.read_ahead import BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, Body, expected_length
 
 HEAD = b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -22,15 +22,59 @@ def test_a_body_of_announced_length_is_waited_for():
         assert expected_length(request) == len(request) + 12
 
 
-@pytest.mark.parametrize("header", [b"Transfer-Encoding: chunked", b"Expect: 100-continue",
-                                    b"Content-Length: 1\r\nContent-Length: 1",
+@pytest.mark.parametrize("header", [b"Content-Length: 1\r\nContent-Length: 1",
                                     b"Content-Length: %d" % (BODY_LIMIT + 1), b"Content-Length: -1",
-                                    b"Content-Length: 1e3"])
-def test_bodies_the_thread_reads_or_gunicorn_refuses_are_not_waited_for(header):
-    """Chunked (no length), behind Expect (sent only when asked), twice or oddly announced (gunicorn refuses
-    it), or over the limit (the app refuses it unread): the head alone is handed over."""
+                                    b"Content-Length: 1e3", b"Transfer-Encoding: chunked\r\nContent-Length: 2",
+                                    b"Transfer-Encoding: gzip, chunked", b"Expect: 100-continue, x",
+                                    b"Expect: 100-continue\r\nExpect: 100-continue"])
+def test_bodies_gunicorn_or_the_app_refuses_are_not_waited_for(header):
+    """Twice or oddly announced, both framings, an unknown expectation (gunicorn refuses it), or over the limit
+    (the app refuses it unread): the head alone is handed over."""
     request = HEAD + header + b"\r\n\r\n"
     assert expected_length(request) == len(request)
+
+
+def chunked(*pieces: bytes) -> tuple[Body, bytes]:
+    head = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+    body = expected_length(head)
+    assert isinstance(body, Body) and body.continue_line is None
+    return body, head + b"".join(pieces)
+
+
+def test_a_chunked_body_is_followed_chunk_by_chunk_until_its_end():
+    body, request = chunked(b"5\r\nhello\r\n", b"3;ext=1\r\nabc\r\n", b"0\r\n\r\n")
+    for cut in range(len(HEAD) + 30, len(request)):  # however it arrives, it is whole only at its end
+        assert body.length(request[:cut]) is None, cut
+    assert body.length(request) == len(request)
+    assert body.length(request + b"GET /next") == len(request)  # a pipelined request is not its business
+
+
+def test_a_chunked_body_with_trailers_ends_after_them():
+    body, request = chunked(b"2\r\n{}\r\n", b"0\r\nX-Check: 1\r\n\r\n")
+    assert body.length(request[:-2]) is None and body.length(request) == len(request)
+
+
+@pytest.mark.parametrize("pieces", [(b"zz\r\n{}",), (b"2\r\n{}XX0\r\n\r\n",), (b" 2\r\n",)],
+                         ids=["size", "terminator", "blank-before-size"])
+def test_broken_chunk_framing_is_handed_over_at_once(pieces):
+    """gunicorn's reader refuses it (400) from what has come: nothing more is waited for."""
+    body, request = chunked(*pieces)
+    assert body.length(request) == len(request)
+
+
+def test_a_chunk_announced_past_the_limit_is_handed_over_at_once_marked_too_large():
+    body, request = chunked(b"%x\r\nxx" % (BODY_LIMIT + 1))
+    assert body.length(request) == len(request) and body.too_large
+
+
+def test_expect_100_continue_is_answered_by_the_loop_which_then_waits_for_the_body():
+    head = HEAD + b"Content-Length: 2\r\nExpect: 100-CONTINUE\r\n\r\n"
+    body = expected_length(head)
+    assert isinstance(body, Body) and body.length(head) == len(head) + 2
+    start, end = body.continue_line  # what is dropped before gunicorn parses the head
+    assert head[:start] + head[end:] == HEAD + b"Content-Length: 2\r\n\r\n"
+    http10 = head.replace(b"HTTP/1.1", b"HTTP/1.0")  # which ignores the expectation (RFC 9110 §10.1.1)
+    assert expected_length(http10) == len(http10) + 2
 
 
 def test_a_head_that_never_ends_is_handed_over_past_the_limit():

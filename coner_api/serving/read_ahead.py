@@ -5,16 +5,19 @@ gunicorn's gthread hands a connection to a thread as soon as its first byte arri
 no timeout. A client that sends part of a request and stops holds a thread for as long as it keeps the
 connection open: with 2 workers × 4 threads, eight such connections (a slowloris) hung the whole server,
 and silent connections delayed every other request by seconds. Here the worker's event loop reads each
-request itself, without blocking, until its head and (for a `Content-Length` body up to `BODY_LIMIT`) its
-body have arrived, and only then hands it to a thread, with those bytes already in the parser's buffer. A
-request not complete within `REQUEST_READ_TIMEOUT` seconds of its connection becoming readable (or of being
-accepted) is closed, as nginx's `client_header_timeout` does.
+request itself, without blocking, until its head and its body (up to `BODY_LIMIT`) have arrived, and only
+then hands it to a thread, with those bytes already in the parser's buffer. A request not complete within
+`REQUEST_READ_TIMEOUT` seconds of its connection becoming readable (or of being accepted) is closed, as
+nginx's `client_header_timeout` does. That covers the bodies a thread used to read: a chunked one (its
+framing followed chunk by chunk, `Body`) and one behind `Expect: 100-continue` (the loop sends the 100 and
+drops the expectation from the head, so that gunicorn sends no second one): four clients trickling such
+bodies a byte every few seconds held four threads for as long as they liked, since a socket timeout bounds
+each read, not the request.
 
-What is still read in a thread (a chunked body, a body over `BODY_LIMIT`, a body behind
-`Expect: 100-continue`, which the client sends only once told to, and pipelined requests) is bounded by the
-socket's receive and send timeouts (SO_RCVTIMEO / SO_SNDTIMEO, `REQUEST_READ_TIMEOUT` too): a stalled read
-fails instead of blocking for ever. Not used on TLS sockets (gunicorn's own `certfile`), whose bytes only the
-TLS layer may read.
+What is still read in a thread (a body the app refuses unread, over `BODY_LIMIT`, and pipelined requests) is
+bounded by the socket's receive and send timeouts (SO_RCVTIMEO / SO_SNDTIMEO, `REQUEST_READ_TIMEOUT` too): a
+stalled read fails instead of blocking for ever. Not used on TLS sockets (gunicorn's own `certfile`), whose
+bytes only the TLS layer may read.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from typing import Any
 from gunicorn.workers.gthread import TConn
 
 from ..config import Config
-from . import error_pages
+from . import error_pages, unread_bodies
 
 REQUEST_READ_TIMEOUT = float(os.environ.get("REQUEST_READ_TIMEOUT", "10"))
 HEAD_LIMIT = 64 * 1024  # beyond this without an end of head, gunicorn's parser refuses it (its own limits are lower)
@@ -64,25 +67,105 @@ def cannot_be_a_head(data: bytes | bytearray) -> bool:
     return newline >= 0 and data[newline - 1:newline] != b"\r"
 
 
-def expected_length(data: bytes | bytearray, start: int = 0) -> int | None:
+class Body:
+    """A body the event loop reads beyond a plain Content-Length: one announced with `Expect: 100-continue`
+    (the loop answers the expectation: `continue_line`, the head's Expect line, is dropped before gunicorn
+    parses the head, so that it sends no second 100) or a chunked one, whose framing the loop follows
+    chunk by chunk, resuming where it stopped (`chunk_at`), until its last chunk and trailers are in."""
+
+    __slots__ = ("head_end", "content_end", "chunk_at", "size", "continue_line", "too_large")
+
+    def __init__(self, head_end: int, content_end: int | None, continue_line: tuple[int, int] | None) -> None:
+        self.head_end = head_end
+        self.content_end = content_end  # a Content-Length body's end; None: chunked
+        self.chunk_at = head_end  # chunked: where the next chunk-size line starts
+        self.size = 0  # chunked: the body's bytes so far
+        self.continue_line = continue_line
+        self.too_large = False  # chunked: announced past BODY_LIMIT (the app answers 413 unread)
+
+    def length(self, data: bytes | bytearray) -> int | None:
+        """How many bytes of `data` make up the request once it is whole; None while more is to come. A
+        chunked body whose framing is broken, or that announces more than BODY_LIMIT, is handed over as it
+        stands (gunicorn's reader refuses the first, the app the second: neither then waits for bytes)."""
+        if self.content_end is not None:
+            return self.content_end
+        while True:
+            line_end = data.find(b"\r\n", self.chunk_at)
+            if line_end < 0:
+                return len(data) if len(data) - self.chunk_at > _CHUNK_LINE_LIMIT else None
+            size = _chunk_size(bytes(data[self.chunk_at:line_end]))
+            if size is None:
+                return len(data)
+            if size == 0:  # the last chunk; then the trailer section, ended by an empty line (RFC 9112 §7.1.2)
+                if data[line_end + 2:line_end + 4] == b"\r\n":
+                    return line_end + 4
+                trailers_end = data.find(b"\r\n\r\n", line_end + 2)
+                if trailers_end >= 0:
+                    return trailers_end + 4
+                return len(data) if len(data) - line_end > HEAD_LIMIT else None
+            if self.size + size > BODY_LIMIT:
+                self.too_large = True
+                return len(data)
+            chunk_end = line_end + 2 + size + 2
+            if len(data) < chunk_end:
+                return None
+            if data[chunk_end - 2:chunk_end] != b"\r\n":
+                return len(data)
+            self.size += size
+            self.chunk_at = chunk_end
+
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CHUNK_LINE_LIMIT = 8190  # gunicorn's limit_request_field_size, which bounds a chunk-size line too
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _chunk_size(line: bytes) -> int | None:
+    """A chunk-size line's size as gunicorn's ChunkedReader.parse_chunk_size reads it (hex digits, blanks only
+    before a `;` extension); None where it would refuse the line."""
+    size, semicolon, _ = line.partition(b";")
+    if semicolon:
+        size = size.rstrip(b" \t")
+    if not size or not _HEX.issuperset(size):
+        return None
+    return int(size, 16)
+
+
+def expected_length(data: bytes | bytearray, start: int = 0) -> int | Body | None:
     """How many bytes of `data` make up the first request, once its head has come (its end searched for from
-    `start`: bytes before it were searched already); None until then. A request whose body is read in a
-    thread counts as its head alone; a head past HEAD_LIMIT is handed over as it is (gunicorn's parser
-    refuses it, its own limits being lower); bytes that cannot start a request are NOT_A_HEAD (handed over
-    at once, to be refused: `ReadAhead.handle`)."""
+    `start`: bytes before it were searched already); None until then. A body to be read beyond a plain
+    Content-Length, chunked or behind `Expect: 100-continue`, is a `Body` to follow. A request whose body
+    is not read here counts as its head alone: one gunicorn refuses (a Content-Length announced twice or
+    oddly, both framings, an unknown expectation) or the app refuses unread (over BODY_LIMIT). A head past
+    HEAD_LIMIT is handed over as it is (gunicorn's parser refuses it, its own limits being lower); bytes that
+    cannot start a request are NOT_A_HEAD (handed over at once, to be refused: `ReadAhead.handle`)."""
     end = data.find(b"\r\n\r\n", start)
     if end < 0:
         if cannot_be_a_head(data):
             return NOT_A_HEAD
         return len(data) if len(data) > HEAD_LIMIT else None
-    found = _BODY_HEADERS.findall(data, 0, end + 2)  # the head's lines, each between \r\n and \r\n
-    lengths = [value.rstrip(b" \t") for name, value in found if name.lower() == b"content-length"]
-    if len(lengths) != len(found) or len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0]) \
-            or int(lengths[0]) > BODY_LIMIT:
-        # No body; one a thread reads (chunked; sent once asked for: Expect); or one gunicorn refuses
-        # (announced twice or oddly) or the app refuses unread (too large).
-        return end + 4
-    return end + 4 + int(lengths[0])
+    head_end = end + 4
+    lengths, encodings, expectations = [], [], []
+    for found in _BODY_HEADERS.finditer(data, 0, end + 2):  # the head's lines, each between \r\n and \r\n
+        name, value = found.group(1).lower(), found.group(2).rstrip(b" \t")
+        (lengths if name == b"content-length" else encodings if name == b"transfer-encoding"
+         else expectations).append((value, found.span()))
+    continue_line = None
+    if expectations:
+        if len(expectations) != 1 or expectations[0][0].lower() != b"100-continue":
+            return head_end  # gunicorn answers 417
+        if not data[:data.find(b"\r\n")].endswith(b"HTTP/1.0"):  # HTTP/1.0 ignores it (RFC 9110 §10.1.1)
+            continue_line = expectations[0][1]
+    if encodings:
+        if lengths or len(encodings) != 1 or encodings[0][0].lower() != b"chunked":
+            return head_end  # gunicorn refuses it
+        return Body(head_end, None, continue_line)
+    if len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0][0]) or int(lengths[0][0]) > BODY_LIMIT:
+        return head_end  # no body; or one gunicorn refuses (twice, oddly) or the app refuses unread
+    content_end = head_end + int(lengths[0][0])
+    if continue_line is None or content_end == head_end:
+        return content_end
+    return Body(head_end, content_end, continue_line)
 
 
 def set_io_timeouts(sock: socket.socket, seconds: float = REQUEST_READ_TIMEOUT) -> None:
@@ -139,15 +222,22 @@ class ReadAhead:
 
     def handle(self, conn: Any) -> Any:
         read = getattr(conn, "coner_read", None)
+        too_large = False
         if read:
             conn.coner_read = None
             conn.init()  # makes the parser (once per connection); gunicorn's own call is then a no-op
-            if conn.coner_length == NOT_A_HEAD:
+            plan = conn.coner_plan
+            if plan == NOT_A_HEAD:
                 # Ended here so that gunicorn's parser refuses the request line now (its 400, then the
                 # connection closes) instead of reading on for a CRLF until the timeout. Nothing else of
                 # the head is read: its first line already decides.
                 read = bytes(read) + b"\r\n\r\n"
+            elif isinstance(plan, Body) and conn.coner_continued:
+                start, end = plan.continue_line  # answered here: gunicorn must not send a second 100
+                read = bytes(read[:start]) + bytes(read[end:])
             conn.parser.unreader.unread(read)
+            too_large = isinstance(plan, Body) and plan.too_large
+        unread_bodies.announced_too_large(too_large)  # for this request only (the app refuses it unread)
         error_pages.received(read)  # a refusal of gunicorn's echoes the client's request id from it
         return super().handle(conn)  # type: ignore[misc]
 
@@ -158,7 +248,8 @@ class ReadAhead:
         conn.coner_waiting = True  # for the rest of its request, in this loop
         conn.coner_registered = False  # on the poller, with a deadline: only a request that must be waited for
         conn.coner_scanned = 0  # how far the search for the head's end has gone
-        conn.coner_length = None  # the request's length, once its head is in
+        conn.coner_plan = None  # once its head is in: the request's length, or the Body to follow
+        conn.coner_continued = False  # whether this loop answered the head's Expect: 100-continue
         self._pull(conn)
 
     def _pull(self, conn: Any, _fileobj: Any = None) -> None:
@@ -184,10 +275,17 @@ class ReadAhead:
                 if isinstance(read, bytes):  # a request in pieces: appended in place from here on
                     read = conn.coner_read = bytearray(read)
                 read += chunk
-            if conn.coner_length is None:  # each byte is searched once (a head may come a byte at a time)
-                conn.coner_length = expected_length(read, max(0, conn.coner_scanned - 3))
+            plan = conn.coner_plan
+            if plan is None:  # each byte is searched once (a head may come a byte at a time)
+                plan = conn.coner_plan = expected_length(read, max(0, conn.coner_scanned - 3))
                 conn.coner_scanned = len(read)
-            if conn.coner_length is not None and len(read) >= conn.coner_length:
+                if isinstance(plan, Body) and plan.continue_line is not None:
+                    if not self._continue(conn):
+                        self._drop(conn)
+                        return
+                    plan = conn.coner_plan
+            length = plan.length(read) if isinstance(plan, Body) else plan
+            if length is not None and len(read) >= length:
                 self._dispatch(conn)
                 return
         if not conn.coner_registered:  # the rest is to come: wait on the poller, until the deadline
@@ -195,6 +293,25 @@ class ReadAhead:
             conn.coner_deadline = time.monotonic() + REQUEST_READ_TIMEOUT
             self._coner_reading.append((conn.coner_deadline, conn))
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._pull, conn))  # type: ignore[attr-defined]
+
+    def _continue(self, conn: Any) -> bool:
+        """Answer `Expect: 100-continue` from the loop, so that the client sends its body to the loop rather
+        than to a thread (a body trickled to a thread held it: eight such clients stalled the server). A
+        send that cannot go at once (never, for 25 bytes on a fresh connection) leaves it to gunicorn; one
+        that went in part leaves the connection unusable (False)."""
+        try:
+            sent = conn.sock.send(_CONTINUE)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return False
+        if sent == len(_CONTINUE):
+            conn.coner_continued = True
+        elif sent == 0:  # a thread reads the body after gunicorn's own 100 (only the head is waited for)
+            conn.coner_plan = conn.coner_plan.head_end
+        else:
+            return False
+        return True
 
     def _forget(self, conn: Any) -> None:
         conn.coner_waiting = False  # the deadline queue skips it from now on

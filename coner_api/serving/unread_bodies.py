@@ -25,6 +25,7 @@ app reads every body before its route runs, `body_gate`; what is left unread is 
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Iterable, Iterator
 
 from gunicorn.http import parser as gunicorn_parser
@@ -36,6 +37,15 @@ from werkzeug.exceptions import BadRequest
 DRAIN_LIMIT: int = getattr(gunicorn_parser, "_DRAIN_MAX_BYTES", 0)
 
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+# In the environ of a request whose chunked body announced more than the app takes (read_ahead.Body): the app
+# answers 413 without reading it (the rest may never come).
+ANNOUNCED_TOO_LARGE = "coner.body_announced_too_large"
+_this_thread = threading.local()
+
+
+def announced_too_large(flag: bool) -> None:
+    """Said by the worker's thread before it parses a request (read_ahead.ReadAhead.handle)."""
+    _this_thread.too_large = flag
 
 
 def left_unread(body: Any) -> int | None:
@@ -88,6 +98,8 @@ def wrap(app: WsgiApp) -> WsgiApp:
         body = environ.get("wsgi.input")
         if type(getattr(body, "reader", None)) is ChunkedReader:
             environ["wsgi.input"] = _ChunkedBody(body)
+            if getattr(_this_thread, "too_large", False):
+                environ[ANNOUNCED_TOO_LARGE] = True
         answer = app(environ, start_response)
         # gunicorn's start_response is its Response's bound method; the head is written after this returns.
         response = getattr(start_response, "__self__", None)
