@@ -24,12 +24,13 @@ def test_a_body_of_announced_length_is_waited_for():
 
 @pytest.mark.parametrize("header", [b"Content-Length: 1\r\nContent-Length: 1",
                                     b"Content-Length: %d" % (BODY_LIMIT + 1), b"Content-Length: -1",
-                                    b"Content-Length: 1e3", b"Transfer-Encoding: chunked\r\nContent-Length: 2",
+                                    b"Content-Length: 1e3",
+                                    b"Transfer-Encoding: chunked\r\nContent-Length: 2",
                                     b"Transfer-Encoding: gzip, chunked", b"Expect: 100-continue, x",
                                     b"Expect: 100-continue\r\nExpect: 100-continue"])
 def test_bodies_gunicorn_or_the_app_refuses_are_not_waited_for(header):
-    """Twice or oddly announced, both framings, an unknown expectation (gunicorn refuses it), or over the limit
-    (the app refuses it unread): the head alone is handed over."""
+    """Twice or oddly announced, both framings, an unknown expectation (gunicorn refuses it), or over the
+    limit (the app refuses it unread): the head alone is handed over."""
     request = HEAD + header + b"\r\n\r\n"
     assert expected_length(request) == len(request)
 

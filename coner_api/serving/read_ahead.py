@@ -96,7 +96,7 @@ class Body:
             size = _chunk_size(bytes(data[self.chunk_at:line_end]))
             if size is None:
                 return len(data)
-            if size == 0:  # the last chunk; then the trailer section, ended by an empty line (RFC 9112 §7.1.2)
+            if size == 0:  # the last chunk, then trailers ended by an empty line (RFC 9112 §7.1.2)
                 if data[line_end + 2:line_end + 4] == b"\r\n":
                     return line_end + 4
                 trailers_end = data.find(b"\r\n\r\n", line_end + 2)
