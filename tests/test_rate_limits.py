@@ -8,7 +8,7 @@ import time
 import jwt
 import pytest
 
-from coner_api.rate_limits import CREDENTIALS, PROTECTED, UNLIMITED, group_of
+from coner_api.rate_limits import CREDENTIALS, PROTECTED, PUBLIC, UNLIMITED, group_of
 from tests.support.jwks import FakeClock
 from tests.support.servers import app_settings, unreachable_url
 
@@ -111,6 +111,21 @@ def test_protected_routes_share_one_budget_per_verified_user(limited_app, new_us
     assert_rate_limited(client.get("/auth/me", headers=alice.headers, **from_ip("10.0.0.3")))
 
 
+def test_a_thief_spending_the_users_budget_cannot_keep_the_owner_from_logging_out(limited_app, new_user):
+    """The logouts count per IP: the owner, elsewhere, ends the thief's session and then every session."""
+    client = limited_app(user="3/minute").test_client()
+    owner = new_user()
+    stolen = client.post("/auth/signin", json={"email": owner.email, "password": owner.password},
+                         **from_ip("10.66.0.1")).get_json()["access_token"]
+    thief = {"Authorization": f"Bearer {stolen}"}
+    for _ in range(4):
+        client.get("/auth/me", headers=thief, **from_ip("10.66.0.1"))
+    assert_rate_limited(client.get("/auth/me", headers=owner.headers, **from_ip("10.0.0.9")))
+    assert client.post("/auth/logout-all", headers=owner.headers, **from_ip("10.0.0.9")).status_code == 204
+    refused = client.get("/users/profile", headers=thief, **from_ip("10.66.0.1"))
+    assert refused.status_code == 401 and refused.get_json()["code"] == "SESSION_REVOKED"
+
+
 def test_an_unverified_token_is_counted_against_its_ip_not_its_sub(limited_app, new_user):
     client = limited_app(user="3/minute").test_client()
     victim = new_user()
@@ -140,6 +155,8 @@ def test_the_user_key_adds_no_revocation_lookup(limited_app, new_user):
 # mail) and count against the credentials group per IP, with sign-in.
 BEARER_CREDENTIAL_ROUTES = {"mfa.verify", "account.change_password", "account.change_email",
                             "account.delete_account"}
+# Behind a token, counted per IP: the logouts (a thief spending the user's budget must not block them).
+BEARER_PER_IP_ROUTES = {"auth.logout", "auth.logout_all"}
 
 
 def test_every_route_is_in_a_group_and_protected_means_bearer(app):
@@ -163,6 +180,9 @@ def test_every_route_is_in_a_group_and_protected_means_bearer(app):
             secured = operation.get("security") == [{"bearerAuth": []}]
             if rule.endpoint in BEARER_CREDENTIAL_ROUTES:
                 assert secured and group == CREDENTIALS, rule
+                continue
+            if rule.endpoint in BEARER_PER_IP_ROUTES:
+                assert secured and group == PUBLIC, rule
                 continue
             assert secured == (group == PROTECTED), (rule, group)
             assert ("429" in operation["responses"]) == (group != UNLIMITED), rule

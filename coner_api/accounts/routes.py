@@ -59,6 +59,7 @@ def refresh(body):
 
 
 @blp.route("/logout", methods=["POST"])
+@blp.rate_limited(PUBLIC)  # per IP, not per user: see logout_all
 @blp.doc(security=BEARER)
 @blp.response(204)
 @blp.errors(401, (403, "MFA_REQUIRED: an aal1 token of a user with a verified second factor"), 503)
@@ -69,6 +70,9 @@ def logout():
 
 
 @blp.route("/logout-all", methods=["POST"])
+# Per IP, not per user: the user's budget is shared by every holder of a token of theirs, and a thief spending
+# it (a hundred GET /auth/me a minute) would keep the owner from signing the thief out.
+@blp.rate_limited(PUBLIC)
 @blp.doc(security=BEARER)
 @blp.response(204)
 @blp.errors(401, 503)
