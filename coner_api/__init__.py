@@ -48,6 +48,9 @@ def create_app(config: Config | Mapping[str, str] | None = None) -> Flask:
         config = Config.from_env(config)
 
     app = Flask(__name__)
+    # werkzeug answers /auth//signin with a 308 to an absolute URL built from the Host header (an HTML page,
+    # carrying the query: an OAuth code to whatever host the request named). An unknown path is a 404.
+    app.url_map.merge_slashes = False
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_body_bytes,
         API_TITLE="Coner API",

@@ -98,6 +98,16 @@ def test_head_answers_like_get_without_a_body(client):
     assert response.status_code == 405 and "POST" in response.headers["Allow"]
 
 
+@pytest.mark.parametrize("method,path", [("post", "/auth//signin"), ("get", "/auth//callback?code=c&flow=f"),
+                                         ("get", "//health")])
+def test_a_doubled_slash_is_an_unknown_path_not_a_redirect_to_the_host_header(client, method, path):
+    """werkzeug's merge_slashes answered 308 with Location http://<Host>/auth/signin: HTML, and the callback's
+    code carried along to whatever host the request named."""
+    response = getattr(client, method)(path, headers={"Host": "evil.example"})
+    assert_error(response, 404, "NOT_FOUND")
+    assert "Location" not in response.headers
+
+
 def test_options_lists_the_methods(client):
     response = client.options("/users/profile")
     assert response.status_code == 200
