@@ -65,6 +65,19 @@ def test_one_code_completes_the_change_when_the_project_autoconfirms(client, aut
     assert client.get("/auth/me", headers=bearer(token)).status_code == 200  # sessions are not ended
 
 
+def test_a_change_confirmed_before_the_profile_row_exists_gives_the_row_the_new_address(client, auth_server,
+                                                                                      db_conn):
+    """The row is made on first use from the token's address: a token from before the change would have made
+    it with the old one (another account could then sign up with that old address: two rows, one e-mail)."""
+    user = sign_up_user(auth_server)  # through Supabase alone: no profile row yet
+    assert profile_email(db_conn, user.id) is None
+    new = unique_email()
+    assert ask(client, user.access_token, new).status_code == 202
+    assert verify(client, new, latest_otp(auth_server, new, "email_change")).get_json() == CHANGED
+    assert client.get("/users/me", headers=bearer(user.access_token)).status_code == 200  # the old token
+    assert profile_email(db_conn, user.id) == (new, True)
+
+
 # -------------------------------------------------------------------------------- two confirmations
 def test_both_addresses_confirm_when_the_project_requires_confirmation(confirming, db_conn):
     server, client = confirming

@@ -95,6 +95,9 @@ def confirm_email_change(email: str, token: str) -> bool:
     changed = get_supabase_account().confirm_email_change(email, token)
     if changed is None:
         return False
+    # A user without a profile row yet gets it now, with the new address: made later from a token issued
+    # before the change, it would carry the old one (until the user's next sign-in or refresh).
+    profiles.create_profile(changed.user_id, changed.email, None, email_verified=True)
     profiles.follow_email(changed.user_id, changed.email, verified=True)
     return True
 
