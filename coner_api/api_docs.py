@@ -21,6 +21,7 @@ from flask_smorest import Api
 
 from . import rate_limits
 from .sessions.guard import SECOND_FACTOR_ATTRIBUTE
+from .blueprint import ERROR_DESCRIPTIONS
 from .config import Config
 from .schemas import ErrorSchema
 
@@ -78,10 +79,12 @@ class CommonResponses(BasePlugin):
         for operation in (operations or {}).values():
             responses = operation.setdefault("responses", {})
             if limit:
-                responses.setdefault("429", {
-                    "description": f"Rate limit reached (RATE_LIMITED): {limit} per {GROUP_KEYS[group]}",
-                    "headers": RATE_LIMIT_HEADERS,
-                    "content": {"application/json": {"schema": ERROR_REF}}})
+                described = f"Rate limit reached (RATE_LIMITED): {limit} per {GROUP_KEYS[group]}"
+                own = responses.pop(429, None) or responses.pop("429", None) or {}
+                if own.get("description") not in (None, ERROR_DESCRIPTIONS[429]):  # the route says more
+                    described += f"; {own['description']}"
+                responses["429"] = {"description": described, "headers": RATE_LIMIT_HEADERS,
+                                    "content": {"application/json": {"schema": ERROR_REF}}}
             if "requestBody" in operation:
                 responses.setdefault("413", _error("Request body too large (PAYLOAD_TOO_LARGE)"))
             if second_factor is not None:

@@ -40,6 +40,9 @@ class Config:
     trusted_proxies: int = 0
     rate_limit_auth: str = "5/minute"
     rate_limit_user: str = "100/minute"
+    # Attempts at one-time codes (e-mail confirmation, recovery, e-mail change, MFA) per account, whatever
+    # the client's address: per-IP limits alone let whoever has many addresses guess a 6-digit code.
+    rate_limit_codes: str = "10 per 15 minutes"
     port: int = 8080
     # Timeouts (seconds). A request must never wait long for a dependency: the pool checkout and the
     # outbound Supabase call are bounded well below Heroku's 30 s router timeout.
@@ -175,6 +178,7 @@ class Config:
             trusted_proxies=integer("TRUSTED_PROXIES", cls.trusted_proxies, 0, 10),
             rate_limit_auth=rate("RATE_LIMIT_AUTH", cls.rate_limit_auth),
             rate_limit_user=rate("RATE_LIMIT_USER", cls.rate_limit_user),
+            rate_limit_codes=rate("RATE_LIMIT_CODES", cls.rate_limit_codes),
             port=integer("PORT", cls.port, 1, 65535),
             db_pool_min=integer("DB_POOL_MIN", cls.db_pool_min, 0, 100),
             db_pool_max=integer("DB_POOL_MAX", cls.db_pool_max, 1, 100),

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CREDENTIALS, PUBLIC, PROTECTED, UNLIMITED = "credentials", "public", "protected", "unlimited"
+CODES = "codes"  # not a route group: attempts at one-time codes, per account (`count_code_attempt`)
+CODE_ATTEMPTS = ("and attempts at one-time codes per account, whatever the client's address "
+                 "(RATE_LIMIT_CODES, default 10 per 15 minutes)")
 
 # Platform endpoints (not routes of a feature) that nothing limits.
 UNLIMITED_ENDPOINTS = frozenset({"static"})
@@ -170,6 +173,7 @@ class RateLimiter:
 
         keys = {CREDENTIALS: ip_key, PUBLIC: ip_key, PROTECTED: user_or_ip}
         self.rules = {group: Rule.parse(group, limit_for(group, config) or "", key) for group, key in keys.items()}
+        self.code_rule = Rule.parse(CODES, config.rate_limit_codes, ip_key)  # keyed by the account instead
         self.app = app
         self._endpoint_rules: dict[str | None, Rule | None] = {}  # group_of() once per endpoint, not per request
         self.memory = MemoryWindows()
@@ -186,9 +190,11 @@ class RateLimiter:
             rule = self._endpoint_rules[endpoint] = self.rules.get(group_of(self.app, endpoint) or UNLIMITED)
             return rule
 
-    def hit(self, rule: Rule) -> tuple[bool, RateLimitItem, WindowStats]:
-        """Count one request against `rule` in Redis, or in memory while Redis is failing (or not set)."""
-        client = rule.client_key()
+    def hit(self, rule: Rule, client: str | None = None) -> tuple[bool, RateLimitItem, WindowStats]:
+        """Count one request of `client` (by default the rule's key for this request) against `rule` in Redis,
+        or in memory while Redis is failing (or not set)."""
+        if client is None:
+            client = rule.client_key()
         if self.shared is not None and time.monotonic() >= self._redis_retry_at:
             try:
                 answer = rule.count(self.shared, client)
@@ -235,6 +241,17 @@ def check_request() -> None:
     allowed, item, stats = limiter.hit(rule)
     request_globals().rate_limit = (item, stats)
     if not allowed:
+        raise RateLimited()
+
+
+def count_code_attempt(account: str) -> None:
+    """Count an attempt at a one-time code for `account` ("email:<address>", "user:<id>") against
+    RATE_LIMIT_CODES, whatever the client's address; 429 once the account's budget is spent (its headers
+    then tell that window). Made before the code is checked, so a refused attempt checks nothing."""
+    limiter = _limiter()
+    allowed, item, stats = limiter.hit(limiter.code_rule, account)
+    if not allowed:
+        request_globals().rate_limit = (item, stats)
         raise RateLimited()
 
 

@@ -28,12 +28,12 @@ def from_ip(address: str) -> dict:
     return {"environ_base": {"REMOTE_ADDR": address}}
 
 
-def assert_rate_limited(response) -> None:
+def assert_rate_limited(response, window: int = 60) -> None:
     assert response.status_code == 429, response.get_data(as_text=True)
     assert response.get_json() == {"error": "Too many requests", "code": "RATE_LIMITED"}
     assert response.headers["Content-Type"].startswith("application/json")
     retry_after = response.headers["Retry-After"]
-    assert retry_after.isdigit() and 1 <= int(retry_after) <= 60
+    assert retry_after.isdigit() and 1 <= int(retry_after) <= window
     assert response.headers["X-RateLimit-Remaining"] == "0"
     assert int(response.headers["X-RateLimit-Reset"]) >= time.time()
     assert response.headers["X-Request-ID"]
@@ -271,3 +271,45 @@ def test_memory_windows_refusals_spend_nothing_and_keys_are_bounded():
     windows.hit(one, "c")  # "a" is the least recently used: forgotten
     assert windows.hit(one, "a")[0]
     assert len(windows._windows) == 2
+
+
+# ------------------------------------------------------------------------------ one-time codes, per account
+def test_recovery_code_guesses_are_limited_per_account_whatever_the_address(limited_app, auth_server,
+                                                                           new_user):
+    """Per-IP limits alone let whoever has many addresses (an IPv6 /48 is 65,536 /64s) guess a 6-digit code:
+    the account's attempts are counted too, across every address, and past the budget even the right code
+    is refused until the window frees."""
+    from tests.support.users import latest_otp
+
+    client = limited_app(auth="100/minute", RATE_LIMIT_CODES="3 per 15 minutes").test_client()
+    victim, bystander = new_user(), new_user()
+    assert client.post("/auth/password/forgot", json={"email": victim.email}).status_code == 202
+    code = latest_otp(auth_server, victim.email, "recovery")
+    wrong = "000000" if code != "000000" else "111111"
+    guess = {"email": victim.email, "token": wrong, "password": "meadow-lamp-27"}
+    statuses = [client.post("/auth/password/reset", json=guess, **from_ip(f"10.77.0.{n}")).status_code
+                for n in range(1, 4)]
+    assert statuses == [401, 401, 401]
+    refused = client.post("/auth/password/reset", json={**guess, "token": code}, **from_ip("10.77.0.9"))
+    assert_rate_limited(refused, window=900)
+    assert refused.headers["X-RateLimit-Limit"] == "3"  # the account's window, not the address's
+    assert client.post("/auth/signin", json={"email": victim.email, "password": "meadow-lamp-27"}
+                       ).status_code == 400  # nothing changed
+    # Another account's budget is its own; the verify routes share the victim's.
+    other = client.post("/auth/password/reset", json={**guess, "email": bystander.email},
+                        **from_ip("10.77.0.9"))
+    assert other.status_code == 401
+    assert_rate_limited(client.post("/auth/verify-email", json={"email": victim.email, "token": wrong}), 900)
+    assert_rate_limited(client.post("/auth/email/verify", json={"email": victim.email, "token": wrong}), 900)
+
+
+def test_second_factor_guesses_are_limited_per_user_whatever_the_address(limited_app):
+    from tests.support.mfa import enrolled_user, verify
+    from tests.support.users import sign_in
+
+    client = limited_app(auth="100/minute", RATE_LIMIT_CODES="3 per 15 minutes").test_client()
+    user = enrolled_user(client)  # its first code is one attempt
+    token = sign_in(client, user.email)["access_token"]
+    statuses = [verify(client, token, user.factor_id, "000000").status_code for _ in range(2)]
+    assert statuses == [401, 401]
+    assert_rate_limited(verify(client, token, user.factor_id, "000001"), window=900)

@@ -8,7 +8,7 @@ from flask import jsonify, redirect, request
 from ..observability import metrics
 from ..blueprint import BEARER, NO_STORE, Blueprint
 from ..errors import ApiError, InvalidOtp
-from ..rate_limits import CREDENTIALS, PUBLIC
+from ..rate_limits import CODE_ATTEMPTS, CREDENTIALS, PUBLIC, count_code_attempt
 from ..sessions.guard import auth_required, auth_required_aal1, current_token, current_user
 from . import callback_page, oauth, service
 from .schemas import (EmailOnlySchema, GoogleUrlQuerySchema, MeSchema, MessageSchema, OkSchema,
@@ -108,9 +108,10 @@ def bootstrap():
 @blp.rate_limited(CREDENTIALS)
 @blp.arguments(VerifyEmailSchema)
 @blp.response(200, MessageSchema)
-@blp.errors(400, 401, 429, 503)
+@blp.errors(400, 401, (429, CODE_ATTEMPTS), 503)
 def verify_email(body):
     """Confirm an e-mail address with the code from the confirmation e-mail."""
+    count_code_attempt(f"email:{body['email']}")
     service.verify_email(body["email"], body["token"])
     return {"message": "Email verified successfully"}
 
@@ -141,9 +142,10 @@ def password_forgot(body):
 @blp.rate_limited(CREDENTIALS)
 @blp.arguments(PasswordResetSchema)
 @blp.response(204)
-@blp.errors(400, 401, 429, 503)
+@blp.errors(400, 401, (429, CODE_ATTEMPTS), 503)
 def password_reset(body):
     """Set a new password with a recovery code; every older token is revoked."""
+    count_code_attempt(f"email:{body['email']}")
     service.reset_password(body["email"], body["token"], body["password"])
 
 

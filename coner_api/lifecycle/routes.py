@@ -14,7 +14,7 @@ from typing import Any
 
 from ..accounts.schemas import MessageSchema, TokenResponseSchema
 from ..blueprint import BEARER, NO_STORE, Blueprint
-from ..rate_limits import CREDENTIALS
+from ..rate_limits import CODE_ATTEMPTS, CREDENTIALS, count_code_attempt
 from ..sessions.guard import auth_required, current_token, current_user
 from . import export, service
 from .schemas import (AccountDeletionSchema, EmailChangeSchema, EmailChangeVerifySchema, ExportSchema,
@@ -69,9 +69,10 @@ def change_email(body: dict[str, Any]):
 @blp.arguments(EmailChangeVerifySchema)
 @blp.response(200, MessageSchema, description="The change is complete")
 @blp.alt_response(202, schema=MessageSchema, description="Confirmed; the other address's code is awaited")
-@blp.errors(400, (401, "INVALID_OTP: a wrong or expired code"), 503)
+@blp.errors(400, (401, "INVALID_OTP: a wrong or expired code"), (429, CODE_ATTEMPTS), 503)
 def verify_email_change(body: dict[str, Any]):
     """Confirm an e-mail change with a code from one of its e-mails."""
+    count_code_attempt(f"email:{body['email']}")
     if service.confirm_email_change(body["email"], body["token"]):
         return EMAIL_CHANGED
     return EMAIL_HALF_CONFIRMED, 202

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..blueprint import BEARER, NO_STORE, Blueprint
-from ..rate_limits import CREDENTIALS
+from ..rate_limits import CODE_ATTEMPTS, CREDENTIALS, count_code_attempt
 from ..sessions.guard import auth_required_aal1, current_token, current_user
 from . import service
 from .schemas import (EnrollmentSchema, EnrollSchema, FactorIdPathSchema, FactorListSchema, MfaSessionSchema,
@@ -40,10 +40,12 @@ def enroll(body: dict[str, Any]):
 @auth_required_aal1
 @blp.arguments(VerifySchema)
 @blp.response(200, MfaSessionSchema)
-@blp.errors(400, (401, "Token refused, or a wrong, expired or already used code (INVALID_OTP)"), NO_FACTOR, 503)
+@blp.errors(400, (401, "Token refused, or a wrong, expired or already used code (INVALID_OTP)"), NO_FACTOR,
+            (429, CODE_ATTEMPTS), 503)
 @blp.doc(security=BEARER)
 def verify(body: dict[str, Any]):
     """Verify a code from the authenticator app: a new aal2 session, in the sign-in answer's shape."""
+    count_code_attempt(f"user:{current_user().user_id}")
     tokens = service.verify(current_user(), current_token(), str(body["factor_id"]), body["code"])
     return tokens.answer(), 200, NO_STORE
 

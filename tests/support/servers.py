@@ -169,6 +169,7 @@ def app_settings(database_url: str, server: AuthServer, **overrides: str) -> dic
         # the production limits; tests/test_rate_limits.py sets small ones.
         "RATE_LIMIT_AUTH": "10000/minute",
         "RATE_LIMIT_USER": "10000/minute",
+        "RATE_LIMIT_CODES": "10000/minute",
         # The profile cache on, as by default, so that every flow that writes a profile is checked against a
         # cache that could go stale (tests/test_profile_cache.py checks the setting 0).
         "PROFILE_CACHE_SIZE": "10000",
