@@ -19,10 +19,32 @@ same load with each setting, on balanced sockets (/auth/health, /users/profile):
 """
 import inspect
 import os
+import sys
 
 from coner_api import shared_stamps
+from coner_api.config import Config, ConfigError
 from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
 from coner_api.serving.worker import BALANCED_LISTENERS, bind_without_listening, refuse_taken_address
+
+
+def _refuse(problem: str) -> None:
+    # One line, from the master, before any worker forks: each worker would otherwise fail on its own, its
+    # traceback beside the message, and the master add its own when they all die together.
+    sys.exit(f"coner-api cannot start: {problem}")
+
+
+try:
+    Config.from_env()
+except ConfigError as refused:
+    _refuse(str(refused))
+
+
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        _refuse(f"{name} must be a whole number from 1 to 64 (got {raw!r})")
+    return int(raw)
+
 
 # The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
 # worker it forks inherits the same table: a profile write then waits for no sibling's acknowledgement.
@@ -34,13 +56,13 @@ METRICS = bool(os.environ.get("METRICS_TOKEN", "").strip())
 if METRICS:
     gunicorn_telemetry.prepare_metrics_dir()
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '').strip() or '8080'}"  # PORT: checked
+workers = _whole_number("WEB_CONCURRENCY", 2)
 worker_class = "coner_api.serving.worker.BalancedThreadWorker"  # gthread, balanced (see above)
 reuse_port = BALANCED_LISTENERS
 if reuse_port:
     bind_without_listening()  # each worker's socket joins the kernel's group only once its app has loaded
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = _whole_number("GUNICORN_THREADS", 4)
 # Heroku's router gives up after 30 s; finish or fail well before that.
 timeout = 30
 graceful_timeout = 20

@@ -110,6 +110,9 @@ class Config:
         supabase_url = (get("SUPABASE_URL") or "").rstrip("/")
         if supabase_url and not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", supabase_url):
             problems.append("SUPABASE_URL must be an http(s) URL")
+        elif supabase_url.lower().endswith("/auth/v1"):
+            # The client adds /auth/v1 itself: every call would go to /auth/v1/auth/v1/... and 404.
+            problems.append("SUPABASE_URL is the project's URL, without /auth/v1")
         elif supabase_url.startswith("http://") and not is_loopback(supabase_url):
             # Tokens, passwords and the service-role key would cross the network in the clear.
             problems.append("SUPABASE_URL must use https unless it is a loopback address (127.0.0.1, localhost)")

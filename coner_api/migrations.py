@@ -13,7 +13,9 @@ import re
 import sys
 from pathlib import Path
 
+from .config import Config, ConfigError
 from .db import connect
+from .errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ def migrate(database_url: str, directory: Path | None = None) -> list[str]:
 
 
 def main() -> int:
+    """The release step: the app's whole configuration is checked first (a release that passes would otherwise
+    go live and crash-loop its web processes), then the migrations. Exit 2: no database URL; 3: the
+    configuration is refused; 1: the migrations failed (the cause printed in one line)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # The direct connection when DATABASE_URL is a transaction pooler: the advisory lock is a session's.
     database_url = (os.environ.get("DATABASE_LISTEN_URL", "").strip()
@@ -69,7 +74,17 @@ def main() -> int:
     if not database_url:
         print("DATABASE_URL is not set", file=sys.stderr)
         return 2
-    applied = migrate(database_url)
+    try:
+        Config.from_env()
+    except ConfigError as refused:
+        print(f"release refused: {refused}", file=sys.stderr)
+        return 3
+    try:
+        applied = migrate(database_url)
+    except ApiError as failed:  # the database's own words, not the API's "Database unavailable"
+        cause = failed.__cause__ or failed
+        print(f"migrations failed: {type(cause).__name__}: {str(cause).strip()}", file=sys.stderr)
+        return 1
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
     return 0
 

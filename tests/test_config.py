@@ -1,6 +1,8 @@
 """Config: read once from the environment; a missing or malformed variable stops start-up, by name."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from coner_api import create_app
@@ -65,6 +67,9 @@ def test_production_app_refuses_to_start_without_required_variables():
     ({"APP_ENV": "staging"}, "APP_ENV"),
     ({"SUPABASE_URL": "ftp://x"}, "SUPABASE_URL"),
     ({"SUPABASE_URL": "http://abc.supabase.co"}, "https"),
+    ({"SUPABASE_URL": "https://abc.supabase.co/auth/v1"}, "without /auth/v1"),
+    ({"SUPABASE_URL": "https://abc.supabase.co/AUTH/V1/"}, "without /auth/v1"),
+    ({"RATE_LIMIT_CODES": "ten"}, "RATE_LIMIT_CODES"),
     ({"PORT": "eighty"}, "PORT"),
     ({"PORT": "70000"}, "PORT"),
     ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
@@ -105,3 +110,24 @@ def test_values_are_parsed():
     assert config.rate_limit_auth == "10/minute;100/hour"
     assert config.oauth_redirect_allowlist == ("https://a.example/cb", "https://b.example/cb")
     assert config.supabase_url == "https://abc.supabase.co"
+
+
+@pytest.mark.parametrize("overrides, named", [({"TRUSTED_PROXIES": ""}, "TRUSTED_PROXIES"),
+                                              ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS"),
+                                              ({"SUPABASE_URL": "https://ref.supabase.co/auth/v1"}, "/auth/v1")])
+def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_starts(overrides, named):
+    """As the Procfile starts it. Each worker used to refuse on its own, its traceback beside the message, and
+    the master to add its own when they all died together."""
+    import subprocess
+    import sys
+
+    from tests.support.servers import REPO
+
+    env = {"PATH": os.environ["PATH"], "APP_ENV": "production", "TRUSTED_PROXIES": "1", "PORT": "1",
+           "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "SUPABASE_URL": "https://ref.supabase.co",
+           "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service", **overrides}
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("coner-api cannot start: ") and named in lines[0], lines

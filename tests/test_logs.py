@@ -97,6 +97,20 @@ def test_an_unhandled_error_is_one_json_line_with_its_traceback_masked(make_app,
     assert leaked not in out and "abc.def" not in out
 
 
+def test_the_database_pools_warnings_are_json_lines_too(make_app, auth_server, capsys):
+    """psycopg-pool's "error connecting" (Postgres down) came out as bare text over two lines, through
+    Python's last-resort handler: a log drain parsing JSON lost it."""
+    app = make_app(app_settings(unreachable_url("postgresql", "/x"), auth_server, LOG_FORMAT="json"))
+    capsys.readouterr()
+    assert app.test_client().get("/ready").status_code == 503
+    app.extensions["coner.db"].close()  # stops the pool's workers: what they logged is all out
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).splitlines()
+    assert lines and all(line.startswith("{") for line in lines), lines[:5]
+    pool = [line for line in json_lines(captured.out) if line["logger"].startswith("psycopg")]
+    assert pool and all(line["level"] == "warning" for line in pool)
+
+
 def test_text_format_is_readable(make_app, migrated_database, auth_server, capsys):
     app = make_app(app_settings(migrated_database, auth_server, LOG_FORMAT="text"))
     try:

@@ -93,7 +93,38 @@ def test_the_release_step_migrates_over_the_direct_connection_when_there_is_one(
     from coner_api import migrations
 
     monkeypatch.chdir(REPO)
+    for name, value in RELEASE_ENV.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/unreachable")
     monkeypatch.setenv("DATABASE_LISTEN_URL", fresh_database)
     assert migrations.main() == 0
     assert versions(fresh_database) == sorted(p.stem for p in REPO_SQL.glob("*.sql"))
+
+
+RELEASE_ENV = {"APP_ENV": "production", "TRUSTED_PROXIES": "1", "SUPABASE_URL": "https://ref.supabase.co",
+               "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service"}
+
+
+def test_the_release_step_refuses_a_configuration_the_web_process_would_refuse(fresh_database, monkeypatch,
+                                                                               capsys):
+    """A release that passes goes live: with a configuration the app refuses, every web process would then
+    crash-loop. Refused here in one line, and nothing migrated."""
+    from coner_api import migrations
+
+    for name, value in {**RELEASE_ENV, "DATABASE_URL": fresh_database, "TRUSTED_PROXIES": ""}.items():
+        monkeypatch.setenv(name, value)
+    assert migrations.main() == 3
+    err = capsys.readouterr().err
+    assert err.startswith("release refused: ") and "TRUSTED_PROXIES" in err and "Traceback" not in err
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None
+
+
+def test_an_unreachable_database_is_said_in_its_own_words(monkeypatch, capsys):
+    from coner_api import migrations
+
+    for name, value in {**RELEASE_ENV, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}.items():
+        monkeypatch.setenv(name, value)
+    assert migrations.main() == 1
+    err = capsys.readouterr().err
+    assert "migrations failed: OperationalError" in err and "127.0.0.1" in err

@@ -108,9 +108,16 @@ def formatter(log_format: str) -> logging.Formatter:
     return TextFormatter() if log_format == TEXT else JsonFormatter()
 
 
+# Libraries whose warnings an operator needs (psycopg-pool's "error connecting", ...): in the same lines as the
+# app's. Left to Python's last-resort handler they came out as bare text, the connection error's second line
+# on a line of its own.
+LIBRARY_LOGGERS = ("psycopg", "psycopg_pool", "redis")
+
+
 def configure(log_format: str) -> None:
-    """Send the app's loggers (`coner_api.*`) to standard output in `log_format`. The handler is installed once
-    per process; the latest app built in a process sets its format (a gunicorn worker builds one)."""
+    """Send the app's loggers (`coner_api.*`), and the warnings of the libraries it relies on, to standard
+    output in `log_format`. The handler is installed once per process; the latest app built in a process sets
+    its format (a gunicorn worker builds one)."""
     logger = logging.getLogger("coner_api")
     handler = next((h for h in logger.handlers if h.get_name() == HANDLER_NAME), None)
     if handler is None:
@@ -120,4 +127,10 @@ def configure(log_format: str) -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
+        for name in LIBRARY_LOGGERS:
+            library = logging.getLogger(name)
+            library.addHandler(handler)
+            if library.level == logging.NOTSET:
+                library.setLevel(logging.WARNING)
+            library.propagate = False
     handler.setFormatter(formatter(log_format))
