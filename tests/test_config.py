@@ -112,9 +112,9 @@ def test_values_are_parsed():
     assert config.supabase_url == "https://abc.supabase.co"
 
 
-@pytest.mark.parametrize("overrides, named", [({"TRUSTED_PROXIES": ""}, "TRUSTED_PROXIES"),
-                                              ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS"),
-                                              ({"SUPABASE_URL": "https://ref.supabase.co/auth/v1"}, "/auth/v1")])
+@pytest.mark.parametrize("overrides, named", [
+    ({"TRUSTED_PROXIES": ""}, "TRUSTED_PROXIES"), ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS"),
+    ({"SUPABASE_URL": "https://ref.supabase.co/auth/v1"}, "/auth/v1")])
 def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_starts(overrides, named):
     """As the Procfile starts it. Each worker used to refuse on its own, its traceback beside the message, and
     the master to add its own when they all died together."""
@@ -126,8 +126,8 @@ def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_st
     env = {"PATH": os.environ["PATH"], "APP_ENV": "production", "TRUSTED_PROXIES": "1", "PORT": "1",
            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "SUPABASE_URL": "https://ref.supabase.co",
            "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service", **overrides}
-    done = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("coner-api cannot start: ") and named in lines[0], lines

@@ -108,9 +108,8 @@ def formatter(log_format: str) -> logging.Formatter:
     return TextFormatter() if log_format == TEXT else JsonFormatter()
 
 
-# Libraries whose warnings an operator needs (psycopg-pool's "error connecting", ...): in the same lines as the
-# app's. Left to Python's last-resort handler they came out as bare text, the connection error's second line
-# on a line of its own.
+# Libraries whose warnings an operator needs (psycopg-pool's "error connecting", ...), in the app's lines. Left
+# to Python's last-resort handler they came out as bare text, a connection error's second line on its own.
 LIBRARY_LOGGERS = ("psycopg", "psycopg_pool", "redis")
 
 
