@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from coner_api.migrations import migrate
+from coner_api.sessions.broadcast import ACK_TIMEOUT
 from tests.support.faults import (DB_CHECKOUT_TIMEOUT, GENEROUS_LIMITS, SLACK, RowLock, call, call_all,
                                   child_pids, wait_until)
 from tests.support.profiles import VALID
@@ -112,6 +113,11 @@ def test_postgres_restart_is_survived_without_restarting_the_api(private_pg, api
     assert {a.status for a in answers} == {200}, [a for a in answers if a.status != 200]
     patched = call(api.url, "PATCH", "/users/profile", token=user.access_token, json={"school": "Back U"})
     assert patched.status == 200 and patched.body["school"] == "Back U"
+    # The cache listeners are back too (they retry every OUTAGE_BACKOFF while Postgres is away): a write is
+    # acknowledged by every process again, rather than let go after ACK_TIMEOUT (up to 30 s of 3 s writes).
+    wait_until(lambda: call(api.url, "PATCH", "/users/profile", token=user.access_token,
+                            json={"school": "Acknowledged U"}).seconds < ACK_TIMEOUT,
+               timeout=RECOVERY_SECONDS, what="profile writes acknowledged by every process again")
     assert call(api.url, "GET", "/health").status == 200
     assert call(api.url, "GET", "/ready").status == 200
     # The same processes: gunicorn neither restarted nor replaced a worker.

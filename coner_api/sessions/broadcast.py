@@ -60,6 +60,9 @@ RECONNECT_AFTER = 2 * TRUST_WINDOW
 # How long a new connection may stay silent before the likely cause (a transaction pooler) is logged.
 NO_PROOF_WARNING = 10.0
 MAX_BACKOFF = 30.0
+# Between attempts while Postgres cannot be reached: until the listener is back, every logout and profile write
+# waits out ACK_TIMEOUT, so it must come back within a moment of Postgres (with MAX_BACKOFF it took up to 30 s).
+OUTAGE_BACKOFF = 1.0
 # Event ids (32 hex digits and a comma) in one acknowledgement: well under NOTIFY's 8,000-byte payload limit.
 ACKS_PER_NOTIFICATION = 200
 
@@ -162,7 +165,7 @@ class Listener:
         started = time.monotonic()
         proven_ever = warned = False
         while not self._stopping.is_set():
-            proven_here = False
+            proven_here = silent = False
             try:
                 with connect(self.listen_url, application_name=LISTENER_NAME, connect_timeout=3,
                              keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=2) as conn:
@@ -201,7 +204,8 @@ class Listener:
                         if now - last > RECONNECT_AFTER:
                             raise _Silent()
             except Exception as exc:  # noqa: BLE001 - any failure means "reconnect"; never kill the thread
-                if not self._stopping.is_set() and not isinstance(exc, _Silent):
+                silent = isinstance(exc, _Silent)
+                if not self._stopping.is_set() and not silent:
                     log.warning("cache listener disconnected: %s", exc)
                 elif isinstance(exc, _Silent) and proven_here:
                     log.warning("cache listener heard nothing for %.0f s; reconnecting", RECONNECT_AFTER)
@@ -209,9 +213,13 @@ class Listener:
                 self._proven_at = None
                 self._heard.clear()
                 self._cleared()
-            # A connection that proved itself was fine until now: retry soon. One that never did (a pooler,
-            # a black hole) is retried ever more slowly.
-            backoff = 0.2 if proven_here else min(backoff * 2, MAX_BACKOFF)
+            # A connection that proved itself was fine until now: retry soon. One that connected but never
+            # proved itself (a pooler, a black hole) is retried ever more slowly; one that failed (Postgres
+            # down or restarting) every OUTAGE_BACKOFF at most, to be back as soon as Postgres is.
+            if proven_here:
+                backoff = 0.2
+            else:
+                backoff = min(backoff * 2, MAX_BACKOFF if silent else OUTAGE_BACKOFF)
             self._stopping.wait(backoff)
 
     def _heartbeat(self, payload: str) -> bool:
