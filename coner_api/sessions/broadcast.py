@@ -60,8 +60,8 @@ RECONNECT_AFTER = 2 * TRUST_WINDOW
 # How long a new connection may stay silent before the likely cause (a transaction pooler) is logged.
 NO_PROOF_WARNING = 10.0
 MAX_BACKOFF = 30.0
-# Between attempts while Postgres cannot be reached: until the listener is back, every logout and profile write
-# waits out ACK_TIMEOUT, so it must come back within a moment of Postgres (with MAX_BACKOFF it took up to 30 s).
+# Between attempts while Postgres cannot be reached: until the listener is back, every logout and profile
+# write waits out ACK_TIMEOUT, so it must be back within a moment of Postgres (with MAX_BACKOFF: up to 30 s).
 OUTAGE_BACKOFF = 1.0
 # Event ids (32 hex digits and a comma) in one acknowledgement: well under NOTIFY's 8,000-byte payload limit.
 ACKS_PER_NOTIFICATION = 200
