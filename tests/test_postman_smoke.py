@@ -75,7 +75,7 @@ def test_a_run_fits_the_credential_limit_by_waiting_out_each_429(newman_binary, 
     """As against production's 5 a minute, scaled down to seconds: every request refused with 429 goes again
     after its Retry-After, and the run is green with each request answered once otherwise."""
     server = api_server(app_settings(migrated_database, auth_server, APP_ENV="development",
-                                     RATE_LIMIT_AUTH="3 per 2 seconds"), workers=1)
+                                     RATE_LIMIT_AUTH="4 per 1 second"), workers=1)
     run = run_collection(newman_binary, server.url, tmp_path)
     check(run, "Dev: a confirmed user and its tokens")
     refused = [execution for execution in run["executions"] if retried(execution)]

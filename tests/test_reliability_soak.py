@@ -1,4 +1,4 @@
-"""A bounded soak: mixed traffic against three gunicorn workers for RELIABILITY_SOAK_SECONDS (default 45, as
+"""A bounded soak: mixed traffic against three gunicorn workers for RELIABILITY_SOAK_SECONDS (default 30, as
 `make test` runs it): no 5xx, no transport error, no lost write."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.support.users import PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
 
-SOAK_SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "45"))
+SOAK_SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "30"))
 CLIENTS = 8  # bounded concurrency: one thread per simulated user
 # Relative weights of the operations each client picks from.
 MIX = {"signin": 1, "refresh": 1, "me": 3, "read": 3, "write": 3}
