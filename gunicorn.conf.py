@@ -33,12 +33,6 @@ def _refuse(problem: str) -> None:
     sys.exit(f"coner-api cannot start: {problem}")
 
 
-try:
-    Config.from_env()
-except ConfigError as refused:
-    _refuse(str(refused))
-
-
 def _whole_number(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip() or str(default)
     if not raw.isdigit() or not 1 <= int(raw) <= 64:
@@ -87,6 +81,12 @@ error_pages.install()
 
 
 def on_starting(server):
+    # Here rather than at import: `make bench` reads this file's settings in a process without the app's
+    # environment.
+    try:
+        Config.from_env()
+    except ConfigError as refused:
+        _refuse(str(refused))
     if reuse_port:
         refuse_taken_address(server)
     if METRICS:
