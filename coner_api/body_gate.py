@@ -10,6 +10,7 @@ next request. And werkzeug reads a chunked body only up to MAX_CONTENT_LENGTH, t
 1 MB chunked body was taken as its first 64 KiB.
 
 Here, after the rate limiter (a refused request still counts) and before the route:
+- an HTTP/1.1 request without a Host header is a 400 (RFC 9112 §3.2: "MUST"; gunicorn lets it through);
 - a `Content-Length` over the limit is a 413 at once, unread (werkzeug's check; the connection closes);
 - a chunked body is read whole, its framing checked (400 BAD_REQUEST, `serving.unread_bodies`), and one
   byte past the limit is a 413;
@@ -19,7 +20,7 @@ Here, after the rate limiter (a refused request still counts) and before the rou
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from .blueprint import JsonBodyParser
 from .context import current_request
@@ -39,9 +40,11 @@ class BodyGate:
         self._takes_json: dict[str | None, bool] = {}
 
     def __call__(self) -> None:
-        """See the module's docstring. A request without a body costs two dict lookups."""
+        """See the module's docstring. A request without a body costs three dict lookups."""
         req = current_request()
         environ = req.environ
+        if "HTTP_HOST" not in environ and environ.get("SERVER_PROTOCOL") == "HTTP/1.1":
+            raise BadRequest()
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if not chunked and environ.get("CONTENT_LENGTH", "0") in ("", "0"):
             return

@@ -93,6 +93,16 @@ def test_a_chunked_body_of_exactly_the_limit_is_read_whole(server, auth_server):
     assert raw.startswith(b"HTTP/1.1 200 "), raw[:300]
 
 
+@pytest.mark.parametrize("request_line, status", [(b"GET /auth/health HTTP/1.1", 400),
+                                                  (b"GET /auth/health HTTP/1.0", 200)])
+def test_an_http_1_1_request_without_host_is_a_400(server, request_line, status):
+    """RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host (HTTP/1.0 had none)."""
+    raw = exchange(server, request_line + b"\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 %d " % status) or raw.startswith(b"HTTP/1.0 %d " % status), raw[:200]
+    if status == 400:
+        assert b'"code":"BAD_REQUEST"' in raw
+
+
 def test_a_declared_length_over_the_limit_is_refused_at_once_on_a_route_without_a_body(server, auth_server):
     """Content-Length 1,000,000 with a thousand bytes sent: a 413 before any wait for the rest."""
     user = sign_up_user(auth_server)
