@@ -80,13 +80,14 @@ class CommonResponses(BasePlugin):
             responses = operation.setdefault("responses", {})
             if limit:
                 described = f"Rate limit reached (RATE_LIMITED): {limit} per {GROUP_KEYS[group]}"
-                own = responses.pop(429, None) or responses.pop("429", None) or {}
-                if own.get("description") not in (None, ERROR_DESCRIPTIONS[429]):  # the route says more
-                    described += f"; {own['description']}"
-                responses["429"] = {"description": described, "headers": RATE_LIMIT_HEADERS,
-                                    "content": {"application/json": {"schema": ERROR_REF}}}
+                limited = _documented(responses, 429, described)
+                own = limited["description"]
+                if own not in (described, ERROR_DESCRIPTIONS[429]):  # the route's own words, after the limit
+                    described = f"{described}; {own}"
+                limited["description"] = described
+                limited["headers"] = RATE_LIMIT_HEADERS
             if "requestBody" in operation:
-                responses.setdefault("413", _error("Request body too large (PAYLOAD_TOO_LARGE)"))
+                _documented(responses, 413, "Request body too large (PAYLOAD_TOO_LARGE)")
             if second_factor is not None:
                 _documented(responses, 401, GUARD_401)
                 _documented(responses, 503, GUARD_503)

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 
 from ..accounts import service as accounts
 from ..errors import ApiError, NotFound, ReauthenticationRequired, SessionRevoked, ValidationFailed
-from ..mfa import status as mfa_status
 from ..profiles import service as profiles
 from ..sessions import get_revocations
 from ..supabase_client.account import AccountRecord, get_supabase_account
@@ -79,8 +78,7 @@ def _change_password_with_second_factor(claims: Claims, email: str, access_token
     get_supabase_account().set_password(access_token, new_password, current_password)
     auth.sign_out(access_token, "local")  # its refresh token would otherwise outlive the change
     get_revocations().logout_everywhere(claims.user_id, None)
-    seen = mfa_status.generation()
-    return mfa_status.note_session(accounts.after_cutoff(auth.sign_in(email, new_password)), seen)
+    return accounts.sign_in(email, new_password)
 
 
 def request_email_change(access_token: str, new_email: str) -> None:
