@@ -94,13 +94,21 @@ def test_a_chunked_body_of_exactly_the_limit_is_read_whole(server, auth_server):
 
 
 @pytest.mark.parametrize("request_line, status", [(b"GET /auth/health HTTP/1.1", 400),
-                                                  (b"GET /auth/health HTTP/1.0", 200)])
+                                                  (b"GET /auth/health HTTP/1.0", 200),
+                                                  (b"GET /auth/health HTTP/1.9", 400)])
 def test_an_http_1_1_request_without_host_is_a_400(server, request_line, status):
     """RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host (HTTP/1.0 had none)."""
     raw = exchange(server, request_line + b"\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 %d " % status) or raw.startswith(b"HTTP/1.0 %d " % status), raw[:200]
     if status == 400:
         assert b'"code":"BAD_REQUEST"' in raw
+
+
+@pytest.mark.parametrize("version", [b"1.2", b"1.9"])
+def test_a_later_http_1_minor_version_is_answered_as_http_1_1(server, version):
+    """RFC 9110 §6.2: the answer carries the highest version the server conforms to (1.1), not the request's."""
+    raw = exchange(server, b"GET /auth/health HTTP/" + version + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
 
 
 def test_a_declared_length_over_the_limit_is_refused_at_once_on_a_route_without_a_body(server, auth_server):

@@ -126,6 +126,14 @@ class BalancedThreadWorker(ReadAhead, ThreadWorker):
                 sys.setswitchinterval(previous)
         super().handle_exit(sig, frame)
 
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        # gunicorn takes any HTTP/1.x and answers in the same version ("HTTP/1.9 200 OK"), and the app's HTTP/1.1
+        # rules (Host required) compared the version as text. RFC 9110 §6.2: answer with the highest version
+        # this server conforms to within the request's major version, i.e. treat 1.2-1.9 as 1.1.
+        if req.version > (1, 1):
+            req.version = (1, 1)
+        return super().handle_request(req, conn)
+
     def accept(self, listener: Any) -> None:
         try:
             super().accept(listener)
