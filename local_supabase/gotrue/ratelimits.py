@@ -1,7 +1,8 @@
 """Rate limits as GoTrue applies them: token buckets per client IP and endpoint, and the e-mail budget.
 
 - Buckets: GoTrue internal/api/apilimiter/apilimiter.go, New (tollbooth limiters: `rate / 300` tokens a
-  second, a burst of 30, one bucket per key), applied by internal/api/middleware.go, limitHandler /
+  second, a burst of 30, one bucket per key, replaced by a full one an hour after it
+  was made: a minute for the MFA buckets), applied by internal/api/middleware.go, limitHandler /
   performRateLimiting, which answers 429 `over_request_rate_limit` "Request rate limit reached". Which bucket
   guards which route: internal/api/api.go (router) and token.go, Token (one bucket for every grant, checked
   after the grant type).
@@ -31,29 +32,37 @@ BURST = 30
 # Buckets of the OTP family (RATE_LIMIT_OTP): each route has a bucket of its own.
 OTP_BUCKETS = ("signups", "recover", "resend", "otp", "magiclink", "user")
 MFA_BUCKETS = ("factor_challenge", "factor_verify")
-# tollbooth forgets a key an hour after its last use (ExpirableOptions.DefaultExpirationTTL).
+# How long tollbooth keeps a key's bucket (ExpirableOptions.DefaultExpirationTTL in apilimiter.go, New): an
+# hour, a minute for the MFA buckets. Counted from the bucket's creation, not its last use: tollbooth v5,
+# limiter/limiter.go, limitReachedWithTokenBucketTTL, `Set`s a bucket only when `Get` finds none, and go-cache
+# does not extend an entry on reads; so TTL after creation a full bucket replaces it.
 KEY_TTL = 3600.0
+MFA_KEY_TTL = 60.0
 
 
 class TokenBucket:
-    """golang.org/x/time/rate's limiter, one per key: starts full, refills `per_second`, holds `burst`."""
+    """golang.org/x/time/rate's limiter, one per key: starts full, refills `per_second`, holds `burst`, and is
+    replaced by a full one `ttl` seconds after it was made (tollbooth's expiring bucket)."""
 
-    def __init__(self, per_second: float, burst: int = BURST) -> None:
+    def __init__(self, per_second: float, burst: int = BURST, ttl: float = KEY_TTL) -> None:
         self.per_second = per_second
         self.burst = burst
-        self._keys: dict[str, tuple[float, float]] = {}
+        self.ttl = ttl
+        self._keys: dict[str, tuple[float, float, float]] = {}  # key: (tokens, last take, created)
         self._lock = threading.Lock()
 
     def allow(self, key: str, now: float | None = None) -> bool:
         """Take one token from `key`'s bucket; False when it is empty."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            tokens, stamp = self._keys.get(key, (float(self.burst), now))
+            tokens, stamp, created = self._keys.get(key, (float(self.burst), now, now))
+            if now - created >= self.ttl:
+                tokens, stamp, created = float(self.burst), now, now
             tokens = min(float(self.burst), tokens + (now - stamp) * self.per_second)
             allowed = tokens >= 1.0
-            self._keys[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._keys[key] = (tokens - 1.0 if allowed else tokens, now, created)
             if len(self._keys) > 10_000:
-                self._keys = {k: v for k, v in self._keys.items() if now - v[1] < KEY_TTL}
+                self._keys = {k: v for k, v in self._keys.items() if now - v[2] < self.ttl}
             return allowed
 
 
@@ -96,7 +105,7 @@ class RateLimits:
                    "verify": TokenBucket(settings.rate_limit_verify / FIVE_MINUTES)}
         buckets.update({name: TokenBucket(settings.rate_limit_otp / FIVE_MINUTES) for name in OTP_BUCKETS})
         # FactorChallenge and FactorVerify: RATE_LIMIT_CHALLENGE_AND_VERIFY per minute, a bucket each.
-        buckets.update({name: TokenBucket(settings.rate_limit_mfa / 60) for name in MFA_BUCKETS})
+        buckets.update({name: TokenBucket(settings.rate_limit_mfa / 60, ttl=MFA_KEY_TTL) for name in MFA_BUCKETS})
         return cls(enabled=settings.rate_limits, buckets=buckets,
                    email_sent=IntervalLimiter(int(settings.rate_limit_email_sent)))
 

@@ -19,6 +19,7 @@ import pytest
 from supabase import ClientOptions, create_client
 from supabase_auth.errors import AuthApiError
 
+from local_supabase.gotrue.ratelimits import RateLimits
 from local_supabase.gotrue.settings import SettingsError, from_env
 
 pytestmark = pytest.mark.standin_only("exhausts rate-limit buckets and sends Sb-Forwarded-For")
@@ -282,3 +283,19 @@ def test_hosted_defaults_and_the_off_switch():
         from_env({**base, "LOCAL_AUTH_RATE_LIMITS": "sometimes"})
     with pytest.raises(SettingsError, match="LOCAL_AUTH_RATE_LIMIT_OTP"):
         from_env({**base, "LOCAL_AUTH_RATE_LIMIT_OTP": "-1"})
+
+
+@pytest.mark.parametrize("bucket, ttl", [("factor_challenge", 60.0), ("factor_verify", 60.0),
+                                         ("recover", 3600.0), ("token", 3600.0)])
+def test_a_bucket_is_replaced_by_a_full_one_its_ttl_after_it_was_made(bucket, ttl):
+    """tollbooth keeps a key's bucket for its TTL from creation (limiter.go, limitReachedWithTokenBucketTTL
+    sets it only when none is found; go-cache does not extend it on reads), then a full bucket replaces it:
+    apilimiter.go, New gives FactorChallenge/FactorVerify a minute, the others an hour. The clock is the
+    bucket's own `now`: the minute is not waited out."""
+    limits = RateLimits.from_settings(from_env({"LOCAL_AUTH_DATABASE_URL": "postgresql://localhost/x"}))
+    limiter = limits.buckets[bucket]
+    assert [limiter.allow("ip", now=1000.0) for _ in range(BURST + 1)] == [True] * BURST + [False]
+    # Just before the TTL the bucket holds only what it refilled; once the TTL has run, a whole burst again.
+    refilled = int((ttl - 1) * limiter.per_second)
+    assert sum(limiter.allow("ip", now=1000.0 + ttl - 1) for _ in range(BURST)) == min(refilled, BURST)
+    assert [limiter.allow("ip", now=1000.0 + ttl) for _ in range(BURST + 1)] == [True] * BURST + [False]
