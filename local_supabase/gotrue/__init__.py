@@ -20,7 +20,8 @@ Simplifications against the real server, on purpose:
   existing user follows GoTrue (linking.py). `provider_token` is a random local string; there is no provider
   refresh token. `/authorize` keeps a flow-state row for implicit flows too (GoTrue keeps that state in a
   signed JWT). An `invite_token` there is looked up (404 when unknown) but not carried to the callback
-  (GoTrue's processInvite).
+  (GoTrue's processInvite). `grant_type=id_token` checks its parameters as IdTokenGrant does, but no ID
+  token ever verifies (Google's keys cannot be fetched offline): "Bad ID token".
 - MFA is TOTP only (routes_mfa.py): phone and WebAuthn factors are off, as GoTrue's defaults have them; the
   factor secret is stored unencrypted (no DB encryption configured); no MFA hooks or notification e-mails.
 - No SSO/SAML, web3, passkeys, manual identity linking, captcha, hooks or OAuth-server feature.

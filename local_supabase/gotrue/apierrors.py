@@ -32,6 +32,20 @@ class Panic(GoTrueError):
         super().__init__(500, "unexpected_failure", "Internal Server Error")
 
 
+class WeakPassword(GoTrueError):
+    """errors.go, handleResponseErrorWeakPassword: sets `x-sb-error-code` only in its legacy branch."""
+
+
+class OAuthError(Exception):
+    """apierrors.OAuthError, answered by errors.go, handleResponseErrorOAuth: 400 `{"error",
+    "error_description"}` in either API version, no error code header."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+
+
 class GatewayError(Exception):
     """A 401 from the API gateway (Kong): no `code`, no `error_code`, no version header."""
 
@@ -58,7 +72,7 @@ def email_exists() -> GoTrueError:
 
 def weak_password(message: str, reasons: list[str]) -> GoTrueError:
     """422 weak_password with the reasons the client turns into AuthWeakPasswordError."""
-    return GoTrueError(422, "weak_password", message, weak_password={"reasons": reasons})
+    return WeakPassword(422, "weak_password", message, weak_password={"reasons": reasons})
 
 
 def _requested_version() -> bool:
@@ -72,7 +86,8 @@ def _requested_version() -> bool:
 
 def error_response(error: GoTrueError) -> Response:
     """Serialise `error` in the shape the request asked for."""
-    if _requested_version():
+    versioned = _requested_version()
+    if versioned:
         response = jsonify({"code": error.code, "message": error.message, **error.extra})
         response.headers[VERSION_HEADER] = API_VERSION
     else:
@@ -81,8 +96,19 @@ def error_response(error: GoTrueError) -> Response:
             body["error_id"] = request.environ.get("local.request_id", "")
         response = jsonify(body)
     response.status_code = error.status
-    if not isinstance(error, Panic):
+    if not isinstance(error, Panic) and not (versioned and isinstance(error, WeakPassword)):
         response.headers["x-sb-error-code"] = error.code
+    return response
+
+
+def oauth_error_response(error: OAuthError) -> Response:
+    body = {"error": error.error}
+    if error.description:  # `omitempty`
+        body["error_description"] = error.description
+    response = jsonify(body)
+    response.status_code = 400
+    if _requested_version():  # HandleResponseError sets the version header before any handler runs
+        response.headers[VERSION_HEADER] = API_VERSION
     return response
 
 
@@ -113,6 +139,7 @@ def _unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     """Register the error handlers once on the app."""
     app.register_error_handler(GoTrueError, error_response)
+    app.register_error_handler(OAuthError, oauth_error_response)
     app.register_error_handler(GatewayError, gateway_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -48,6 +48,13 @@ def bearer_token() -> str:
     return match.group(1)
 
 
+# What golang-jwt v5's signing methods return for a signature that does not verify, after "token signature is
+# invalid: " (ecdsa.go, ErrECDSAVerification; rsa.go, crypto/rsa's ErrVerification; hmac.go,
+# ErrSignatureInvalid).
+_SIGNATURE_ERRORS = {"ES256": "crypto/ecdsa: verification error", "RS256": "crypto/rsa: verification error",
+                     "HS256": "signature is invalid"}
+
+
 def verified_claims(token: str) -> dict:
     """The claims of a token we signed; 403 bad_jwt otherwise."""
     prefix = "invalid JWT: unable to parse or verify signature, "
@@ -55,8 +62,9 @@ def verified_claims(token: str) -> dict:
         return ctx().keys.decode(token)
     except jwt.ExpiredSignatureError:
         raise GoTrueError(403, "bad_jwt", prefix + "token has invalid claims: token is expired") from None
-    except jwt.InvalidSignatureError as error:
-        raise GoTrueError(403, "bad_jwt", prefix + f"token signature is invalid: {error}") from None
+    except jwt.InvalidSignatureError:
+        reason = _SIGNATURE_ERRORS.get(jwt.get_unverified_header(token).get("alg"), "signature is invalid")
+        raise GoTrueError(403, "bad_jwt", prefix + f"token signature is invalid: {reason}") from None
     except jwt.PyJWTError as error:
         raise GoTrueError(403, "bad_jwt", prefix + f"token is malformed: {error}") from None
 

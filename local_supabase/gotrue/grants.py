@@ -68,8 +68,10 @@ class TokenService:
     def after_mfa(self, tx: Tx, user: dict, session: dict) -> dict:
         """token.go, updateMFASessionAndClaims with legacy refresh tokens: the session's current refresh token
         swapped for a new one (models.GrantRefreshTokenSwap), and the session response with the session's new
-        aal and amr."""
-        current = tx.one("active_refresh_token", {"session_id": session["id"]})
+        aal and amr. FindTokenBySessionID takes the session's oldest unrevoked token (`created_at asc`), where
+        the refresh grant's FindCurrentlyActiveRefreshToken takes the newest (`id desc`): they differ once a
+        reuse within the interval has left a session two unrevoked tokens."""
+        current = tx.one("oldest_active_refresh_token", {"session_id": session["id"]})
         if current is None:  # models.FindTokenBySessionID's RefreshTokenNotFoundError, unhandled there: a 500
             raise GoTrueError(500, "unexpected_failure", "Refresh Token not found")
         tx.run("revoke_refresh_token", {"id": current["id"]})

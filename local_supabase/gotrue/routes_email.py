@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
@@ -30,13 +31,24 @@ def recover() -> Response:
         raise bad_request("Password recovery requires an email")
     email = email_address(raw_email)
     pkce = flow_state.pkce_params(body)
-    with ctx().store.transaction() as tx:
+    store = ctx().store
+    with store.transaction() as tx:
         user = models.find_user_by_email(tx, email)
-        if user is not None:
-            if pkce:
-                flow_state.create(tx, pkce, "recovery", user_id=user["id"])
+    if user is not None:
+        if pkce:
+            _save_flow_state(pkce, "recovery", user["id"])
+        with store.transaction() as tx:
             mail.send(tx, user, mail.RECOVERY, redirect_target(), pkce=bool(pkce))
     return jsonify({})
+
+
+def _save_flow_state(pkce: tuple[str, str], kind: str, user_id: Any) -> None:
+    """Recover and MagicLink (recover.go, magic_link.go) save the flow state on the plain connection, before
+    and outside the transaction that sends the e-mail: a send refused (the 60 s frequency, 429) keeps it, and
+    the link already sent exchanges with the newest verifier (pkce.go, issueAuthCode takes the user's latest
+    flow state), which supabase-py stored before it sent the refused request."""
+    with ctx().store.transaction() as tx:
+        flow_state.create(tx, pkce, kind, user_id=user_id)
 
 
 def _should_create_user(body: dict) -> bool:
@@ -122,8 +134,9 @@ def _magic_link(email: str, data: dict, pkce: tuple[str, str] | None) -> Respons
             user = models.confirm_email(tx, user)
             state.tokens.sign_in(tx, user, "password")  # Signup's own sign-in; MagicLink drops the session
             user = models.find_user(tx, user["id"])
-        if pkce:
-            flow_state.create(tx, pkce, "magiclink", user_id=user["id"])
+    if pkce:
+        _save_flow_state(pkce, "magiclink", user["id"])
+    with state.store.transaction() as tx:
         mail.send(tx, user, mail.MAGICLINK, redirect_target(), pkce=bool(pkce))
     return jsonify({})
 

@@ -268,3 +268,29 @@ def test_challenges_are_rate_limited(start_auth_server, h):
         client.auth.mfa.challenge({"factor_id": factor.id})
     error = _error(lambda: client.auth.mfa.challenge({"factor_id": factor.id}))
     assert (error.status, error.code) == (429, "over_request_rate_limit")
+
+
+def test_verifying_a_factor_swaps_the_sessions_oldest_unrevoked_refresh_token(auth_server, h):
+    """token.go, updateMFASessionAndClaims swaps models.FindTokenBySessionID's token: the session's oldest
+    unrevoked one (`created_at asc`). A session holds two once a revoked token that is not the active one's
+    parent is reused within the reuse interval (a new child, the active one kept)."""
+    client, _ = _signed_in(auth_server, h)
+
+    def refresh(token: str) -> str:
+        with h.http(auth_server) as http:
+            answer = http.post("/token", params={"grant_type": "refresh_token"},
+                               json={"refresh_token": token})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["refresh_token"]
+
+    first = client.auth.get_session().refresh_token
+    older = refresh(refresh(first))  # first -> second -> older (active)
+    newer = refresh(first)  # reused within the interval, not the active token's parent: a second live token
+    assert newer != older
+    factor = client.auth.mfa.enroll({"factor_type": "totp"})
+    verified = client.auth.mfa.challenge_and_verify({"factor_id": factor.id,
+                                                     "code": pyotp.TOTP(factor.totp.secret).now()})
+    # The older one was swapped: presented again, it is the revoked parent of the newest token, which the
+    # refresh grant (FindCurrentlyActiveRefreshToken, `id desc`) hands back; the newer one is still live.
+    assert refresh(older) == verified.refresh_token
+    assert refresh(newer) not in (verified.refresh_token, newer)

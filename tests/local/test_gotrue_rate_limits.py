@@ -299,3 +299,29 @@ def test_a_bucket_is_replaced_by_a_full_one_its_ttl_after_it_was_made(bucket, tt
     refilled = int((ttl - 1) * limiter.per_second)
     assert sum(limiter.allow("ip", now=1000.0 + ttl - 1) for _ in range(BURST)) == min(refilled, BURST)
     assert [limiter.allow("ip", now=1000.0 + ttl) for _ in range(BURST + 1)] == [True] * BURST + [False]
+
+
+@pytest.mark.parametrize("send", ["recovery", "magiclink"])
+def test_a_pkce_request_refused_by_the_email_frequency_keeps_its_flow_state(limited_confirm, h, send):
+    """recover.go, Recover and magic_link.go, MagicLink save the flow state before, and outside, the
+    transaction that sends the mail; pkce.go, issueAuthCode takes the user's latest flow state. So a second
+    request within the 60 s frequency (429) still leaves its flow state, and the link of the first mail
+    exchanges with the verifier the client stored for the second (supabase-py stores it before sending)."""
+    email = h.email()
+    h.admin(limited_confirm).create_user({"email": email, "password": "secret123", "email_confirm": True})
+    headers = {"Authorization": f"Bearer {limited_confirm.anon_key}", "Sb-Forwarded-For": fresh_ip()}
+    client = create_client(limited_confirm.url, limited_confirm.service_role_key, options=ClientOptions(
+        headers=headers, auto_refresh_token=False, flow_type="pkce"))
+    request = {"recovery": lambda: client.auth.reset_password_for_email(email),
+               "magiclink": lambda: client.auth.sign_in_with_otp({"email": email})}[send]
+    request()
+    with pytest.raises(AuthApiError) as again:
+        request()
+    assert (again.value.status, again.value.code) == (429, "over_email_send_rate_limit")
+    [mail] = limited_confirm.mail(email)
+    assert mail["type"] == send
+    verified = httpx.get(mail["link"])
+    assert verified.status_code == 303, verified.text
+    code = h.query(verified.headers["location"])["code"]
+    session = client.auth.exchange_code_for_session({"auth_code": code})
+    assert session.user.email == email

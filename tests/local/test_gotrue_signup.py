@@ -110,9 +110,14 @@ def test_weak_and_too_long_passwords(auth_server, h):
         client.auth.sign_up({"email": h.email(), "password": "x" * 73})
     assert too_long.value.status == 400 and too_long.value.code == "validation_failed"
     with h.http(auth_server) as http:
-        body = http.post("/signup", json={"email": h.email(), "password": "abc"}).json()
-    assert body == {"code": "weak_password", "message": "Password should be at least 6 characters.",
-                    "weak_password": {"reasons": ["length"]}}
+        answer = http.post("/signup", json={"email": h.email(), "password": "abc"})
+    assert answer.json() == {"code": "weak_password", "message": "Password should be at least 6 characters.",
+                             "weak_password": {"reasons": ["length"]}}
+    # errors.go, handleResponseErrorWeakPassword sets x-sb-error-code only in its legacy branch.
+    assert "x-sb-error-code" not in answer.headers
+    with h.http(auth_server, version=False) as http:
+        legacy = http.post("/signup", json={"email": h.email(), "password": "abc"})
+    assert legacy.json()["error_code"] == legacy.headers["x-sb-error-code"] == "weak_password"
 
 
 @pytest.mark.parametrize("body, code, message", [

@@ -44,6 +44,36 @@ def test_unsupported_grant_type(auth_server, h):
     assert response.json() == {"code": "invalid_credentials", "message": "unsupported_grant_type"}
 
 
+@pytest.mark.parametrize("body, description", [
+    ({"provider": "google"}, "id_token required"),
+    ({"id_token": "abc"}, "provider or client_id and issuer required"),
+    ({"id_token": "abc", "client_id": "x"}, "provider or client_id and issuer required"),
+    ({"id_token": "abc", "provider": "google"}, "Bad ID token"),
+    ({"id_token": "abc", "client_id": "x", "issuer": "https://accounts.google.com"}, "Bad ID token"),
+])
+def test_the_id_token_grant_refuses_as_gotrue_does(auth_server, h, body, description):
+    """token.go, Token serves grant_type=id_token (sign_in_with_id_token); token_oidc.go, IdTokenGrant answers
+    its OAuthError, 400 {"error", "error_description"}. No Google ID token verifies offline: "Bad ID
+    token"."""
+    with h.http(auth_server) as http:
+        response = http.post("/token", params={"grant_type": "id_token"}, json=body)
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid request", "error_description": description}
+    assert "x-sb-error-code" not in response.headers
+    with pytest.raises(AuthApiError) as caught:
+        h.client(auth_server).auth.sign_in_with_id_token({"provider": "google", "token": "not-google"})
+    assert caught.value.status == 400
+
+
+def test_an_id_token_of_an_issuer_not_allowed_is_refused(auth_server, h):
+    """getProvider's default branch: an issuer outside GOTRUE_EXTERNAL_ALLOWED_ID_TOKEN_ISSUERS."""
+    with h.http(auth_server) as http:
+        response = http.post("/token", params={"grant_type": "id_token"},
+                             json={"id_token": "abc", "provider": "custom-thing"})
+    assert (response.status_code, response.json()) == (400, {
+        "code": "validation_failed", "message": 'Custom OIDC provider "custom-thing" not allowed'})
+
+
 def test_email_not_confirmed_only_after_correct_password(confirm_server, h):
     email = h.email()
     h.client(confirm_server).auth.sign_up({"email": email, "password": "secret123"})
@@ -218,8 +248,15 @@ def test_get_user_errors(auth_server, h):
     assert no_auth.status_code == 401 and no_auth.json()["code"] == "no_authorization"
     forged = jwt.encode({"sub": str(uuid.uuid4()), "exp": int(time.time()) + 60}, "wrong-secret-" * 4,
                         algorithm="HS256")
+    prefix = "invalid JWT: unable to parse or verify signature, token signature is invalid: "
     with h.http(auth_server, token=forged) as http:
-        assert http.get("/user").json()["code"] == "bad_jwt"
+        assert http.get("/user").json() == {"code": "bad_jwt", "message": prefix + "signature is invalid"}
+    # golang-jwt v5's words for a signature that does not verify (ecdsa.go, ErrECDSAVerification).
+    header, payload, signature = h.sign_up(auth_server)["access_token"].split(".")
+    tampered = ".".join([header, payload, ("A" if signature[0] != "A" else "B") + signature[1:]])
+    with h.http(auth_server, token=tampered) as http:
+        assert http.get("/user").json() == {"code": "bad_jwt",
+                                            "message": prefix + "crypto/ecdsa: verification error"}
 
 
 def test_an_expired_token_is_bad_jwt_and_iat_is_not_checked(start_auth_server, h):

@@ -13,6 +13,9 @@ SELECT * FROM refresh_tokens WHERE id = %(id)s
 -- name: active_refresh_token
 SELECT * FROM refresh_tokens WHERE session_id = %(session_id)s AND NOT revoked ORDER BY id DESC LIMIT 1
 
+-- name: oldest_active_refresh_token
+SELECT * FROM refresh_tokens WHERE session_id = %(session_id)s AND NOT revoked ORDER BY created_at, id LIMIT 1
+
 -- name: revoke_refresh_token
 UPDATE refresh_tokens SET revoked = true, updated_at = now() WHERE id = %(id)s
 
