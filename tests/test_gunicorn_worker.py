@@ -253,6 +253,34 @@ def test_bodies_trickled_by_more_clients_than_threads_hold_up_no_one(two_workers
             client.close()
 
 
+def test_pipelined_requests_trickled_by_more_clients_than_threads_hold_up_no_one(two_workers):
+    """Each client sends a whole request and, before its answer, the start of the next, then a byte now and
+    then: gunicorn handed such a connection (its next request's bytes already buffered) straight back to a
+    thread, which read the rest with blocking reads; four such clients froze a one-worker server. The loop
+    reads the pipelined request now; completed, it is served."""
+    port = port_of(two_workers)
+    first = b"GET /auth/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    trickling = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2 * THREADS_IN_ALL)]
+    try:
+        for client in trickling:
+            client.sendall(first + b"GET /auth/health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        for client in trickling:  # the first answer, whole (its body may come in a segment of its own)
+            answer = b""
+            while not answer.endswith(b'{"ok":true,"service":"auth"}\n'):
+                answer += client.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(3):  # keep trickling while others are served, each answer well within a read timeout
+            for client in trickling:
+                client.sendall(b"a")
+            answer = httpx.get(f"{two_workers.url}/auth/health", timeout=READ_TIMEOUT / 2)
+            assert answer.status_code == 200
+        trickling[0].sendall(b"\r\nConnection: close\r\n\r\n")
+        assert read_to_close(trickling[0]).startswith(b"HTTP/1.1 200 OK\r\n")
+    finally:
+        for client in trickling:
+            client.close()
+
+
 def test_a_chunk_announced_past_the_limit_is_a_413_at_once(two_workers):
     """Its bytes may never come: the app refuses it unread (no wait for them), and the connection closes."""
     answer = raw_request(port_of(two_workers), b"POST /auth/signin HTTP/1.1\r\nHost: x\r\n"

@@ -82,6 +82,13 @@ def test_gunicorn_thread_worker_request_reading_hooks():
         assert attribute in source, attribute
     assert "self.unreader" in inspect.getsource(__import__("gunicorn.http.parser", fromlist=["Parser"]).Parser)
     assert parameters(__import__("gunicorn.http.unreader", fromlist=["Unreader"]).Unreader.unread) == ["self", "data"]
+    # A keep-alive answer whose connection already buffers the next request's bytes goes back to a thread at
+    # once: read_ahead.finish_request takes those bytes (take_buffered) and reads the rest in the loop.
+    assert parameters(worker.finish_request) == ["self", "conn", "fs"]
+    finish = inspect.getsource(worker.finish_request)
+    assert "result is _DEFER" in finish and "conn.parser.unreader.buf.getvalue()" in finish
+    unreader = __import__("gunicorn.http.unreader", fromlist=["Unreader"]).Unreader
+    assert parameters(unreader.take_buffered) == ["self"]
 
 
 def test_gunicorn_drains_an_unread_body_up_to_a_limit_and_lets_the_app_force_a_close():

@@ -14,7 +14,11 @@ drops the expectation from the head, so that gunicorn sends no second one): four
 bodies a byte every few seconds held four threads for as long as they liked, since a socket timeout bounds
 each read, not the request.
 
-What is still read in a thread (a body the app refuses unread, over `BODY_LIMIT`, and pipelined requests) is
+A request pipelined behind another (sent before the answer to the one before it) is read ahead the same way:
+gunicorn handed a connection whose buffer held part of the next request straight back to a thread, which
+then read the rest with blocking reads; four clients each sending a request and the start of a second, then a
+byte every two seconds, held every thread of a worker (the whole server, with one worker) for as long as they
+went on. What is still read in a thread (a body the app refuses unread, over `BODY_LIMIT`) is
 bounded by the socket's receive and send timeouts (SO_RCVTIMEO / SO_SNDTIMEO, `REQUEST_READ_TIMEOUT` too): a
 stalled read fails instead of blocking for ever. Not used on TLS sockets (gunicorn's own `certfile`), whose
 bytes only the TLS layer may read.
@@ -32,7 +36,7 @@ from collections import deque
 from functools import partial
 from typing import Any
 
-from gunicorn.workers.gthread import TConn
+from gunicorn.workers.gthread import _DEFER, TConn
 
 from ..config import Config
 from . import error_pages, unread_bodies
@@ -209,6 +213,21 @@ class ReadAhead:
         self.keepalived_conns.remove(conn)  # type: ignore[attr-defined]
         self._start_reading(conn)
 
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        """A request answered: with keep-alive and the next request's bytes already in the parser's buffer
+        (pipelined, or read past a drained body), gunicorn enqueues the connection for a thread at once, which
+        would read the rest of that request with blocking reads. It is read ahead here instead."""
+        ssl = self.cfg.is_ssl  # type: ignore[attr-defined]
+        if not ssl and not fs.cancelled() and fs.exception() is None:
+            result = fs.result()
+            if result and result is not _DEFER and conn.parser is not None:
+                buffered = conn.parser.unreader.take_buffered()
+                if buffered:
+                    conn.sock.setblocking(False)
+                    self._start_reading(conn, buffered)
+                    return
+        super().finish_request(conn, fs)  # type: ignore[misc]
+
     def murder_pending(self) -> None:
         super().murder_pending()  # type: ignore[misc]
         now = time.monotonic()
@@ -242,14 +261,17 @@ class ReadAhead:
         return super().handle(conn)  # type: ignore[misc]
 
     # ------------------------------------------------------------------------------------------ internals
-    def _start_reading(self, conn: Any) -> None:
-        # The socket is non-blocking here: TConn makes it so, and gunicorn again before a keep-alive wait.
-        conn.coner_read = b""
+    def _start_reading(self, conn: Any, buffered: bytes = b"") -> None:
+        # The socket is non-blocking here: TConn makes it so, gunicorn again before a keep-alive wait, and
+        # finish_request before a pipelined request. `buffered`: that request's bytes already read.
+        conn.coner_read = buffered
         conn.coner_waiting = True  # for the rest of its request, in this loop
         conn.coner_registered = False  # on the poller, with a deadline: only a request that must be waited for
         conn.coner_scanned = 0  # how far the search for the head's end has gone
         conn.coner_plan = None  # once its head is in: the request's length, or the Body to follow
         conn.coner_continued = False  # whether this loop answered the head's Expect: 100-continue
+        if buffered and self._settled(conn):
+            return
         self._pull(conn)
 
     def _pull(self, conn: Any, _fileobj: Any = None) -> None:
@@ -275,24 +297,32 @@ class ReadAhead:
                 if isinstance(read, bytes):  # a request in pieces: appended in place from here on
                     read = conn.coner_read = bytearray(read)
                 read += chunk
-            plan = conn.coner_plan
-            if plan is None:  # each byte is searched once (a head may come a byte at a time)
-                plan = conn.coner_plan = expected_length(read, max(0, conn.coner_scanned - 3))
-                conn.coner_scanned = len(read)
-                if isinstance(plan, Body) and plan.continue_line is not None:
-                    if not self._continue(conn):
-                        self._drop(conn)
-                        return
-                    plan = conn.coner_plan
-            length = plan.length(read) if isinstance(plan, Body) else plan
-            if length is not None and len(read) >= length:
-                self._dispatch(conn)
+            if self._settled(conn):
                 return
         if not conn.coner_registered:  # the rest is to come: wait on the poller, until the deadline
             conn.coner_registered = True
             conn.coner_deadline = time.monotonic() + REQUEST_READ_TIMEOUT
             self._coner_reading.append((conn.coner_deadline, conn))
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._pull, conn))  # type: ignore[attr-defined]
+
+    def _settled(self, conn: Any) -> bool:
+        """Whether the bytes read so far settle the request: whole (handed to a thread), or the connection
+        dropped. False while more is to come."""
+        read = conn.coner_read
+        plan = conn.coner_plan
+        if plan is None:  # each byte is searched once (a head may come a byte at a time)
+            plan = conn.coner_plan = expected_length(read, max(0, conn.coner_scanned - 3))
+            conn.coner_scanned = len(read)
+            if isinstance(plan, Body) and plan.continue_line is not None:
+                if not self._continue(conn):
+                    self._drop(conn)
+                    return True
+                plan = conn.coner_plan
+        length = plan.length(read) if isinstance(plan, Body) else plan
+        if length is not None and len(read) >= length:
+            self._dispatch(conn)
+            return True
+        return False
 
     def _continue(self, conn: Any) -> bool:
         """Answer `Expect: 100-continue` from the loop, so that the client sends its body to the loop rather
