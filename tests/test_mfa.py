@@ -157,6 +157,18 @@ def test_a_second_factor_takes_aal2(client):
     assert enrol(client, user.session["access_token"], friendly_name="Tablet")["friendly_name"] == "Tablet"
 
 
+def test_a_factor_of_a_name_already_taken_is_a_conflict_that_says_so(client):
+    """409 CONFLICT has two causes (mfa.go: mfa_factor_name_conflict, too_many_enrolled_mfa_factors): the
+    message names which."""
+    user = enrolled_user(client)
+    aal2 = user.session["access_token"]
+    tablet = enrol(client, aal2, friendly_name="Tablet")
+    assert verify(client, aal2, tablet["factor_id"], code(tablet["secret"])).status_code == 200
+    again = client.post("/auth/mfa/enroll", json={"friendly_name": "Tablet"}, headers=bearer(aal2))
+    body = assert_error(again, 409, "CONFLICT")
+    assert body["error"] == "A factor with this friendly name already exists"
+
+
 # ------------------------------------------------------------------------------------------ unenrolment
 def test_unenrolling_takes_aal2_and_ends_the_other_sessions(client):
     user = enrolled_user(client)

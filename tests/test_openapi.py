@@ -124,6 +124,13 @@ def test_every_operation_documents_its_answers_in_the_error_shape(spec):
             assert {"Retry-After", "X-RateLimit-Limit"} <= set(responses["429"]["headers"])
 
 
+def test_the_me_answer_is_documented_open_to_new_keys_and_a_null_email(spec):
+    """The contract: extra keys "may be added" to /auth/me's user; `email` is null for a token without one."""
+    me_user = spec["components"]["schemas"]["MeUser"]
+    assert me_user.get("additionalProperties") is True
+    assert me_user["properties"]["email"].get("nullable") is True
+
+
 def test_request_bodies_come_from_the_validating_schemas(spec):
     schemas = spec["components"]["schemas"]
     signup = schemas["SignUp"]

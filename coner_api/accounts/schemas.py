@@ -1,7 +1,7 @@
 """What the /auth routes accept and answer (docs/api.md, "Accounts")."""
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
 
 from ..schemas import Body, EmailField, Text, Token, password_rules
 
@@ -59,8 +59,13 @@ class TokenResponseSchema(Schema):
 
 
 class MeUserSchema(Schema):
+    class Meta:
+        # The contract: extra keys "may be added". Documented as allowed (additionalProperties: true), so a
+        # client generated from the OpenAPI document does not refuse the next one.
+        unknown = INCLUDE
+
     id = fields.UUID(required=True)
-    email = fields.String(required=True)
+    email = fields.String(required=True, allow_none=True)  # null for a token without an e-mail
     roles = fields.List(fields.String())
     aal = fields.String(metadata={"example": "aal1", "description": "aal2 once a second factor was verified"})
 

@@ -64,7 +64,7 @@ def _client_error(read: Callable[[int | None], Any], size: int | None) -> Any:
     try:
         return read(size)
     except ParseException:
-        raise BadRequest() from None  # answered as "Bad Request", BAD_REQUEST
+        raise BadRequest() from None  # answered as "Bad request", BAD_REQUEST
 
 
 class _ChunkedBody:

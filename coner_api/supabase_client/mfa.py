@@ -31,12 +31,25 @@ class FactorNotFound(NotFound):
     message = "Factor not found"
 
 
+class FactorNameTaken(Conflict):
+    """mfa.go, enrollTOTPFactor: the caller already has a factor of that friendly name."""
+
+    message = "A factor with this friendly name already exists"
+
+
+class TooManyFactors(Conflict):
+    """mfa.go, validateFactors: the caller has as many factors as Supabase allows
+    (MFA_MAX_ENROLLED_FACTORS)."""
+
+    message = "Too many factors: remove one before enrolling another"
+
+
 # Signing the client in (GoTrue auth.go, requireAuthentication, through GET /user): a session Supabase ended
 # (a logout, or mfa.go deleting the user's aal1 sessions when a factor is verified) is a revoked session here.
 _SESSION = {"session_not_found": SessionRevoked, "user_not_found": Unauthorized}
 # mfa.go, EnrollFactor / validateFactors.
-_ENROLL = {**_SESSION, "insufficient_aal": MfaRequired, "too_many_enrolled_mfa_factors": Conflict,
-           "mfa_factor_name_conflict": Conflict, "mfa_totp_enroll_not_enabled": Forbidden}
+_ENROLL = {**_SESSION, "insufficient_aal": MfaRequired, "too_many_enrolled_mfa_factors": TooManyFactors,
+           "mfa_factor_name_conflict": FactorNameTaken, "mfa_totp_enroll_not_enabled": Forbidden}
 # mfa.go, ChallengeFactor / VerifyFactor / validateChallenge / verifyTOTPFactor: every way a code can fail is
 # the contract's INVALID_OTP; a factor that is not the caller's is NOT_FOUND (admin.go, loadFactor).
 _VERIFY = {**_SESSION, "mfa_verification_failed": InvalidOtp, "mfa_challenge_expired": InvalidOtp,
