@@ -281,6 +281,41 @@ def test_pipelined_requests_trickled_by_more_clients_than_threads_hold_up_no_one
             client.close()
 
 
+@pytest.mark.parametrize("framing", [b"Content-Length: 0000000000060000\r\n\r\n",
+                                     b"Transfer-Encoding: gzip, chunked\r\n\r\nffff\r\n",
+                                     b"Transfer-Encoding: identity, chunked\r\n\r\nffff\r\n",
+                                     b"Content-Length: 60000\r\nExpect: 100-continue\r\n"
+                                     b"Expect: 100-continue\r\n\r\n"],
+                         ids=["leading-zeros", "gzip-chunked", "identity-chunked", "expect-twice"])
+def test_bodies_in_every_framing_gunicorn_reads_are_read_by_the_loop(two_workers, framing):
+    """Spellings of a body gunicorn reads that the loop once handed to a thread as a head alone: trickled by
+    more clients than there are threads, they held every one (attacker audit). The loop reads them now."""
+    port = port_of(two_workers)
+    head = b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing
+    trickling = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2 * THREADS_IN_ALL)]
+    try:
+        for client in trickling:
+            client.sendall(head)
+        if b"Expect" in framing:  # one 100 from the loop, and no second one from gunicorn later
+            assert all(client.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n" for client in trickling)
+        for _ in range(3):
+            for client in trickling:
+                client.sendall(b" ")
+            answer = httpx.get(f"{two_workers.url}/auth/health", timeout=READ_TIMEOUT / 2)
+            assert answer.status_code == 200
+    finally:
+        for client in trickling:
+            client.close()
+
+
+def test_a_transfer_coding_gunicorn_does_not_know_is_a_400_not_a_501(two_workers):
+    """gunicorn answers 501 ("Bad Request" as its reason); the contract wants no 5xx for any input."""
+    answer = raw_request(port_of(two_workers), b"POST /auth/signin HTTP/1.1\r\nHost: x\r\n"
+                         b"Transfer-Encoding: xchunked\r\n\r\n", timeout=READ_TIMEOUT / 2)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:200]
+    assert b'"code": "BAD_REQUEST"' in answer or b'"code":"BAD_REQUEST"' in answer
+
+
 def test_a_chunk_announced_past_the_limit_is_a_413_at_once(two_workers):
     """Its bytes may never come: the app refuses it unread (no wait for them), and the connection closes."""
     answer = raw_request(port_of(two_workers), b"POST /auth/signin HTTP/1.1\r\nHost: x\r\n"

@@ -2,9 +2,14 @@
 (coner_api/serving/read_ahead.py; on a real gunicorn: tests/test_gunicorn_worker.py)."""
 from __future__ import annotations
 
+import socket
+import struct
+import time
+
 import pytest
 
-from coner_api.serving.read_ahead import BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, Body, expected_length
+from coner_api.serving.read_ahead import (BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, REQUEST_READ_TIMEOUT, Body,
+                                          _RequestDeadline, expected_length)
 
 HEAD = b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -24,21 +29,40 @@ def test_a_body_of_announced_length_is_waited_for():
 
 @pytest.mark.parametrize("header", [b"Content-Length: 1\r\nContent-Length: 1",
                                     b"Content-Length: %d" % (BODY_LIMIT + 1), b"Content-Length: -1",
-                                    b"Content-Length: 1e3",
+                                    b"Content-Length: 1e3", b"Content-Length: " + b"9" * 30,
                                     b"Transfer-Encoding: chunked\r\nContent-Length: 2",
-                                    b"Transfer-Encoding: gzip, chunked", b"Expect: 100-continue, x",
-                                    b"Expect: 100-continue\r\nExpect: 100-continue"])
+                                    b"Transfer-Encoding: chunked, gzip", b"Transfer-Encoding: xchunked",
+                                    b"Transfer-Encoding: chunked,", b"Transfer-Encoding: gzip",
+                                    b"Expect: 100-continue, x", b"Expect: 100-continue\r\nExpect: x"])
 def test_bodies_gunicorn_or_the_app_refuses_are_not_waited_for(header):
-    """Twice or oddly announced, both framings, an unknown expectation (gunicorn refuses it), or over the
-    limit (the app refuses it unread): the head alone is handed over."""
+    """Twice or oddly announced, both framings, a coding after `chunked` or unknown, an unknown expectation
+    (gunicorn refuses it), or over the limit (the app refuses it unread): the head alone is handed over."""
     request = HEAD + header + b"\r\n\r\n"
     assert expected_length(request) == len(request)
+
+
+def test_every_content_length_gunicorn_reads_is_waited_for():
+    """gunicorn takes any run of digits (isnumeric, int): leading zeros too. Handed over as a head alone, such
+    a body was read by a thread, which a client trickling it held."""
+    request = HEAD + b"Content-Length: 0000000000000012\r\n\r\n"
+    assert expected_length(request) == len(request) + 12
+
+
+@pytest.mark.parametrize("encoding", [b"gzip, chunked", b"identity, chunked", b"Identity,Chunked",
+                                      b"deflate\r\nTransfer-Encoding: chunked", b"compress ,\tchunked"])
+def test_every_chunked_framing_gunicorn_reads_is_followed(encoding):
+    """Message.set_body_reader: any of identity/gzip/deflate/compress may come before a last `chunked`, in one
+    header or several."""
+    head = HEAD + b"Transfer-Encoding: " + encoding + b"\r\n\r\n"
+    body = expected_length(head)
+    assert isinstance(body, Body) and body.length(head) is None
+    assert body.length(head + b"0\r\n\r\n") == len(head) + 5
 
 
 def chunked(*pieces: bytes) -> tuple[Body, bytes]:
     head = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
     body = expected_length(head)
-    assert isinstance(body, Body) and body.continue_line is None
+    assert isinstance(body, Body) and body.continue_lines is None
     return body, head + b"".join(pieces)
 
 
@@ -72,8 +96,10 @@ def test_expect_100_continue_is_answered_by_the_loop_which_then_waits_for_the_bo
     head = HEAD + b"Content-Length: 2\r\nExpect: 100-CONTINUE\r\n\r\n"
     body = expected_length(head)
     assert isinstance(body, Body) and body.length(head) == len(head) + 2
-    start, end = body.continue_line  # what is dropped before gunicorn parses the head
+    [(start, end)] = body.continue_lines  # what is dropped before gunicorn parses the head
     assert head[:start] + head[end:] == HEAD + b"Content-Length: 2\r\n\r\n"
+    twice = HEAD + b"Expect: 100-continue\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    assert len(expected_length(twice).continue_lines) == 2  # gunicorn takes a repeat: both are dropped
     http10 = head.replace(b"HTTP/1.1", b"HTTP/1.0")  # which ignores the expectation (RFC 9110 §10.1.1)
     assert expected_length(http10) == len(http10) + 2
 
@@ -100,3 +126,24 @@ def test_the_start_of_a_request_is_waited_on(data):
     """Empty lines may come first (RFC 9112 §2.2), a CRLF may come in two pieces, and a bare LF after the
     request line is gunicorn's to judge once the head has ended."""
     assert expected_length(data) is None
+
+
+def test_a_thread_reads_a_request_until_its_deadline_only():
+    """The backstop under what a thread still reads (its parser's socket): a read past the request's deadline
+    fails as one past SO_RCVTIMEO does, and a read near it may wait only what is left."""
+    ours, theirs = socket.socketpair()
+    try:
+        reading = _RequestDeadline(ours)
+        reading.deadline = time.monotonic() + REQUEST_READ_TIMEOUT / 4
+        theirs.sendall(b"GET")
+        assert reading.recv(16) == b"GET"
+        waits, micros = struct.unpack("ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+        assert 0 < waits + micros / 1e6 <= REQUEST_READ_TIMEOUT / 4
+        reading.deadline = time.monotonic() - 1
+        theirs.sendall(b" /")
+        with pytest.raises(BlockingIOError):
+            reading.recv(16)
+        assert reading.fileno() == ours.fileno()  # anything else is the socket's own
+    finally:
+        ours.close()
+        theirs.close()

@@ -38,6 +38,8 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
     client's input) goes to gunicorn's log only, as gunicorn already logs it."""
     from gunicorn import util
 
+    if status_int == 501:  # a Transfer-Encoding gunicorn does not know: malformed input, the client's 400
+        status_int, reason = 400, "Bad Request"
     body = json.dumps(http_error_body(status_int, reason)).encode()
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nX-Request-ID: {_request_id()}\r\n"

@@ -50,7 +50,9 @@ _CHUNK = 64 * 1024
 # The headers that decide how a body arrives. The literal \r\n in front lets the regex engine jump from line to
 # line (~0.6 µs for a head with a bearer token, where lowering the head and searching it cost ~5).
 _BODY_HEADERS = re.compile(rb"\r\n(content-length|transfer-encoding|expect)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
-_DIGITS = re.compile(rb"[0-9]{1,10}")
+_DIGITS = re.compile(rb"[0-9]+")  # gunicorn: isnumeric() and int(), any number of digits (leading zeros too)
+# What gunicorn lets stand before `chunked` in Transfer-Encoding (Message.set_body_reader), lower-cased.
+_BEFORE_CHUNKED = frozenset({b"identity", b"gzip", b"deflate", b"compress"})
 
 
 # What may start a request: empty lines (RFC 9112 §2.2), then a method's first character (a token character).
@@ -73,18 +75,19 @@ def cannot_be_a_head(data: bytes | bytearray) -> bool:
 
 class Body:
     """A body the event loop reads beyond a plain Content-Length: one announced with `Expect: 100-continue`
-    (the loop answers the expectation: `continue_line`, the head's Expect line, is dropped before gunicorn
+    (the loop answers the expectation: `continue_lines`, the head's Expect lines, are dropped before gunicorn
     parses the head, so that it sends no second 100) or a chunked one, whose framing the loop follows
     chunk by chunk, resuming where it stopped (`chunk_at`), until its last chunk and trailers are in."""
 
-    __slots__ = ("head_end", "content_end", "chunk_at", "size", "continue_line", "too_large")
+    __slots__ = ("head_end", "content_end", "chunk_at", "size", "continue_lines", "too_large")
 
-    def __init__(self, head_end: int, content_end: int | None, continue_line: tuple[int, int] | None) -> None:
+    def __init__(self, head_end: int, content_end: int | None,
+                 continue_lines: tuple[tuple[int, int], ...] | None) -> None:
         self.head_end = head_end
         self.content_end = content_end  # a Content-Length body's end; None: chunked
         self.chunk_at = head_end  # chunked: where the next chunk-size line starts
         self.size = 0  # chunked: the body's bytes so far
-        self.continue_line = continue_line
+        self.continue_lines = continue_lines  # the (start, end) of each Expect line, in order
         self.too_large = False  # chunked: announced past BODY_LIMIT (the app answers 413 unread)
 
     def length(self, data: bytes | bytearray) -> int | None:
@@ -154,22 +157,29 @@ def expected_length(data: bytes | bytearray, start: int = 0) -> int | Body | Non
         name, value = found.group(1).lower(), found.group(2).rstrip(b" \t")
         (lengths if name == b"content-length" else encodings if name == b"transfer-encoding"
          else expectations).append((value, found.span()))
-    continue_line = None
+    # What gunicorn reads as a body is read here, in the loop, whatever its spelling: a head handed over alone
+    # left the body to a thread's blocking reads (an audit held every thread with `Content-Length:
+    # 000...100`, `Transfer-Encoding: gzip, chunked` and a repeated `Expect: 100-continue`, each trickled).
+    continue_lines = None
     if expectations:
-        if len(expectations) != 1 or expectations[0][0].lower() != b"100-continue":
+        if any(value.lower() != b"100-continue" for value, _ in expectations):
             return head_end  # gunicorn answers 417
         if not data[:data.find(b"\r\n")].endswith(b"HTTP/1.0"):  # HTTP/1.0 ignores it (RFC 9110 §10.1.1)
-            continue_line = expectations[0][1]
+            continue_lines = tuple(span for _, span in expectations)
     if encodings:
-        if lengths or len(encodings) != 1 or encodings[0][0].lower() != b"chunked":
-            return head_end  # gunicorn refuses it
-        return Body(head_end, None, continue_line)
-    if len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0][0]) or int(lengths[0][0]) > BODY_LIMIT:
-        return head_end  # no body; or one gunicorn refuses (twice, oddly) or the app refuses unread
-    content_end = head_end + int(lengths[0][0])
-    if continue_line is None or content_end == head_end:
+        codings = [coding.strip(b" \t").lower() for value, _ in encodings for coding in value.split(b",")]
+        if lengths or codings[-1] != b"chunked" or not _BEFORE_CHUNKED.issuperset(codings[:-1]):
+            return head_end  # gunicorn refuses it (400; 501 for a coding it does not know)
+        return Body(head_end, None, continue_lines)
+    if len(lengths) != 1 or not _DIGITS.fullmatch(lengths[0][0]):
+        return head_end  # no body; or one gunicorn refuses (twice, oddly)
+    digits = lengths[0][0].lstrip(b"0") or b"0"
+    if len(digits) > 10 or int(digits) > BODY_LIMIT:
+        return head_end  # the app refuses it unread (413)
+    content_end = head_end + int(digits)
+    if continue_lines is None or content_end == head_end:
         return content_end
-    return Body(head_end, content_end, continue_line)
+    return Body(head_end, content_end, continue_lines)
 
 
 def set_io_timeouts(sock: socket.socket, seconds: float = REQUEST_READ_TIMEOUT) -> None:
@@ -179,6 +189,29 @@ def set_io_timeouts(sock: socket.socket, seconds: float = REQUEST_READ_TIMEOUT) 
     timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+class _RequestDeadline:
+    """The socket as a thread's parser reads it (`SocketUnreader.sock`): a backstop for whatever a thread
+    still reads, so that no request holds a thread longer than REQUEST_READ_TIMEOUT however it trickles in
+    (SO_RCVTIMEO bounds one read, not the request). A read past the deadline fails as SO_RCVTIMEO's does."""
+
+    __slots__ = ("sock", "deadline")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline = 0.0
+
+    def recv(self, size: int) -> bytes:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise BlockingIOError(errno.EAGAIN, "request not read whole within REQUEST_READ_TIMEOUT")
+        if remaining < REQUEST_READ_TIMEOUT:  # this read may wait only what is left
+            set_io_timeouts(self.sock, remaining)
+        return self.sock.recv(size)
+
+    def __getattr__(self, name: str) -> Any:  # settimeout, gettimeout, ... (gunicorn's drain uses them)
+        return getattr(self.sock, name)
 
 
 class ReadAhead:
@@ -217,14 +250,15 @@ class ReadAhead:
         """A request answered: with keep-alive and the next request's bytes already in the parser's buffer
         (pipelined, or read past a drained body), gunicorn enqueues the connection for a thread at once, which
         would read the rest of that request with blocking reads. It is read ahead here instead."""
+        parser = conn.parser
+        # The buffer first: empty after nearly every request, and the cheapest thing to look at.
         ssl = self.cfg.is_ssl  # type: ignore[attr-defined]
-        if not ssl and not fs.cancelled() and fs.exception() is None:
-            result = fs.result()
-            if result and result is not _DEFER and conn.parser is not None:
-                buffered = conn.parser.unreader.take_buffered()
-                if buffered:
+        if parser is not None and parser.unreader.buf.getvalue() and not ssl:
+            if not fs.cancelled() and fs.exception() is None:
+                result = fs.result()
+                if result and result is not _DEFER:
                     conn.sock.setblocking(False)
-                    self._start_reading(conn, buffered)
+                    self._start_reading(conn, parser.unreader.take_buffered())
                     return
         super().finish_request(conn, fs)  # type: ignore[misc]
 
@@ -252,10 +286,21 @@ class ReadAhead:
                 # the head is read: its first line already decides.
                 read = bytes(read) + b"\r\n\r\n"
             elif isinstance(plan, Body) and conn.coner_continued:
-                start, end = plan.continue_line  # answered here: gunicorn must not send a second 100
-                read = bytes(read[:start]) + bytes(read[end:])
+                # Answered here: gunicorn must not send a second 100 (for any of the Expect lines).
+                kept, at = [], 0
+                for start, end in plan.continue_lines:
+                    kept.append(read[at:start])
+                    at = end
+                kept.append(read[at:])
+                read = b"".join(kept)
             conn.parser.unreader.unread(read)
             too_large = isinstance(plan, Body) and plan.too_large
+        if conn.initialized and not self.cfg.is_ssl:  # type: ignore[attr-defined]
+            unreader = getattr(conn.parser, "unreader", None)
+            if unreader is not None and hasattr(unreader, "sock"):
+                if not isinstance(unreader.sock, _RequestDeadline):
+                    unreader.sock = _RequestDeadline(unreader.sock)
+                unreader.sock.deadline = time.monotonic() + REQUEST_READ_TIMEOUT
         unread_bodies.announced_too_large(too_large)  # for this request only (the app refuses it unread)
         error_pages.received(read)  # a refusal of gunicorn's echoes the client's request id from it
         return super().handle(conn)  # type: ignore[misc]
@@ -313,7 +358,7 @@ class ReadAhead:
         if plan is None:  # each byte is searched once (a head may come a byte at a time)
             plan = conn.coner_plan = expected_length(read, max(0, conn.coner_scanned - 3))
             conn.coner_scanned = len(read)
-            if isinstance(plan, Body) and plan.continue_line is not None:
+            if isinstance(plan, Body) and plan.continue_lines is not None:
                 if not self._continue(conn):
                     self._drop(conn)
                     return True
