@@ -112,6 +112,8 @@ def test_implicit_fragment_is_read_by_the_page_script_under_the_csp(browser, api
     assert "#" not in browser.current_url  # the script removed the tokens from the address
     me = httpx.get(f"{api.url}/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert me.status_code == 200 and me.json()["user"]["email"] == email
+    # Anyone can put a session in a link to this page (login CSRF): the page says it is not this browser's.
+    assert "not from a sign-in this server finished for this browser" in text_of(browser, "unbound")
 
 
 def test_callback_page_sends_a_strict_csp(api):
@@ -137,6 +139,7 @@ def test_the_signed_in_page_shows_who_the_tokens_the_expiry_and_calls_me(browser
     consent(browser, email)
     token = token_on_page(browser)
     assert text_of(browser, "email") == email
+    assert not browser.find_element(By.ID, "unbound").is_displayed()  # finished here, for this browser
     assert browser.find_element(By.ID, "refresh-token").get_attribute("value")
     # The expiry in the browser's local time, from the token's own `exp`, about an hour ahead.
     local = browser.execute_script("return new Date(Number(document.getElementById('signed-in').dataset.expiresAt)"
