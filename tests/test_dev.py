@@ -151,12 +151,16 @@ def test_batch_refuses_a_bad_count(dev_client, count):
 # ---------------------------------------------------------------------------------- DELETE /dev/auth/user
 def test_delete_removes_the_user(dev_client, auth_server):
     email = unique_email("dev")
-    user_id = dev_client.post("/dev/auth/token", json={"email": email}).get_json()["data"]["user"]["id"]
+    issued = dev_client.post("/dev/auth/token", json={"email": email}).get_json()["data"]
+    user_id, token = issued["user"]["id"], issued["access_token"]
+    assert dev_client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     response = dev_client.delete(f"/dev/auth/user/{user_id}")
     assert response.status_code == 200
     assert response.get_json() == {"success": True, "message": "Test user deleted successfully"}
     with pytest.raises(AuthApiError):
         supabase_sign_in(auth_server, email, "TestPassword123!")
+    # Its tokens go with it, as a deletion in production does (they outlived the user until the attacker audit).
+    assert dev_client.get("/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
     again = dev_client.delete(f"/dev/auth/user/{user_id}")
     assert again.status_code == 404

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..errors import EmailExists, NotFound
+from ..sessions import get_revocations
 from ..supabase_client.admin import get_supabase_admin
 from ..supabase_client import get_supabase_auth
 from .schemas import DEFAULT_FULL_NAME, DEFAULT_PASSWORD
@@ -33,7 +34,10 @@ def issue_test_tokens(count: int) -> list[dict[str, Any]]:
 
 
 def delete_test_user(user_id: str) -> None:
+    """Remove the Supabase user, then refuse its tokens everywhere (a logout cutoff), so that a client testing
+    what a deleted user sees gets what it would in production; the profile row is left as it is."""
     try:
         get_supabase_admin().delete_user(user_id)
     except NotFound:
         raise NotFound("Test user not found") from None
+    get_revocations().logout_everywhere(user_id, None)
