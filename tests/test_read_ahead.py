@@ -139,6 +139,13 @@ def test_a_thread_reads_a_request_until_its_deadline_only():
         assert reading.recv(16) == b"GET"
         waits, micros = struct.unpack("ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
         assert 0 < waits + micros / 1e6 <= REQUEST_READ_TIMEOUT / 4
+        sends = struct.unpack("ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
+        assert sends == (0, 0)  # the answer's writes keep their own timeout (none on this pair)
+        reading.deadline = time.monotonic() + 2 * REQUEST_READ_TIMEOUT  # the next request's: a whole timeout
+        theirs.sendall(b"T")
+        assert reading.recv(16) == b"T"
+        waits, micros = struct.unpack("ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
+        assert waits + micros / 1e6 == REQUEST_READ_TIMEOUT
         reading.deadline = time.monotonic() - 1
         theirs.sendall(b" /")
         with pytest.raises(BlockingIOError):

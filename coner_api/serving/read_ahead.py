@@ -182,11 +182,15 @@ def expected_length(data: bytes | bytearray, start: int = 0) -> int | Body | Non
     return Body(head_end, content_end, continue_lines)
 
 
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("ll", whole, int((seconds - whole) * 1e6))
+
+
 def set_io_timeouts(sock: socket.socket, seconds: float = REQUEST_READ_TIMEOUT) -> None:
     """Kernel-level timeouts for the blocking reads and writes a thread makes: gunicorn switches the socket
     between blocking and non-blocking, which leaves these in place."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    timeval = _timeval(seconds)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
@@ -206,8 +210,9 @@ class _RequestDeadline:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise BlockingIOError(errno.EAGAIN, "request not read whole within REQUEST_READ_TIMEOUT")
-        if remaining < REQUEST_READ_TIMEOUT:  # this read may wait only what is left
-            set_io_timeouts(self.sock, remaining)
+        # This read may wait only what is left (the receive timeout only: sending the answer keeps its own).
+        wait = _timeval(min(remaining, REQUEST_READ_TIMEOUT))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, wait)
         return self.sock.recv(size)
 
     def __getattr__(self, name: str) -> Any:  # settimeout, gettimeout, ... (gunicorn's drain uses them)
