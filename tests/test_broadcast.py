@@ -7,14 +7,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
-from coner_api.sessions.broadcast import (ACK_CHANNEL, ACK_TIMEOUT, ACKS_PER_NOTIFICATION, CHANNEL,
-                                         OUTAGE_BACKOFF, RECONNECT_AFTER, TRUST_WINDOW, Listener, _Acks)
+from coner_api.sessions.broadcast import (ACK_CHANNEL, ACK_TIMEOUT, ACKS_PER_NOTIFICATION, ALIVE_CHANNEL,
+                                         CHANNEL, OUTAGE_BACKOFF, RECONNECT_AFTER, TRUST_WINDOW, Listener,
+                                         _Acks)
 from tests.support.revocations import open_database, private_database
 from tests.support.servers import unreachable_url
 
@@ -200,11 +202,38 @@ def test_a_listener_heard_lately_that_does_not_acknowledge_makes_the_broadcast_t
     sender, _ = make_listener()
     gone, gone_recorder = make_listener()
     wait_until(lambda: gone.listener_id in sender._heard)
-    gone.stop()  # heard less than TRUST_WINDOW ago: it may still trust its caches, so it is waited for
+    # Dead without a word (killed outright), heard less than TRUST_WINDOW ago: it may still trust its caches,
+    # so it is waited for.
+    gone.stop(announce=False)
     started = time.monotonic()
     assert sender.broadcast("user:someone:3.0", timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
     assert gone_recorder.messages() == [] and sender._acks == {}
+
+
+def test_a_listener_that_says_it_is_gone_is_not_waited_for(make_listener):
+    """A process that stops cleanly says so (its caches go with it): the others' writes stop waiting for its
+    acknowledgement, instead of waiting out ACK_TIMEOUT for every write while a server restarts."""
+    sender, _ = make_listener()
+    leaving, _ = make_listener()
+    staying, stayed = make_listener()
+    wait_until(lambda: {leaving.listener_id, staying.listener_id} <= set(sender._heard))
+    leaving.stop()  # heard within the trust window: without its goodbye, waited for until the timeout
+    assert sender.broadcast("user:someone:4.0", timeout=ACK_TIMEOUT) is True  # not a timeout
+    assert stayed.messages() == ["user:someone:4.0"]
+
+
+def test_a_write_waiting_for_a_listener_stops_waiting_when_it_says_it_is_gone(make_listener):
+    sender, _ = make_listener()
+    leaving, _ = make_listener()
+    wait_until(lambda: leaving.listener_id in sender._heard)
+    leaving._stopping.set()  # its listening thread ends: it hears, so acknowledges, nothing more
+    leaving._thread.join(5)
+    with ThreadPoolExecutor(1) as background:
+        waiting = background.submit(sender.broadcast, "user:someone:5.0", ACK_TIMEOUT)
+        wait_until(lambda: sender._acks)  # the write waits for the leaving listener's acknowledgement
+        leaving.db.execute("notify", {"channel": ALIVE_CHANNEL, "payload": f"{leaving.listener_id}|gone"})
+        assert waiting.result(timeout=2 * ACK_TIMEOUT) is True
 
 
 def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_listener, db):
@@ -218,7 +247,7 @@ def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_li
         db.execute("notify", {"channel": channel, "payload": payload})
         return "the row"
 
-    sibling.stop()  # heard lately, acknowledges nothing: an ordinary broadcast would wait the timeout out
+    sibling.stop(announce=False)  # heard lately, silent: an ordinary broadcast would wait the timeout out
     started = time.monotonic()
     stamped = sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True)
     assert stamped == ("the row", True)
@@ -227,7 +256,7 @@ def test_a_stamped_write_waits_for_other_groups_but_not_for_its_siblings(make_li
 
     stranger, _ = make_listener(group="server-b")
     wait_until_heard(sender, stranger)
-    stranger.stop()
+    stranger.stop(announce=False)
     started = time.monotonic()
     stamped = sender.write_announced("profile:someone", write, timeout=0.5, siblings_stamped=True)
     assert stamped == ("the row", False)
