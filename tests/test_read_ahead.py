@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from coner_api.serving.read_ahead import (BODY_LIMIT, HEAD_LIMIT, NOT_A_HEAD, REQUEST_READ_TIMEOUT, Body,
-                                          _RequestDeadline, expected_length)
+from coner_api.serving.read_ahead import (BODY_LIMIT, HEAD_LIMIT, HEAD_TOO_LARGE, NOT_A_HEAD,
+                                          REQUEST_READ_TIMEOUT, Body, _RequestDeadline, expected_length)
 
 HEAD = b"POST /auth/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
 
@@ -104,9 +104,24 @@ def test_expect_100_continue_is_answered_by_the_loop_which_then_waits_for_the_bo
     assert expected_length(http10) == len(http10) + 2
 
 
-def test_a_head_that_never_ends_is_handed_over_past_the_limit():
-    """gunicorn's parser then refuses it (its own limits are lower), rather than the event loop reading on."""
-    assert expected_length(b"GET / HTTP/1.1\r\nX: " + b"a" * HEAD_LIMIT) is not None
+def test_a_head_past_the_limit_is_too_large_ended_or_not():
+    """The loop answers it 431 (gunicorn's parser would take up to 819,204 bytes, a thread reading them)."""
+    assert expected_length(b"GET / HTTP/1.1\r\nX: " + b"a" * HEAD_LIMIT) == HEAD_TOO_LARGE
+    fields = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"a" * 4000) for n in range(17))
+    assert expected_length(b"GET / HTTP/1.1\r\n" + fields + b"\r\n") == HEAD_TOO_LARGE
+    nine = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"a" * 4000) for n in range(9))
+    assert expected_length(b"GET / HTTP/1.1\r\n" + nine + b"\r\n") == len(nine) + 18  # 36 KB: fine
+
+
+def test_trailers_past_the_limit_are_too_large():
+    body, request = chunked(b"0\r\n", b"X-Trailer: " + b"a" * HEAD_LIMIT)
+    assert body.length(request) == len(request) and body.fields_too_large
+
+
+def test_an_http_1_0_request_after_an_empty_line_gets_no_100_continue():
+    """gunicorn skips empty lines before a request line (RFC 9112 §2.2): the version is the request line's."""
+    head = b"\r\nPOST /auth/logout HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n"
+    assert expected_length(head) == len(head) + 2
 
 
 @pytest.mark.parametrize("data", [b"GET /health HTTP/1.1\nHost: x\n\n", b"GET\n", b"\n",
@@ -146,6 +161,11 @@ def test_a_thread_reads_a_request_until_its_deadline_only():
         assert reading.recv(16) == b"T"
         waits, micros = struct.unpack("ll", ours.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16))
         assert waits + micros / 1e6 == REQUEST_READ_TIMEOUT
+        reading.deadline = time.monotonic() + 1e-7  # less than the kernel's microsecond: still a timeout
+        waits_at_least = time.monotonic()
+        with pytest.raises(BlockingIOError):
+            reading.recv(16)  # nothing to read: fails after its millisecond instead of waiting for ever
+        assert time.monotonic() - waits_at_least < REQUEST_READ_TIMEOUT
         reading.deadline = time.monotonic() - 1
         theirs.sendall(b" /")
         with pytest.raises(BlockingIOError):

@@ -42,7 +42,14 @@ from ..config import Config
 from . import error_pages, unread_bodies
 
 REQUEST_READ_TIMEOUT = float(os.environ.get("REQUEST_READ_TIMEOUT", "10"))
-HEAD_LIMIT = 64 * 1024  # beyond this without an end of head, gunicorn's parser refuses it (its own limits are lower)
+# A head (or a chunked body's trailers) past this is answered 431 by the loop and closed. gunicorn's own limit
+# is 100 fields of 8,190 bytes (819,204 bytes): a head handed over unfinished at 64 KiB was read on by a
+# thread, a byte at a time if the client liked (an audit held every thread so).
+HEAD_LIMIT = 64 * 1024
+# How long a connection closed after its answer waits for the client's FIN (gunicorn's close_graceful: 2 s)
+# and how much of what the client still sends it reads meanwhile (RFC 9112 §9.6: no RST over the answer).
+CLOSE_LINGER = 2.0
+CLOSE_DRAIN_LIMIT = 64 * 1024
 # The app refuses a larger body (413) without reading it: such a request goes to a thread with its head alone,
 # answered at once instead of after the body (or the read timeout, for a client that never sends it all).
 BODY_LIMIT = Config.max_body_bytes
@@ -58,6 +65,7 @@ _BEFORE_CHUNKED = frozenset({b"identity", b"gzip", b"deflate", b"compress"})
 # What may start a request: empty lines (RFC 9112 §2.2), then a method's first character (a token character).
 _HEAD_START = re.compile(rb"(?:\r\n)*(\r?\Z|[!#$%&'*+.^_`|~0-9A-Za-z-])")
 NOT_A_HEAD = -1  # expected_length's answer for bytes no request can start with
+HEAD_TOO_LARGE = -2  # expected_length's answer for a head past HEAD_LIMIT (431 from the loop)
 
 
 def cannot_be_a_head(data: bytes | bytearray) -> bool:
@@ -79,7 +87,8 @@ class Body:
     parses the head, so that it sends no second 100) or a chunked one, whose framing the loop follows
     chunk by chunk, resuming where it stopped (`chunk_at`), until its last chunk and trailers are in."""
 
-    __slots__ = ("head_end", "content_end", "chunk_at", "size", "continue_lines", "too_large")
+    __slots__ = ("head_end", "content_end", "chunk_at", "size", "continue_lines", "too_large",
+                 "fields_too_large")
 
     def __init__(self, head_end: int, content_end: int | None,
                  continue_lines: tuple[tuple[int, int], ...] | None) -> None:
@@ -89,6 +98,7 @@ class Body:
         self.size = 0  # chunked: the body's bytes so far
         self.continue_lines = continue_lines  # the (start, end) of each Expect line, in order
         self.too_large = False  # chunked: announced past BODY_LIMIT (the app answers 413 unread)
+        self.fields_too_large = False  # chunked: trailers past HEAD_LIMIT (the loop answers 431)
 
     def length(self, data: bytes | bytearray) -> int | None:
         """How many bytes of `data` make up the request once it is whole; None while more is to come. A
@@ -109,7 +119,10 @@ class Body:
                 trailers_end = data.find(b"\r\n\r\n", line_end + 2)
                 if trailers_end >= 0:
                     return trailers_end + 4
-                return len(data) if len(data) - line_end > HEAD_LIMIT else None
+                if len(data) - line_end > HEAD_LIMIT:
+                    self.fields_too_large = True
+                    return len(data)
+                return None
             if self.size + size > BODY_LIMIT:
                 self.too_large = True
                 return len(data)
@@ -138,20 +151,31 @@ def _chunk_size(line: bytes) -> int | None:
     return int(size, 16)
 
 
+def _request_line(data: bytes | bytearray) -> bytes:
+    """The request line, after the empty lines a request may start with (RFC 9112 §2.2; gunicorn skips
+    them)."""
+    start = 0
+    while data.startswith(b"\r\n", start):
+        start += 2
+    return bytes(data[start:data.find(b"\r\n", start)])
+
+
 def expected_length(data: bytes | bytearray, start: int = 0) -> int | Body | None:
     """How many bytes of `data` make up the first request, once its head has come (its end searched for from
     `start`: bytes before it were searched already); None until then. A body to be read beyond a plain
     Content-Length, chunked or behind `Expect: 100-continue`, is a `Body` to follow. A request whose body
     is not read here counts as its head alone: one gunicorn refuses (a Content-Length announced twice or
     oddly, both framings, an unknown expectation) or the app refuses unread (over BODY_LIMIT). A head past
-    HEAD_LIMIT is handed over as it is (gunicorn's parser refuses it, its own limits being lower); bytes that
-    cannot start a request are NOT_A_HEAD (handed over at once, to be refused: `ReadAhead.handle`)."""
+    HEAD_LIMIT, ended or not, is HEAD_TOO_LARGE (the loop answers 431); bytes that cannot start a request are
+    NOT_A_HEAD (handed over at once, to be refused: `ReadAhead.handle`)."""
     end = data.find(b"\r\n\r\n", start)
     if end < 0:
         if cannot_be_a_head(data):
             return NOT_A_HEAD
-        return len(data) if len(data) > HEAD_LIMIT else None
+        return HEAD_TOO_LARGE if len(data) > HEAD_LIMIT else None
     head_end = end + 4
+    if head_end > HEAD_LIMIT:
+        return HEAD_TOO_LARGE
     lengths, encodings, expectations = [], [], []
     for found in _BODY_HEADERS.finditer(data, 0, end + 2):  # the head's lines, each between \r\n and \r\n
         name, value = found.group(1).lower(), found.group(2).rstrip(b" \t")
@@ -164,7 +188,7 @@ def expected_length(data: bytes | bytearray, start: int = 0) -> int | Body | Non
     if expectations:
         if any(value.lower() != b"100-continue" for value, _ in expectations):
             return head_end  # gunicorn answers 417
-        if not data[:data.find(b"\r\n")].endswith(b"HTTP/1.0"):  # HTTP/1.0 ignores it (RFC 9110 §10.1.1)
+        if not _request_line(data).endswith(b"HTTP/1.0"):  # HTTP/1.0 ignores it (RFC 9110 §10.1.1)
             continue_lines = tuple(span for _, span in expectations)
     if encodings:
         codings = [coding.strip(b" \t").lower() for value, _ in encodings for coding in value.split(b",")]
@@ -211,7 +235,7 @@ class _RequestDeadline:
         if remaining <= 0:
             raise BlockingIOError(errno.EAGAIN, "request not read whole within REQUEST_READ_TIMEOUT")
         # This read may wait only what is left (the receive timeout only: sending the answer keeps its own).
-        wait = _timeval(min(remaining, REQUEST_READ_TIMEOUT))
+        wait = _timeval(min(max(remaining, 0.001), REQUEST_READ_TIMEOUT))  # {0, 0} would be no timeout at all
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, wait)
         return self.sock.recv(size)
 
@@ -228,6 +252,8 @@ class ReadAhead:
     def init_process(self) -> None:
         # (deadline, connection) in the order waiting began: with one timeout for all, also deadline order.
         self._coner_reading: deque[tuple[float, Any]] = deque()
+        # (deadline, connection) of connections closing gracefully, in deadline order (one linger for all).
+        self._coner_closing: deque[tuple[float, Any]] = deque()
         super().init_process()  # type: ignore[misc]
 
     def accept(self, listener: Any) -> None:
@@ -255,21 +281,25 @@ class ReadAhead:
         """A request answered: with keep-alive and the next request's bytes already in the parser's buffer
         (pipelined, or read past a drained body), gunicorn enqueues the connection for a thread at once, which
         would read the rest of that request with blocking reads. It is read ahead here instead."""
+        if self.cfg.is_ssl or fs.cancelled() or fs.exception() is not None:  # type: ignore[attr-defined]
+            return super().finish_request(conn, fs)  # type: ignore[misc]
+        result = fs.result()
+        if not result:  # the connection closes after its answer: gracefully, without blocking this loop
+            self.nr_conns -= 1  # type: ignore[attr-defined]
+            self._close_gracefully(conn)
+            return
         parser = conn.parser
-        # The buffer first: empty after nearly every request, and the cheapest thing to look at.
-        ssl = self.cfg.is_ssl  # type: ignore[attr-defined]
-        if parser is not None and parser.unreader.buf.getvalue() and not ssl:
-            if not fs.cancelled() and fs.exception() is None:
-                result = fs.result()
-                if result and result is not _DEFER:
-                    conn.sock.setblocking(False)
-                    self._start_reading(conn, parser.unreader.take_buffered())
-                    return
+        if result is not _DEFER and parser is not None and parser.unreader.buf.getvalue():
+            conn.sock.setblocking(False)
+            self._start_reading(conn, parser.unreader.take_buffered())
+            return
         super().finish_request(conn, fs)  # type: ignore[misc]
 
     def murder_pending(self) -> None:
         super().murder_pending()  # type: ignore[misc]
         now = time.monotonic()
+        while self._coner_closing and self._coner_closing[0][0] <= now:
+            self._closed(self._coner_closing.popleft()[1])
         while self._coner_reading:
             deadline, conn = self._coner_reading[0]
             if conn.coner_deadline == deadline and conn.coner_waiting:  # still reading since then
@@ -334,11 +364,8 @@ class ReadAhead:
             except OSError:
                 self._drop(conn)
                 return
-            if not chunk:  # the client closed: nothing to answer unless it sent something
-                if conn.coner_read:
-                    self._dispatch(conn)
-                else:
-                    self._drop(conn)
+            if not chunk:  # the client closed before its request was whole: nothing is acted on (RFC 9112 §8)
+                self._drop(conn)
                 return
             read = conn.coner_read
             if not read:
@@ -368,11 +395,68 @@ class ReadAhead:
                     self._drop(conn)
                     return True
                 plan = conn.coner_plan
+        if plan == HEAD_TOO_LARGE:
+            self._refuse_fields_too_large(conn)
+            return True
         length = plan.length(read) if isinstance(plan, Body) else plan
         if length is not None and len(read) >= length:
-            self._dispatch(conn)
+            if isinstance(plan, Body) and plan.fields_too_large:
+                self._refuse_fields_too_large(conn)
+            else:
+                self._dispatch(conn)
             return True
         return False
+
+    def _refuse_fields_too_large(self, conn: Any) -> None:
+        """431 from the loop, in the contract's shape, then a graceful close: no thread reads the rest."""
+        self._forget(conn)
+        try:
+            error_pages.write_json_error(conn.sock, 431, "Request Header Fields Too Large", "")
+        except OSError:
+            pass
+        self.nr_conns -= 1  # type: ignore[attr-defined]
+        self._close_gracefully(conn)
+
+    def _close_gracefully(self, conn: Any) -> None:
+        """gunicorn's close_graceful without blocking the loop: FIN sent, then what the client still sends is
+        read (up to CLOSE_DRAIN_LIMIT) as it comes, until its FIN or CLOSE_LINGER; then closed. gunicorn's
+        own waits in a blocking recv on the loop, up to 2 s per connection: four clients that kept their end
+        open after a `Connection: close` answer stalled a worker for seconds each (an audit)."""
+        sock = conn.sock
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            conn.close()
+            return
+        conn.coner_drained = 0
+        conn.coner_close_deadline = time.monotonic() + CLOSE_LINGER
+        self._coner_closing.append((conn.coner_close_deadline, conn))
+        poller = self.poller  # type: ignore[attr-defined]
+        poller.register(sock, selectors.EVENT_READ, partial(self._drain_closing, conn))
+
+    def _drain_closing(self, conn: Any, _fileobj: Any = None) -> None:
+        while True:
+            try:
+                chunk = conn.sock.recv(_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                chunk = b""
+            conn.coner_drained += len(chunk)
+            if not chunk or conn.coner_drained >= CLOSE_DRAIN_LIMIT:
+                self._closed(conn)
+                return
+
+    def _closed(self, conn: Any) -> None:
+        if conn.coner_close_deadline is None:
+            return
+        conn.coner_close_deadline = None
+        try:
+            self.poller.unregister(conn.sock)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, OSError):
+            pass
+        conn.close()
 
     def _continue(self, conn: Any) -> bool:
         """Answer `Expect: 100-continue` from the loop, so that the client sends its body to the loop rather
