@@ -24,7 +24,8 @@ import sys
 from coner_api import shared_stamps
 from coner_api.config import Config, ConfigError
 from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
-from coner_api.serving.worker import BALANCED_LISTENERS, bind_without_listening, refuse_taken_address
+from coner_api.serving.worker import (BALANCED_LISTENERS, bind_without_listening, forget_reload, mark_reload,
+                                     refuse_taken_address)
 
 
 def _refuse(problem: str) -> None:
@@ -103,7 +104,15 @@ def child_exit(server, worker):
         gunicorn_telemetry.worker_gone(worker.pid)
 
 
+def on_reload(server):
+    # The old workers gunicorn stops next keep serving until a new one listens (serving/worker.py).
+    if reuse_port:
+        mark_reload(server.pid)
+
+
 def on_exit(server):
+    if reuse_port:
+        forget_reload(server.pid)
     if METRICS:
         gunicorn_telemetry.remove_metrics_dir()
 
