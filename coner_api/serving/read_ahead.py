@@ -50,6 +50,9 @@ HEAD_LIMIT = 64 * 1024
 # and how much of what the client still sends it reads meanwhile (RFC 9112 §9.6: no RST over the answer).
 CLOSE_LINGER = 2.0
 CLOSE_DRAIN_LIMIT = 64 * 1024
+# At most this many connections linger so at once; past it, one is closed outright (a file descriptor each:
+# clients that keep their end open must not run the worker out of them).
+CLOSE_LINGER_CONNECTIONS = 256
 # The app refuses a larger body (413) without reading it: such a request goes to a thread with its head alone,
 # answered at once instead of after the body (or the read timeout, for a client that never sends it all).
 BODY_LIMIT = Config.max_body_bytes
@@ -254,6 +257,7 @@ class ReadAhead:
         self._coner_reading: deque[tuple[float, Any]] = deque()
         # (deadline, connection) of connections closing gracefully, in deadline order (one linger for all).
         self._coner_closing: deque[tuple[float, Any]] = deque()
+        self._coner_lingering = 0  # how many of those are still open
         super().init_process()  # type: ignore[misc]
 
     def accept(self, listener: Any) -> None:
@@ -423,6 +427,9 @@ class ReadAhead:
         own waits in a blocking recv on the loop, up to 2 s per connection: four clients that kept their end
         open after a `Connection: close` answer stalled a worker for seconds each (an audit)."""
         sock = conn.sock
+        if self._coner_lingering >= CLOSE_LINGER_CONNECTIONS:
+            conn.close()
+            return
         try:
             sock.shutdown(socket.SHUT_WR)
             sock.setblocking(False)
@@ -430,6 +437,7 @@ class ReadAhead:
             conn.close()
             return
         conn.coner_drained = 0
+        self._coner_lingering += 1
         conn.coner_close_deadline = time.monotonic() + CLOSE_LINGER
         self._coner_closing.append((conn.coner_close_deadline, conn))
         poller = self.poller  # type: ignore[attr-defined]
@@ -452,6 +460,7 @@ class ReadAhead:
         if conn.coner_close_deadline is None:
             return
         conn.coner_close_deadline = None
+        self._coner_lingering -= 1
         try:
             self.poller.unregister(conn.sock)  # type: ignore[attr-defined]
         except (KeyError, ValueError, OSError):
