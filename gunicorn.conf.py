@@ -24,6 +24,7 @@ import sys
 from coner_api import shared_stamps
 from coner_api.config import Config, ConfigError
 from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
+from coner_api.serving.read_ahead import read_timeout_setting
 from coner_api.serving.worker import (BALANCED_LISTENERS, bind_without_listening, forget_reload, mark_reload,
                                      refuse_taken_address)
 
@@ -53,6 +54,9 @@ if METRICS:
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '').strip() or '8080'}"  # PORT: checked
 workers = _whole_number("WEB_CONCURRENCY", 2)
+if read_timeout_setting(os.environ.get("REQUEST_READ_TIMEOUT")) is None:
+    _refuse(f"REQUEST_READ_TIMEOUT must be a number of seconds from 1 to 300 "
+            f"(got {os.environ['REQUEST_READ_TIMEOUT']!r})")
 worker_class = "coner_api.serving.worker.BalancedThreadWorker"  # gthread, balanced (see above)
 reuse_port = BALANCED_LISTENERS
 if reuse_port:

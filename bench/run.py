@@ -89,6 +89,7 @@ def main() -> int:
                                            settings={"LOCAL_AUTH_RATE_LIMITS": "off"})
         redis_server, redis_url = h.start_redis()
         env = {**os.environ, **supabase, "APP_ENV": "production", "DATABASE_URL": database_url, "TRUSTED_PROXIES": "0",
+               "OAUTH_REDIRECT_URL": "http://127.0.0.1/auth/callback",
                "RATE_LIMIT_AUTH": "100000000/minute", "RATE_LIMIT_USER": "100000000/minute"}
         env.pop("REDIS_URL", None)
         with_redis = {**env, "REDIS_URL": redis_url}

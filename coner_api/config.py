@@ -13,6 +13,8 @@ LOG_FORMATS = ("json", "text")
 # A bearer secret for the metrics scraper: long enough that guessing it over the network is hopeless.
 METRICS_TOKEN_MIN_LENGTH = 16
 REQUIRED = ("DATABASE_URL", "SUPABASE_URL", "SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY")
+# libpq's two forms: a postgres(ql):// URI, or key=value pairs (psycopg takes both).
+_DATABASE_URL = re.compile(r"(postgres|postgresql)://\S*\Z|\s*[A-Za-z_]+\s*=", re.IGNORECASE)
 
 
 class ConfigError(RuntimeError):
@@ -116,6 +118,19 @@ class Config:
         elif supabase_url.startswith("http://") and not is_loopback(supabase_url):
             # Tokens, passwords and the service-role key would cross the network in the clear.
             problems.append("SUPABASE_URL must use https unless it is a loopback address (127.0.0.1, localhost)")
+
+        for name in ("DATABASE_URL", "DATABASE_LISTEN_URL"):
+            value = get(name)
+            # Checked here, in the one line that names the variable and never its value: psycopg's own refusal
+            # of a malformed one ("missing = after 'postgresql+psycopg://user:password@...'") quoted the
+            # password into the log on every connection attempt, and the server started anyway.
+            if value and not _DATABASE_URL.match(value):
+                problems.append(f"{name} must be a PostgreSQL connection URL, "
+                                "postgresql://user:password@host:port/dbname (or libpq's key=value form)")
+
+        if app_env == "production" and not get("OAUTH_REDIRECT_URL"):
+            # Without it Google sign-in would send browsers back to this machine's loopback address.
+            problems.append("OAUTH_REDIRECT_URL is required in production: the public URL of /auth/callback")
 
         secret = get("SUPABASE_JWT_SECRET")
         if secret is not None and len(secret.encode()) < 32:

@@ -27,6 +27,16 @@ def test_grant_role_through_the_flask_command(migrated_database, auth_server, cl
     assert client.get("/admin/users", headers=bearer(token)).status_code == 200
 
 
+def test_the_command_without_the_apps_environment_says_so_in_one_line():
+    """As a deployer who forgot the environment runs it: the configuration's refusal, not a traceback."""
+    env = {"PATH": os.environ["PATH"], "APP_ENV": "production"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "grant-role", "mai@example.com",
+                           "admin"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("coner-api cannot start: Invalid configuration: missing required variable(s):")
+
+
 def test_grant_then_revoke(app, auth_server, client):
     user = sign_up_user(auth_server)
     runner = app.test_cli_runner()

@@ -14,6 +14,7 @@ BASE = {
     "SUPABASE_ANON_KEY": "anon",
     "SUPABASE_SERVICE_ROLE_KEY": "service",
     "TRUSTED_PROXIES": "0",
+    "OAUTH_REDIRECT_URL": "https://api.example.com/auth/callback",
 }
 
 
@@ -114,7 +115,12 @@ def test_values_are_parsed():
 
 @pytest.mark.parametrize("overrides, named", [
     ({"TRUSTED_PROXIES": ""}, "TRUSTED_PROXIES"), ({"GUNICORN_THREADS": "four"}, "GUNICORN_THREADS"),
-    ({"SUPABASE_URL": "https://ref.supabase.co/auth/v1"}, "/auth/v1")])
+    ({"SUPABASE_URL": "https://ref.supabase.co/auth/v1"}, "/auth/v1"),
+    ({"REQUEST_READ_TIMEOUT": "abc"}, "REQUEST_READ_TIMEOUT"),
+    ({"REQUEST_READ_TIMEOUT": "nan"}, "REQUEST_READ_TIMEOUT"),
+    ({"REQUEST_READ_TIMEOUT": "0"}, "REQUEST_READ_TIMEOUT"),
+    ({"OAUTH_REDIRECT_URL": ""}, "OAUTH_REDIRECT_URL"),
+    ({"DATABASE_URL": "postgresql+psycopg://coner:S3cretPassw0rd@db.example.com/coner"}, "DATABASE_URL")])
 def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_starts(overrides, named):
     """As the Procfile starts it. Each worker used to refuse on its own, its traceback beside the message, and
     the master to add its own when they all died together."""
@@ -125,7 +131,8 @@ def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_st
 
     env = {"PATH": os.environ["PATH"], "APP_ENV": "production", "TRUSTED_PROXIES": "1", "PORT": "1",
            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x", "SUPABASE_URL": "https://ref.supabase.co",
-           "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service", **overrides}
+           "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service",
+           "OAUTH_REDIRECT_URL": "https://api.example.com/auth/callback", **overrides}
     done = subprocess.run([sys.executable, "-m", "gunicorn", "wsgi:app", "--config", "gunicorn.conf.py"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
@@ -133,3 +140,30 @@ def test_the_server_refuses_a_bad_configuration_in_one_line_before_any_worker_st
     refusals = [line for line in output.splitlines() if line.startswith("coner-api cannot start: ")]
     assert len(refusals) == 1 and named in refusals[0], output
     assert "Traceback" not in output and "Booting worker" not in output, output
+    assert "S3cretPassw0rd" not in output
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://coner:S3cretPassw0rd@db.example.com:5432/coner",
+                                 "mysql://coner:S3cretPassw0rd@db.example.com/coner", "S3cretPassw0rd",
+                                 "postgresql://coner:S3cretPassw0rd@db.example.com/coner extra"])
+@pytest.mark.parametrize("name", ["DATABASE_URL", "DATABASE_LISTEN_URL"])
+def test_a_database_url_that_is_not_postgres_is_refused_without_its_password(name, url):
+    """psycopg's refusal of such a string quotes it whole ("missing = after ..."), password included, into
+    the log on every connection attempt, and the server started anyway."""
+    with pytest.raises(ConfigError, match=name) as raised:
+        Config.from_env({**BASE, name: url})
+    assert "S3cretPassw0rd" not in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql://u:p@h:5432/d", "postgres://h/d", "host=h dbname=d user=u"])
+def test_both_of_libpqs_forms_are_database_urls(url):
+    assert Config.from_env({**BASE, "DATABASE_URL": url}).database_url == url
+
+
+def test_the_oauth_redirect_url_is_required_in_production_only():
+    """Without it, Google sign-in sent browsers back to this machine's loopback address."""
+    without = {k: v for k, v in BASE.items() if k != "OAUTH_REDIRECT_URL"}
+    with pytest.raises(ConfigError, match="OAUTH_REDIRECT_URL"):
+        Config.from_env(without)
+    development = Config.from_env({**without, "APP_ENV": "development", "PORT": "9000"})
+    assert development.oauth_redirect_url == "http://127.0.0.1:9000/auth/callback"

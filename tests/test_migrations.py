@@ -102,7 +102,8 @@ def test_the_release_step_migrates_over_the_direct_connection_when_there_is_one(
 
 
 RELEASE_ENV = {"APP_ENV": "production", "TRUSTED_PROXIES": "1", "SUPABASE_URL": "https://ref.supabase.co",
-               "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service"}
+               "SUPABASE_ANON_KEY": "anon", "SUPABASE_SERVICE_ROLE_KEY": "service",
+               "OAUTH_REDIRECT_URL": "https://api.example.com/auth/callback"}
 
 
 def test_the_release_step_refuses_a_configuration_the_web_process_would_refuse(fresh_database, monkeypatch,

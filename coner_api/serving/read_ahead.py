@@ -41,7 +41,23 @@ from gunicorn.workers.gthread import _DEFER, TConn
 from ..config import Config
 from . import error_pages, unread_bodies
 
-REQUEST_READ_TIMEOUT = float(os.environ.get("REQUEST_READ_TIMEOUT", "10"))
+READ_TIMEOUT_RANGE = (1.0, 300.0)
+
+
+def read_timeout_setting(raw: str | None) -> float | None:
+    """REQUEST_READ_TIMEOUT in seconds (a number from 1 to 300; unset: 10); None when it is not one, which
+    gunicorn.conf.py refuses in one line before any worker forks."""
+    if raw is None or not raw.strip():
+        return 10.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        return None
+    low, high = READ_TIMEOUT_RANGE
+    return seconds if low <= seconds <= high else None  # NaN and infinities compare False
+
+
+REQUEST_READ_TIMEOUT = read_timeout_setting(os.environ.get("REQUEST_READ_TIMEOUT")) or 10.0
 # A head (or a chunked body's trailers) past this is answered 431 by the loop and closed. gunicorn's own limit
 # is 100 fields of 8,190 bytes (819,204 bytes): a head handed over unfinished at 64 KiB was read on by a
 # thread, a byte at a time if the client liked (an audit held every thread so).
