@@ -67,6 +67,9 @@ timeout = 30
 graceful_timeout = 20
 keepalive = 5
 preload_app = False
+# Answers go through the worker's AnswerBuffer (coner_api/serving/write_behind.py); sendfile would write
+# around it, out of order.
+sendfile = False
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
 # instance on the machine (tests, `make run`, the benchmark's two servers) would fight over; nothing uses it.
 control_socket_disable = True

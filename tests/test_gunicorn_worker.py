@@ -381,6 +381,41 @@ def test_a_body_cut_short_by_the_client_is_not_acted_on(two_workers):
         assert read_to_close(client) == b""  # closed without an answer: the route never ran
 
 
+PIPELINED = 30  # ~5 MB of answers a connection: more than loopback's socket buffers hold
+
+
+def test_clients_that_do_not_take_their_answers_hold_up_no_one(two_workers):
+    """Pipelined GET /openapi.json (~170 KB each) on connections that do not read: a thread used to block in
+    sendall, the socket's send timeout bounding each send, not the answer; four such clients reading a trickle
+    held every thread of a worker for as long as they liked (an audit). The loop sends what they leave."""
+    port = port_of(two_workers)
+    greedy = []
+    try:
+        for _ in range(THREADS_IN_ALL + 2):
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.settimeout(10)
+            client.connect(("127.0.0.1", port))
+            client.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * PIPELINED)
+            greedy.append(client)
+        received = b""  # what the first of them has read
+        for _ in range(4):  # they read a trickle (each send makes progress, so no send timeout ever fires)
+            time.sleep(0.5)  # the trickle's pace; nothing is timed
+            for client in greedy:
+                trickle = client.recv(1024)
+                received += trickle if client is greedy[0] else b""
+            answer = httpx.get(f"{two_workers.url}/auth/health", timeout=READ_TIMEOUT / 2)
+            assert answer.status_code == 200
+        # A slow client still gets every answer, whole and in order.
+        greedy[0].sendall(b"GET /auth/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received += read_to_close(greedy[0])
+        assert received.count(b"HTTP/1.1 200 OK\r\n") == PIPELINED + 1
+        assert received.endswith(b'"service":"auth"}\n')
+    finally:
+        for client in greedy:
+            client.close()
+
+
 def test_a_transfer_coding_gunicorn_does_not_know_is_a_400_not_a_501(two_workers):
     """gunicorn answers 501 ("Bad Request" as its reason); the contract wants no 5xx for any input."""
     answer = raw_request(port_of(two_workers), b"POST /auth/signin HTTP/1.1\r\nHost: x\r\n"

@@ -40,6 +40,7 @@ from gunicorn.workers.gthread import _DEFER, TConn
 
 from ..config import Config
 from . import error_pages, unread_bodies
+from .write_behind import ANSWER_TIMEOUT
 
 READ_TIMEOUT_RANGE = (1.0, 300.0)
 
@@ -274,6 +275,8 @@ class ReadAhead:
         # (deadline, connection) of connections closing gracefully, in deadline order (one linger for all).
         self._coner_closing: deque[tuple[float, Any]] = deque()
         self._coner_lingering = 0  # how many of those are still open
+        # (deadline, connection, its request's future) of answers the loop is sending (write_behind.py).
+        self._coner_answering: deque[tuple[float, Any, Any]] = deque()
         super().init_process()  # type: ignore[misc]
 
     def accept(self, listener: Any) -> None:
@@ -303,6 +306,10 @@ class ReadAhead:
         would read the rest of that request with blocking reads. It is read ahead here instead."""
         if self.cfg.is_ssl or fs.cancelled() or fs.exception() is not None:  # type: ignore[attr-defined]
             return super().finish_request(conn, fs)  # type: ignore[misc]
+        answer = getattr(conn, "coner_answer", None)
+        if answer is not None and answer.pending:  # the answer first (write_behind.py), then the rest
+            self._send_answer(conn, fs)
+            return
         result = fs.result()
         if not result:  # the connection closes after its answer: gracefully, without blocking this loop
             self.nr_conns -= 1  # type: ignore[attr-defined]
@@ -320,6 +327,12 @@ class ReadAhead:
         now = time.monotonic()
         while self._coner_closing and self._coner_closing[0][0] <= now:
             self._closed(self._coner_closing.popleft()[1])
+        while self._coner_answering and self._coner_answering[0][0] <= now:
+            deadline, conn, _ = self._coner_answering.popleft()
+            if conn.coner_answer_deadline == deadline:  # still sending it: the client does not take it
+                self._end_answer(conn)
+                self.nr_conns -= 1  # type: ignore[attr-defined]
+                conn.close()
         while self._coner_reading:
             deadline, conn = self._coner_reading[0]
             if conn.coner_deadline == deadline and conn.coner_waiting:  # still reading since then
@@ -426,6 +439,34 @@ class ReadAhead:
                 self._dispatch(conn)
             return True
         return False
+
+    def _send_answer(self, conn: Any, fs: Any) -> None:
+        """Send the rest of an answer the client was slow to take, as its socket drains, until ANSWER_TIMEOUT;
+        then go on with the connection as finish_request would have."""
+        conn.coner_answer_deadline = time.monotonic() + ANSWER_TIMEOUT
+        self._coner_answering.append((conn.coner_answer_deadline, conn, fs))
+        poller = self.poller  # type: ignore[attr-defined]
+        poller.register(conn.sock, selectors.EVENT_WRITE, partial(self._answer_writable, conn, fs))
+
+    def _answer_writable(self, conn: Any, fs: Any, _fileobj: Any = None) -> None:
+        try:
+            done = conn.coner_answer.send_pending()
+        except OSError:
+            self._end_answer(conn)
+            self.nr_conns -= 1  # type: ignore[attr-defined]
+            conn.close()
+            return
+        if done:
+            self._end_answer(conn)
+            self.finish_request(conn, fs)
+
+    def _end_answer(self, conn: Any) -> None:
+        conn.coner_answer_deadline = None
+        conn.coner_answer.pending.clear()
+        try:
+            self.poller.unregister(conn.sock)  # type: ignore[attr-defined]
+        except (KeyError, ValueError, OSError):
+            pass
 
     def _refuse_fields_too_large(self, conn: Any) -> None:
         """431 from the loop, in the contract's shape, then a graceful close: no thread reads the rest."""

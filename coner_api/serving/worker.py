@@ -54,6 +54,7 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from . import memory, unread_bodies
 from .read_ahead import ReadAhead
+from .write_behind import AnswerBuffer
 
 # gunicorn.conf.py sets `reuse_port` from this.
 BALANCED_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
@@ -197,7 +198,18 @@ class BalancedThreadWorker(ReadAhead, ThreadWorker):
         # this server conforms to within the request's major version, i.e. treat 1.2-1.9 as 1.1.
         if req.version > (1, 1):
             req.version = (1, 1)
-        return super().handle_request(req, conn)
+        if self.cfg.is_ssl:
+            return super().handle_request(req, conn)
+        # The answer goes through the connection's AnswerBuffer: what the client does not take at once is
+        # left for the event loop (write_behind.py), never waited for here.
+        answer = getattr(conn, "coner_answer", None)
+        if answer is None:
+            answer = conn.coner_answer = AnswerBuffer(conn.sock)
+        real, conn.sock = conn.sock, answer
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.sock = real
 
     def murder_pending(self) -> None:
         super().murder_pending()
