@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -131,6 +132,25 @@ def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
     return "\n".join(lines)
 
 
+def port_taken(port: int) -> bool:
+    """Whether something on this machine already listens on 127.0.0.1:`port` (what the API or the stand-in
+    is about to bind)."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_listening(process: subprocess.Popen, port: int, timeout: float = 60) -> bool:
+    """Until the API listens on `port`; False when it exited first (its own line says why) or took too
+    long."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if port_taken(port):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def main() -> int:
     stopping = False
 
@@ -154,6 +174,16 @@ def main() -> int:
     env.setdefault("METRICS_TOKEN", secrets.token_urlsafe(24))
     # The rate limits are the contract's defaults (5 credential calls a minute per client IP): what a client
     # tried against `make run` meets is what production gives. RATE_LIMIT_AUTH=60/minute make run for more.
+    # Said before anything starts, naming the variable to change (the API used to print "is running" first,
+    # then fail on the port, and the stand-in to name no variable at all).
+    wanted = [("PORT", env["PORT"])]
+    if not env.get("SUPABASE_URL"):
+        wanted.append(("LOCAL_AUTH_PORT", os.environ.get("LOCAL_AUTH_PORT", "54321")))
+    for name, port in wanted:
+        if port.isdigit() and port_taken(int(port)):
+            print(f"make run: port {port} is already in use (another `make run`?); stop it, or choose "
+                  f"another port: {name}=<port> make run", file=sys.stderr, flush=True)
+            return 1
     postgres = auth = api = None
     try:
         if not env.get("DATABASE_URL"):
@@ -165,6 +195,9 @@ def main() -> int:
             env.update(values)
         api = start_api(env)
         api_url = f"http://127.0.0.1:{env['PORT']}"
+        if not wait_listening(api, int(env["PORT"])):
+            print(f"the API did not start (exit status {api.poll()}); stopping", flush=True)
+            return 1
         print(banner(api_url, env, embedded=postgres is not None), flush=True)
         while not stopping:
             for process, name in ((api, "the API"), (auth, "the Supabase Auth stand-in")):

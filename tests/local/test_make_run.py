@@ -102,3 +102,20 @@ def test_make_run_serves_a_full_session_and_keeps_data(tmp_path):
         assert again.auth.sign_in_with_password({"email": email, "password": password}).session.access_token
     finally:
         assert stop_stack(process) == 0
+
+
+@pytest.mark.parametrize("taken, variable", [("api", "PORT"), ("auth", "LOCAL_AUTH_PORT")])
+def test_a_port_in_use_is_said_first_with_the_variable_to_change(tmp_path, taken, variable):
+    """Before, the API printed its "is running" banner and then failed on the port; the stand-in named no
+    variable at all."""
+    import socket
+
+    ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen(1)
+        process = start_stack(tmp_path / "local", ports)
+        assert process.wait(60) == 1
+    output = (tmp_path / "run.log").read_text()
+    assert f"port {ports[taken]} is already in use" in output and f"{variable}=<port> make run" in output
+    assert "is running" not in output
