@@ -229,7 +229,8 @@ def test_admin_require_mfa_defaults_to_production_only():
     from coner_api.config import Config
 
     base = {"DATABASE_URL": "postgresql://x/y", "SUPABASE_URL": "https://p.supabase.co", "SUPABASE_ANON_KEY": "a",
-            "SUPABASE_SERVICE_ROLE_KEY": "s", "TRUSTED_PROXIES": "1"}
+            "SUPABASE_SERVICE_ROLE_KEY": "s", "TRUSTED_PROXIES": "1",
+            "OAUTH_REDIRECT_URL": "https://api.example.com/auth/callback"}
     assert Config.from_env({**base, "APP_ENV": "production"}).admin_require_mfa is True
     assert Config.from_env({**base, "APP_ENV": "development"}).admin_require_mfa is False
     assert Config.from_env({**base, "APP_ENV": "production", "ADMIN_REQUIRE_MFA": "false"}).admin_require_mfa is False
