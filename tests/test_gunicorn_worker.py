@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+from typing import Callable
 
 import httpx
 import psutil
@@ -75,35 +76,44 @@ def test_connections_opened_together_spread_over_the_workers(two_workers):
     assert min(held.values()) >= 4, held  # an even deal: fewer than 4 of 32 on a side has odds of ~3e-6
 
 
+def answers_while(server, change: Callable[[], None], what: str) -> list[Timed]:
+    """GET /auth/health on fresh connections from four threads, 50 answers before `change()` and 50 after it
+    returned (`what` names it); every answer, in the order they came."""
+    answers: list[Timed] = []
+    stop = threading.Event()
+
+    def keep_asking() -> None:
+        while not stop.is_set():
+            answers.append(call(server.url, "GET", "/auth/health", timeout=10))
+
+    threads = [threading.Thread(target=keep_asking) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: len(answers) >= 50, timeout=30, what=f"requests before {what}")
+        change()
+        done_at = len(answers)
+        wait_until(lambda: len(answers) >= done_at + 50, timeout=30, what=f"requests after {what}")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(15)
+    return answers
+
+
 def test_a_worker_that_stops_drops_no_request(two_workers):
     """Requests on fresh connections keep coming while a worker gets SIGTERM: it accepts what is queued for
     it before it leaves, and its replacement takes connections only once it can serve them."""
     master = two_workers.process.pid
     before = child_pids(master)
     listening = two_workers.log().count("listening at")
-    answers: list[Timed] = []
-    stop = threading.Event()
 
-    def keep_asking() -> None:
-        while not stop.is_set():
-            answers.append(call(two_workers.url, "GET", "/auth/health", timeout=10))
-
-    threads = [threading.Thread(target=keep_asking) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_until(lambda: len(answers) >= 50, timeout=30, what="requests before the stop")
+    def stop_a_worker() -> None:
         os.kill(min(before), signal.SIGTERM)
         wait_until(lambda: two_workers.log().count("listening at") > listening, timeout=30,
                    what="a replacement worker listening")
-        served_before_replacement = len(answers)
-        wait_until(lambda: len(answers) >= served_before_replacement + 50, timeout=30,
-                   what="requests after the replacement")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(15)
 
+    answers = answers_while(two_workers, stop_a_worker, "the replacement")
     assert len(child_pids(master) - before) == 1
     failed = [a for a in answers if a.status != 200]
     assert not failed, failed[:5]
@@ -116,27 +126,13 @@ def test_a_reload_drops_no_request(two_workers):
     refused (an audit: 973 of 4,092). They serve on now until a new worker listens."""
     master = two_workers.process.pid
     before = child_pids(master)
-    answers: list[Timed] = []
-    stop = threading.Event()
 
-    def keep_asking() -> None:
-        while not stop.is_set():
-            answers.append(call(two_workers.url, "GET", "/auth/health", timeout=10))
-
-    threads = [threading.Thread(target=keep_asking) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
-        wait_until(lambda: len(answers) >= 50, timeout=30, what="requests before the reload")
+    def reload() -> None:
         os.kill(master, signal.SIGHUP)
         wait_until(lambda: not child_pids(master) & before and len(child_pids(master)) == 2, timeout=60,
                    what="every worker replaced")
-        replaced_at = len(answers)
-        wait_until(lambda: len(answers) >= replaced_at + 50, timeout=30, what="requests after the reload")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(15)
+
+    answers = answers_while(two_workers, reload, "the reload")
     failed = [a for a in answers if a.status != 200]
     assert not failed, (len(failed), failed[:3])
 
