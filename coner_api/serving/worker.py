@@ -198,7 +198,7 @@ class BalancedThreadWorker(ReadAhead, ThreadWorker):
         # this server conforms to within the request's major version, i.e. treat 1.2-1.9 as 1.1.
         if req.version > (1, 1):
             req.version = (1, 1)
-        if self.cfg.is_ssl:
+        if self.coner_tls:
             return super().handle_request(req, conn)
         # The answer goes through the connection's AnswerBuffer: what the client does not take at once is
         # left for the event loop (write_behind.py), never waited for here.
