@@ -27,6 +27,7 @@ from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemet
 from coner_api.serving.read_ahead import read_timeout_setting
 from coner_api.serving.worker import (BALANCED_LISTENERS, bind_without_listening, forget_reload, mark_reload,
                                      refuse_taken_address)
+from coner_api.sessions import shared_tokens
 
 
 def _refuse(problem: str) -> None:
@@ -45,6 +46,9 @@ def _whole_number(name: str, default: int) -> int:
 # The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
 # worker it forks inherits the same table: a profile write then waits for no sibling's acknowledgement.
 shared_stamps.prepare()
+# Likewise the tokens any worker has verified (coner_api/sessions/shared_tokens.py): one ES256 check per token
+# and server, not per worker.
+shared_tokens.prepare()
 
 # /metrics (METRICS_TOKEN set): the workers keep their metrics in files of one folder per server start; set up
 # here, before any worker forks and imports prometheus_client (coner_api.serving.telemetry says why).

@@ -75,14 +75,16 @@ class Result:
 
 
 def load(label: str, url: str, tokens: Path | None, method: str = "GET", patch: bool = False,
-         seconds: int = DURATION, connections: int = CONNECTIONS) -> Result:
+         seconds: int = DURATION, connections: int = CONNECTIONS, first: int | None = None) -> Result:
     """One wrk run against `url`: a single wrk thread (the other core is the server's), keep-alive
-    connections, a 5 s request timeout, each request with a random token of `tokens`, every non-2xx answer
-    counted as an error."""
+    connections, a 5 s request timeout, each request with a random token of `tokens` (with `first`: the
+    tokens in file order from that line on), every non-2xx answer counted as an error."""
     argv = [debian_tool("wrk", "wrk"), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
             "--latency", "-s", str(WRK_SCRIPT), url, "--", str(tokens) if tokens else "-", method]
     if patch:
         argv.append("patch")
+    elif first is not None:
+        argv += ["each", str(first)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:

@@ -1,12 +1,14 @@
--- One request shape per wrk run: `wrk ... -s bench/wrk.lua URL -- TOKENS_FILE METHOD [patch]`.
+-- One request shape per wrk run: `wrk ... -s bench/wrk.lua URL -- TOKENS_FILE METHOD [patch | each FIRST]`.
 -- Each request carries a random one of the users' tokens (one per line; "-" for none); `patch` sends a PATCH body whose
--- value changes with every request, so each one is a real write. `done` prints one JSON line for run.py.
+-- value changes with every request, so each one is a real write; `each FIRST` sends the tokens in file order from line
+-- FIRST on (each user once, for the many-users scenario's first pass). `done` prints one JSON line for run.py.
 -- Requests without a body are formatted once, in `init`: wrk shares the machine with the server, so what it
 -- spends per request should be as little, and as alike across routes, as can be.
 local tokens = {}
 local prepared = {}
 local method = "GET"
 local patch = false
+local each = false
 local counter = 0
 
 function init(args)
@@ -17,8 +19,10 @@ function init(args)
   end
   method = args[2] or "GET"
   patch = args[3] == "patch"
+  each = args[3] == "each"
   math.randomseed(os.time())
   counter = math.random(1, 1000)
+  if each then counter = tonumber(args[4]) - 1 end
   if not patch then
     for i, token in ipairs(tokens) do
       prepared[i] = wrk.format(method, nil, {["Authorization"] = "Bearer " .. token}, nil)
@@ -29,6 +33,9 @@ end
 
 function request()
   counter = counter + 1
+  if each then
+    return prepared[(counter - 1) % #prepared + 1]
+  end
   if not patch then
     return prepared[math.random(#prepared)]
   end

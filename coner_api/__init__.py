@@ -121,6 +121,8 @@ def cache_stats(app: Flask) -> dict[str, object]:
     reports the hit rates)."""
     stats: dict[str, object] = {
         "tokens": app.extensions["coner.verifier"]._cache.stats(),
+        "shared_tokens": {"hits": app.extensions["coner.verifier"].shared_hits,
+                          "misses": app.extensions["coner.verifier"].shared_misses},
         "profile_touches": app.extensions["coner.profile_touches"].stats(),
         "profiles": app.extensions["coner.profile_cache"].cache.stats(),
         "revocations": app.extensions["coner.revocations"].recent.sizes(),

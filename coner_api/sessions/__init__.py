@@ -11,6 +11,7 @@ from ..config import Config
 from ..context import extension
 from ..db import Database
 from .jwks import JwksCache
+from . import shared_tokens
 from .revocation import Revocations
 from .tokens import Claims, TokenVerifier
 
@@ -21,7 +22,8 @@ def init_app(app: Flask, config: Config, db: Database) -> None:
     """This process's verifier (with its JWKS cache) and revocation store (with its purge listener)."""
     jwks = JwksCache.for_supabase(config.supabase_url, timeout=config.jwks_fetch_timeout)
     app.extensions["coner.verifier"] = TokenVerifier(config.issuer, jwks, config.supabase_jwt_secret,
-                                                        cache_size=config.token_cache_size)
+                                                        cache_size=config.token_cache_size,
+                                                        shared=shared_tokens.get())
     revocations = Revocations(db, config.database_listen_url or config.database_url)
     revocations.start()
     app.extensions["coner.revocations"] = revocations

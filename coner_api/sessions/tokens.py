@@ -39,6 +39,7 @@ from jwt.algorithms import Algorithm, HMACAlgorithm
 from ..caches import BoundedCache
 from ..errors import ApiError, TokenExpired, Unauthorized
 from .jwks import MAX_KID_LENGTH, JwksCache
+from .shared_tokens import SharedTokens
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,11 @@ def _b64_bytes(segment: str, what: str) -> bytes:
     return decoded
 
 
+def _unpadded_b64(segment: str) -> bytes:
+    """A segment already found strict and canonical (`_b64_bytes`) where it was first verified."""
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def _b64_json(segment: str, what: str) -> Any:
     """Strict base64url -> strict UTF-8 (RFC 8725 §3.7) -> JSON without duplicate members."""
     decoded = _b64_bytes(segment, what)
@@ -184,6 +190,7 @@ class TokenVerifier:
         *,
         cache_ttl: float = 300.0,
         clock: Callable[[], float] = time.time,
+        shared: SharedTokens | None = None,
     ) -> None:
         if not issuer:
             raise ValueError("issuer is required")
@@ -202,6 +209,11 @@ class TokenVerifier:
         self._clock = clock
         self._cache: BoundedCache[bytes, Claims] = BoundedCache(cache_size, cache_ttl, clock,
                                                                 name="verified_tokens")
+        # What this server's other workers verified (shared_tokens.py): off with the cache (size 0).
+        self._shared = shared if cache_size > 0 else None
+        self._shared_key = shared.key_for(issuer.encode(), jwks.url.encode(), b"HS256" if hs256_secret else b"",
+                                          (hs256_secret or "").encode()) if shared is not None else b""
+        self.shared_hits = self.shared_misses = 0
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid
@@ -213,16 +225,20 @@ class TokenVerifier:
         claims = self._cache.get(cache_key, now=now)
         if claims is not None:
             return claims
-        try:
-            claims = self._verify_uncached(token, now)
-        except ApiError:
-            raise
-        except _Reject as reason:
-            log.debug("token refused: %s", reason)
-            raise Unauthorized() from None
-        except Exception as error:  # the contract: a bad token is a 401, never a 500
-            log.warning("token refused by an unexpected %s", type(error).__name__)
-            raise Unauthorized() from None
+        claims = self._vouched_claims(token, cache_key, now) if self._shared is not None else None
+        if claims is None:
+            try:
+                claims = self._verify_uncached(token, now)
+            except ApiError:
+                raise
+            except _Reject as reason:
+                log.debug("token refused: %s", reason)
+                raise Unauthorized() from None
+            except Exception as error:  # the contract: a bad token is a 401, never a 500
+                log.warning("token refused by an unexpected %s", type(error).__name__)
+                raise Unauthorized() from None
+            if self._shared is not None:
+                self._shared.vouch(cache_key, self._shared_key, claims.exp, now)
         # Until the token expires, at the latest cache_ttl from now.
         self._cache.put(cache_key, claims, expires_at=claims.exp, now=now)
         return claims
@@ -232,6 +248,26 @@ class TokenVerifier:
         self._cache.clear()
 
     # ------------------------------------------------------------------ verification
+    def _vouched_claims(self, token: str, cache_key: bytes, now: float) -> Claims | None:
+        """The claims of a token a sibling worker verified (shared_tokens.py), decoded again without checking
+        the signature: the exact token passed every check of `_verify_uncached` there, with the same
+        settings. Its claims are checked again (expiry) and its key must still be in this process's JWKS.
+        None when the table has no such entry, or anything is amiss: the full verification then decides."""
+        claims = None
+        if self._shared.vouched(cache_key, self._shared_key, now):  # type: ignore[union-attr]
+            try:
+                header_segment, payload_segment, _ = token.split(".")
+                header = json.loads(_unpadded_b64(header_segment))
+                if header.get("alg") == "HS256" or "kid" not in header or self._jwks.get_key(header["kid"]):
+                    claims = self._claims(json.loads(_unpadded_b64(payload_segment)), now)
+            except Exception:  # noqa: BLE001 - expired since, JWKS unavailable: told by the full verification
+                claims = None
+        if claims is None:
+            self.shared_misses += 1
+        else:
+            self.shared_hits += 1
+        return claims
+
     def _verify_uncached(self, token: str, now: float) -> Claims:
         segments = token.split(".")
         if len(segments) != 3:  # compact JWS only; JWE has five (RFC 8725 §3.3)

@@ -1,0 +1,156 @@
+"""The tokens a server's workers share (coner_api/sessions/shared_tokens.py): a token one worker verified is
+taken by its siblings without a signature check, but only that exact token, only with the same settings, only
+until its exp and only while the key that signed it is still published."""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import secrets
+import time
+
+import pytest
+
+from coner_api.errors import TokenExpired
+from coner_api.sessions.jwks import JwksCache
+from coner_api.sessions.shared_tokens import WAYS, SharedTokens
+from coner_api.sessions.tokens import TokenVerifier
+from tests.support.jwks import b64url
+from tests.support.tokens import NOW, SECRET, refused
+
+
+@pytest.fixture
+def table() -> SharedTokens:
+    return SharedTokens(buckets=1 << 8)
+
+
+@pytest.fixture
+def sibling(issuer, server, clock, table):
+    """A factory of verifiers as two workers of one server have them: each its own JWKS cache and token cache,
+    one shared table."""
+
+    def make(**options) -> TokenVerifier:
+        return TokenVerifier(issuer, JwksCache(server.url, clock=clock), clock=clock, shared=table, **options)
+
+    return make
+
+
+def test_a_token_verified_by_one_worker_is_taken_by_its_sibling_without_a_signature_check(sibling, keys, claims):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    verified = first.verify(token)
+    assert (first.shared_hits, first.shared_misses) == (0, 1)
+    assert second.verify(token) == verified
+    assert (second.shared_hits, second.shared_misses) == (1, 0)
+    assert second.verify(token) == verified  # then from its own cache
+    assert second.shared_hits == 1
+
+
+def _verify_in_child(issuer: str, url: str, token: str) -> None:
+    TokenVerifier(issuer, JwksCache(url), shared=_TABLE).verify(token)
+
+
+_TABLE = SharedTokens(buckets=1 << 8)  # made before the fork, as gunicorn's master makes it
+
+
+def test_the_table_is_shared_across_forked_processes(issuer, server, keys, claims):
+    token = keys["es"].sign(claims(iat=int(time.time()), exp=2**31))  # the child's clock is the real one
+    child = multiprocessing.get_context("fork").Process(target=_verify_in_child, args=(issuer, server.url, token))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    here = TokenVerifier(issuer, JwksCache(server.url), shared=_TABLE)
+    assert here.verify(token).user_id
+    assert here.shared_hits == 1
+
+
+def test_a_tampered_token_never_matches_what_was_vouched_for(sibling, keys, claims):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    first.verify(token)
+    header, payload, signature = token.split(".")
+    other_signature = b64url(secrets.token_bytes(64))
+    other_payload = keys["es"].sign(claims(sub="00000000-0000-4000-8000-000000000000")).split(".")[1]
+    for forged in (f"{header}.{payload}.{other_signature}", f"{header}.{other_payload}.{signature}"):
+        refused(second, forged)
+    assert second.shared_hits == 0
+
+
+def test_an_expired_token_is_expired_for_the_sibling_too(sibling, keys, claims, clock):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims(exp=NOW + 100))
+    first.verify(token)
+    clock.now = NOW + 100
+    with pytest.raises(TokenExpired):
+        second.verify(token)
+    assert second.shared_hits == 0
+
+
+def test_a_withdrawn_key_stops_vouching_once_the_sibling_has_the_new_key_set(sibling, keys, claims, server):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    first.verify(token)
+    server.publish(keys["rs"])  # es-1 withdrawn
+    assert second.verify(keys["rs"].sign(claims()))  # the sibling's first key set already lacks it
+    refused(second, token)
+    assert second.shared_hits == 0
+
+
+def test_verifiers_with_other_settings_share_nothing(sibling, issuer, server, clock, table, keys, claims):
+    token = keys["es"].sign(claims())
+    sibling().verify(token)
+    with_secret = sibling(hs256_secret=SECRET)
+    assert with_secret.verify(token)  # verified in full
+    assert (with_secret.shared_hits, with_secret.shared_misses) == (0, 1)
+    other_table = TokenVerifier(issuer, JwksCache(server.url, clock=clock), clock=clock,
+                                shared=SharedTokens(buckets=1 << 8))
+    assert other_table.verify(token)
+    assert other_table.shared_hits == 0
+
+
+def test_no_cache_means_no_sharing(sibling, keys, claims):
+    token = keys["es"].sign(claims())
+    sibling().verify(token)
+    uncached = sibling(cache_size=0)
+    assert uncached.verify(token)
+    assert (uncached.shared_hits, uncached.shared_misses) == (0, 0)
+
+
+# ------------------------------------------------------------------------------------ the table alone
+def _digest() -> bytes:
+    return hashlib.sha256(secrets.token_bytes(32)).digest()
+
+
+def test_a_full_bucket_gives_up_the_entry_that_ends_first():
+    table = SharedTokens(buckets=1)
+    key = table.key_for(b"settings")
+    digests = [_digest() for _ in range(WAYS + 1)]
+    for ends, digest in zip((NOW + 500, NOW + 100, NOW + 400, NOW + 300, NOW + 200), digests):
+        table.vouch(digest, key, ends, NOW)
+    assert [table.vouched(digest, key, NOW) for digest in digests] == [True, False, True, True, True]
+
+
+def test_an_entry_stands_until_its_end_and_only_for_its_key():
+    table = SharedTokens(buckets=4)
+    key, other_key = table.key_for(b"a"), table.key_for(b"b")
+    digest = _digest()
+    table.vouch(digest, key, NOW + 10, NOW)
+    assert table.vouched(digest, key, NOW + 9.9)
+    assert not table.vouched(digest, key, NOW + 10)
+    assert not table.vouched(digest, other_key, NOW)
+    assert not any(table.vouched(_digest(), key, NOW) for _ in range(1000))
+
+
+def test_an_expired_entry_makes_room_before_a_live_one():
+    table = SharedTokens(buckets=1)
+    key = table.key_for(b"settings")
+    digests = [_digest() for _ in range(WAYS)]
+    for index, digest in enumerate(digests):
+        table.vouch(digest, key, NOW + 1 if index == 2 else NOW + 1000, NOW)
+    newcomer = _digest()
+    table.vouch(newcomer, key, NOW + 1000, NOW + 5)
+    assert [table.vouched(digest, key, NOW + 5) for digest in digests + [newcomer]] == [True, True, False, True, True]
+
+
+def test_buckets_must_be_a_power_of_two():
+    with pytest.raises(ValueError):
+        SharedTokens(buckets=3)
