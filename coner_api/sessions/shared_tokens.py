@@ -9,17 +9,19 @@ that a sibling has verified it; a worker that finds a token here decodes its cla
 checking its signature.
 
 A slot is a 12-byte tag and the 4-byte time (whole seconds) until which the entry stands: the token's `exp`.
-The tag is a keyed BLAKE2b of the token's SHA-256; the key is drawn at random when the table is made, and
-mixed by each verifier with what it verifies against (issuer, HS256 secret), so that:
+The tag is a keyed BLAKE2b of the token's SHA-256 and of the key that verified it (the SHA-256 of the JWKS
+key's public form, or "HS256" for the legacy secret); the BLAKE2b key is drawn at random when the table is
+made, and mixed by each verifier with what it verifies against (issuer, JWKS URL, HS256 secret), so that:
 - no one outside the server can compute a tag, let alone forge a token to match one: a tampered token has
   another digest, hence another tag;
+- a worker looks its token up with the key its own JWKS holds under the token's kid now: a key withdrawn, or
+  replaced under the same kid, vouches for nothing any more, as soon as this worker has the new key set;
 - a worker started with other settings (a reload that changed them) never trusts what the old ones vouched
   for;
 - a torn read (a slot being written by a sibling as it is read) yields a tag that matches nothing.
 
-What the table cannot say (it holds no claims) is checked again on every hit, from the token itself: the
-claims (`exp` included), and that the key which signed it is still in this process's JWKS (a withdrawn key
-stops vouching as soon as this process has fetched the key set without it). A bucket of 4 slots per tag
+What the table cannot say (it holds no claims) is decoded and checked again on every hit, from the token
+itself: the claims, `exp` included. A bucket of 4 slots per tag
 position; a full bucket gives up its entry that ends first. Losing an entry only costs a verification.
 
 Made in the gunicorn master before it forks (`prepare`, from gunicorn.conf.py), like shared_stamps.py; a

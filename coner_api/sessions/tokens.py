@@ -31,9 +31,12 @@ import json
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives import serialization
+from jwt import PyJWK
 from jwt.algorithms import Algorithm, HMACAlgorithm
 
 from ..caches import BoundedCache
@@ -214,6 +217,7 @@ class TokenVerifier:
         self._shared_key = shared.key_for(issuer.encode(), jwks.url.encode(), b"HS256" if hs256_secret else b"",
                                           (hs256_secret or "").encode()) if shared is not None else b""
         self.shared_hits = self.shared_misses = 0
+        self._bindings: "weakref.WeakKeyDictionary[PyJWK, bytes]" = weakref.WeakKeyDictionary()
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid
@@ -238,7 +242,7 @@ class TokenVerifier:
                 log.warning("token refused by an unexpected %s", type(error).__name__)
                 raise Unauthorized() from None
             if self._shared is not None:
-                self._shared.vouch(cache_key, self._shared_key, claims.exp, now)
+                self._vouch(token, cache_key, claims.exp, now)
         # Until the token expires, at the latest cache_ttl from now.
         self._cache.put(cache_key, claims, expires_at=claims.exp, now=now)
         return claims
@@ -250,23 +254,48 @@ class TokenVerifier:
     # ------------------------------------------------------------------ verification
     def _vouched_claims(self, token: str, cache_key: bytes, now: float) -> Claims | None:
         """The claims of a token a sibling worker verified (shared_tokens.py), decoded again without checking
-        the signature: the exact token passed every check of `_verify_uncached` there, with the same
-        settings. Its claims are checked again (expiry) and its key must still be in this process's JWKS.
-        None when the table has no such entry, or anything is amiss: the full verification then decides."""
+        the signature: the exact token passed every check of `_verify_uncached` there, with the same settings
+        and the very key this process's JWKS holds under its kid now (a key withdrawn, or replaced under the
+        same kid, vouches for nothing). Its claims are checked again (expiry). None when the table has no such
+        entry, or anything is amiss: the full verification then decides."""
         claims = None
-        if self._shared.vouched(cache_key, self._shared_key, now):  # type: ignore[union-attr]
-            try:
-                header_segment, payload_segment, _ = token.split(".")
-                header = json.loads(_unpadded_b64(header_segment))
-                if header.get("alg") == "HS256" or "kid" not in header or self._jwks.get_key(header["kid"]):
-                    claims = self._claims(json.loads(_unpadded_b64(payload_segment)), now)
-            except Exception:  # noqa: BLE001 - expired since, JWKS unavailable: told by the full verification
-                claims = None
+        try:
+            binding = self._key_binding(token)
+            if binding is not None and self._shared.vouched(cache_key + binding, self._shared_key, now):  # type: ignore[union-attr]
+                claims = self._claims(json.loads(_unpadded_b64(token.split(".", 2)[1])), now)
+        except Exception:  # noqa: BLE001 - expired since, JWKS unavailable: told by the full verification
+            claims = None
         if claims is None:
             self.shared_misses += 1
         else:
             self.shared_hits += 1
         return claims
+
+    def _vouch(self, token: str, cache_key: bytes, exp: int, now: float) -> None:
+        """Tell the sibling workers that `token` verified (best effort: a failure only costs them a check)."""
+        try:
+            binding = self._key_binding(token)
+        except Exception:  # noqa: BLE001 - the JWKS gone since the check a moment ago
+            binding = None
+        if binding is not None:
+            self._shared.vouch(cache_key + binding, self._shared_key, exp, now)  # type: ignore[union-attr]
+
+    def _key_binding(self, token: str) -> bytes | None:
+        """What verified `token` as `_resolve_key` picks it: b"HS256" for the secret (itself part of the shared
+        key), else the SHA-256 of the JWKS key's public form (`PyJWK` objects are made once per fetch, so it is
+        computed once per key and fetch); None for a kid the JWKS does not list."""
+        header = json.loads(_unpadded_b64(token.split(".", 1)[0]))
+        if header.get("alg") == "HS256" or "kid" not in header:
+            return b"HS256"
+        jwk = self._jwks.get_key(header["kid"])
+        if jwk is None:
+            return None
+        binding = self._bindings.get(jwk)
+        if binding is None:
+            public = jwk.key.public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+            binding = self._bindings[jwk] = hashlib.sha256(public).digest()
+        return binding
 
     def _verify_uncached(self, token: str, now: float) -> Claims:
         segments = token.split(".")

@@ -95,6 +95,16 @@ def test_a_withdrawn_key_stops_vouching_once_the_sibling_has_the_new_key_set(sib
     assert second.shared_hits == 0
 
 
+def test_a_key_replaced_under_the_same_kid_vouches_for_nothing_it_did_not_sign(sibling, keys, claims, server):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    first.verify(token)
+    server.publish(keys["es_other"], keys["rs"])  # a new key under the old kid, es-1
+    refused(second, token)
+    assert second.shared_hits == 0
+    assert second.verify(keys["es_other"].sign(claims()))  # what the new key signed passes
+
+
 def test_verifiers_with_other_settings_share_nothing(sibling, issuer, server, clock, table, keys, claims):
     token = keys["es"].sign(claims())
     sibling().verify(token)
