@@ -21,13 +21,12 @@ import inspect
 import os
 import sys
 
-from coner_api import shared_stamps
+from coner_api import shared_stamps, shared_tokens
 from coner_api.config import Config, ConfigError
 from coner_api.serving import error_pages, memory, telemetry as gunicorn_telemetry
 from coner_api.serving.read_ahead import read_timeout_setting
 from coner_api.serving.worker import (BALANCED_LISTENERS, bind_without_listening, forget_reload, mark_reload,
                                      refuse_taken_address)
-from coner_api.sessions import shared_tokens
 
 
 def _refuse(problem: str) -> None:
@@ -46,7 +45,7 @@ def _whole_number(name: str, default: int) -> int:
 # The write stamps the workers share (coner_api/shared_stamps.py), made here in the master so that every
 # worker it forks inherits the same table: a profile write then waits for no sibling's acknowledgement.
 shared_stamps.prepare()
-# Likewise the tokens any worker has verified (coner_api/sessions/shared_tokens.py): one ES256 check per token
+# Likewise the tokens any worker has verified (coner_api/shared_tokens.py): one ES256 check per token
 # and server, not per worker.
 shared_tokens.prepare()
 

@@ -84,3 +84,22 @@ def test_a_scrape_of_either_worker_counts_both_and_survives_a_worker_exit(api_se
     samples = wait_until(answered_by_replacement, timeout=30, what="a scrape answered by the new worker", interval=0)
     assert value(samples, "coner_db_pool_max_connections") == 2 * POOL_MAX
     assert value(samples, COUNT, **HEALTH) == REQUESTS
+
+
+MASTER_IMPORTS = """
+import runpy, sys
+runpy.run_path("gunicorn.conf.py")
+print(sorted(name for name in ("prometheus_client", "coner_api.sessions", "coner_api.db")
+             if name in sys.modules))
+"""
+
+
+def test_the_master_loads_its_configuration_without_the_modules_its_workers_must_import_themselves():
+    # prometheus_client imported in the master before gunicorn.conf.py sets PROMETHEUS_MULTIPROC_DIR would count
+    # each worker on its own (a scrape: only the worker that answered); and a module the master holds is not
+    # loaded again by the workers of a SIGHUP reload.
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run([sys.executable, "-c", MASTER_IMPORTS], cwd=REPO, capture_output=True, text=True,
+                          env={**env, "METRICS_TOKEN": TOKEN}, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "[]"

@@ -11,7 +11,7 @@ from ..config import Config
 from ..context import extension
 from ..db import Database
 from .jwks import JwksCache
-from . import shared_tokens
+from .. import shared_tokens
 from .revocation import Revocations
 from .tokens import Claims, TokenVerifier
 

@@ -31,18 +31,16 @@ import json
 import logging
 import re
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from cryptography.hazmat.primitives import serialization
-from jwt import PyJWK
 from jwt.algorithms import Algorithm, HMACAlgorithm
 
 from ..caches import BoundedCache
 from ..errors import ApiError, TokenExpired, Unauthorized
 from .jwks import MAX_KID_LENGTH, JwksCache
-from .shared_tokens import SharedTokens
+from ..shared_tokens import SharedTokens
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +61,8 @@ _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "role"]
 # GoTrue's levels (internal/models/sessions.go, AuthenticatorAssuranceLevel); a token without `aal` is aal1.
 _AAL_LEVELS = {"aal1": 1, "aal2": 2, "aal3": 3}
 _HS256 = HMACAlgorithm(HMACAlgorithm.SHA256)
+_UNSEEN = object()
+_HEADERS_KEPT = 64  # distinct header segments (one per kid and form) and key objects a verifier remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,11 @@ class TokenVerifier:
         self._shared_key = shared.key_for(issuer.encode(), jwks.url.encode(), b"HS256" if hs256_secret else b"",
                                           (hs256_secret or "").encode()) if shared is not None else b""
         self.shared_hits = self.shared_misses = 0
-        self._bindings: "weakref.WeakKeyDictionary[PyJWK, bytes]" = weakref.WeakKeyDictionary()
+        # The header segments of tokens this process verified -> their kid (None: the HS256 secret), and a
+        # fingerprint per key object: a hit decodes no header, and a token unlike any verified here is a miss
+        # for the cost of a dictionary look-up (forged headers must not cost more than before).
+        self._header_kids: dict[str, str | None] = {}
+        self._bindings: dict[int, tuple[Any, bytes]] = {}
 
     def verify(self, token: str) -> Claims:
         """The claims of a valid user access token. Raises `TokenExpired` for an expired but otherwise valid
@@ -232,7 +236,7 @@ class TokenVerifier:
         claims = self._vouched_claims(token, cache_key, now) if self._shared is not None else None
         if claims is None:
             try:
-                claims = self._verify_uncached(token, now)
+                claims, kid, key = self._verify_uncached(token, now)
             except ApiError:
                 raise
             except _Reject as reason:
@@ -242,7 +246,7 @@ class TokenVerifier:
                 log.warning("token refused by an unexpected %s", type(error).__name__)
                 raise Unauthorized() from None
             if self._shared is not None:
-                self._vouch(token, cache_key, claims.exp, now)
+                self._vouch(token, cache_key, kid, key, claims.exp, now)
         # Until the token expires, at the latest cache_ttl from now.
         self._cache.put(cache_key, claims, expires_at=claims.exp, now=now)
         return claims
@@ -255,14 +259,18 @@ class TokenVerifier:
     def _vouched_claims(self, token: str, cache_key: bytes, now: float) -> Claims | None:
         """The claims of a token a sibling worker verified (shared_tokens.py), decoded again without checking
         the signature: the exact token passed every check of `_verify_uncached` there, with the same settings
-        and the very key this process's JWKS holds under its kid now (a key withdrawn, or replaced under the
-        same kid, vouches for nothing). Its claims are checked again (expiry). None when the table has no such
-        entry, or anything is amiss: the full verification then decides."""
+        and the very key this process holds under its kid now (a key withdrawn, or replaced under the same kid,
+        vouches for nothing). Its claims are checked again (expiry). None when the table has no such entry, or
+        anything is amiss: the full verification then decides."""
         claims = None
+        header_segment, _, rest = token.partition(".")
+        kid = self._header_kids.get(header_segment, _UNSEEN)
         try:
-            binding = self._key_binding(token)
-            if binding is not None and self._shared.vouched(cache_key + binding, self._shared_key, now):  # type: ignore[union-attr]
-                claims = self._claims(json.loads(_unpadded_b64(token.split(".", 2)[1])), now)
+            if kid is not _UNSEEN:
+                key = self._secret if kid is None else getattr(self._jwks.get_key(kid), "key", None)
+                if key is not None and self._shared.vouched(  # type: ignore[union-attr]
+                        cache_key + self._binding(key), self._shared_key, now):
+                    claims = self._claims(json.loads(_unpadded_b64(rest.partition(".")[0])), now)
         except Exception:  # noqa: BLE001 - expired since, JWKS unavailable: told by the full verification
             claims = None
         if claims is None:
@@ -271,33 +279,28 @@ class TokenVerifier:
             self.shared_hits += 1
         return claims
 
-    def _vouch(self, token: str, cache_key: bytes, exp: int, now: float) -> None:
-        """Tell the sibling workers that `token` verified (best effort: a failure only costs them a check)."""
-        try:
-            binding = self._key_binding(token)
-        except Exception:  # noqa: BLE001 - the JWKS gone since the check a moment ago
-            binding = None
-        if binding is not None:
-            self._shared.vouch(cache_key + binding, self._shared_key, exp, now)  # type: ignore[union-attr]
+    def _vouch(self, token: str, cache_key: bytes, kid: str | None, key: Any, exp: int, now: float) -> None:
+        """Tell the sibling workers that `token` verified with `key` (under `kid`; None: the HS256 secret)."""
+        header_segment = token.partition(".")[0]
+        if header_segment not in self._header_kids and len(self._header_kids) < _HEADERS_KEPT:
+            self._header_kids[header_segment] = kid
+        self._shared.vouch(cache_key + self._binding(key), self._shared_key, exp, now)  # type: ignore[union-attr]
 
-    def _key_binding(self, token: str) -> bytes | None:
-        """What verified `token` as `_resolve_key` picks it: b"HS256" for the secret (itself part of the shared
-        key), else the SHA-256 of the JWKS key's public form (`PyJWK` objects are made once per fetch, so it is
-        computed once per key and fetch); None for a kid the JWKS does not list."""
-        header = json.loads(_unpadded_b64(token.split(".", 1)[0]))
-        if header.get("alg") == "HS256" or "kid" not in header:
+    def _binding(self, key: Any) -> bytes:
+        """What a tag binds a token to: "HS256" for the secret (itself part of the shared key), else the
+        SHA-256 of the JWKS key's public form, computed once per key object (one per key and fetch)."""
+        if key is self._secret:
             return b"HS256"
-        jwk = self._jwks.get_key(header["kid"])
-        if jwk is None:
-            return None
-        binding = self._bindings.get(jwk)
-        if binding is None:
-            public = jwk.key.public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-            binding = self._bindings[jwk] = hashlib.sha256(public).digest()
-        return binding
+        known = self._bindings.get(id(key))
+        if known is None or known[0] is not key:
+            if len(self._bindings) >= _HEADERS_KEPT:
+                self._bindings.clear()  # keys of fetches long gone
+            public = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            known = self._bindings[id(key)] = (key, hashlib.sha256(public).digest())
+        return known[1]
 
-    def _verify_uncached(self, token: str, now: float) -> Claims:
+    def _verify_uncached(self, token: str, now: float) -> tuple[Claims, str | None, Any]:
+        """The token's claims, and the kid (None: the HS256 secret) and key that verified it."""
         segments = token.split(".")
         if len(segments) != 3:  # compact JWS only; JWE has five (RFC 8725 §3.3)
             raise _Reject(f"{len(segments)} segments")
@@ -322,7 +325,7 @@ class TokenVerifier:
         signing_input = token[: len(segments[0]) + 1 + len(segments[1])].encode("ascii")
         if not algorithm.verify(signing_input, key, signature):
             raise _Reject("signature does not verify")
-        return self._claims(payload, now)
+        return self._claims(payload, now), (None if name == "HS256" else header["kid"]), key
 
     def _resolve_key(self, header: dict[str, Any]) -> tuple[Algorithm, Any, str]:
         """The verification algorithm, key and the one algorithm name that key verifies, chosen by the kid

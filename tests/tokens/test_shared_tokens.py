@@ -1,10 +1,13 @@
-"""The tokens a server's workers share (coner_api/sessions/shared_tokens.py): a token one worker verified is
+"""The tokens a server's workers share (coner_api/shared_tokens.py): a token one worker verified is
 taken by its siblings without a signature check, but only that exact token, only with the same settings, only
 until its exp and only while the key that signed it is still published."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import multiprocessing
+import os
 import secrets
 import time
 
@@ -12,9 +15,9 @@ import pytest
 
 from coner_api.errors import TokenExpired
 from coner_api.sessions.jwks import JwksCache
-from coner_api.sessions.shared_tokens import WAYS, SharedTokens
+from coner_api.shared_tokens import WAYS, SharedTokens
 from coner_api.sessions.tokens import TokenVerifier
-from tests.support.jwks import b64url
+from tests.support.jwks import b64json, b64url
 from tests.support.tokens import NOW, SECRET, refused
 
 
@@ -39,14 +42,27 @@ def test_a_token_verified_by_one_worker_is_taken_by_its_sibling_without_a_signat
     token = keys["es"].sign(claims())
     verified = first.verify(token)
     assert (first.shared_hits, first.shared_misses) == (0, 1)
+    assert second.verify(keys["es"].sign(claims(iat=NOW - 1)))  # its own first token of this header: in full
     assert second.verify(token) == verified
-    assert (second.shared_hits, second.shared_misses) == (1, 0)
+    assert (second.shared_hits, second.shared_misses) == (1, 1)
     assert second.verify(token) == verified  # then from its own cache
     assert second.shared_hits == 1
 
 
+def test_a_header_the_worker_never_verified_is_a_miss_before_any_decoding(sibling, keys, claims):
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    first.verify(token)
+    assert second.verify(token)  # in full: no token of that header verified here yet
+    assert (second.shared_hits, second.shared_misses) == (0, 1)
+    for forged in ("e30.e30.AA", "x" * 8000 + ".e30.AA", "W" * 5000 + ".e30.AA", token.replace(".", "..", 1)):
+        refused(second, forged)
+    assert second.shared_hits == 0
+
+
 def _verify_in_child(issuer: str, url: str, token: str) -> None:
     TokenVerifier(issuer, JwksCache(url), shared=_TABLE).verify(token)
+    os._exit(0)  # nothing of the parent's (its threads, pytest) runs again in the child
 
 
 _TABLE = SharedTokens(buckets=1 << 8)  # made before the fork, as gunicorn's master makes it
@@ -59,6 +75,7 @@ def test_the_table_is_shared_across_forked_processes(issuer, server, keys, claim
     child.join(30)
     assert child.exitcode == 0
     here = TokenVerifier(issuer, JwksCache(server.url), shared=_TABLE)
+    assert here.verify(keys["es"].sign(claims(iat=int(time.time()) - 1, exp=2**31)))
     assert here.verify(token).user_id
     assert here.shared_hits == 1
 
@@ -103,6 +120,49 @@ def test_a_key_replaced_under_the_same_kid_vouches_for_nothing_it_did_not_sign(s
     refused(second, token)
     assert second.shared_hits == 0
     assert second.verify(keys["es_other"].sign(claims()))  # what the new key signed passes
+
+
+def test_a_key_set_refreshed_while_a_token_was_checked_binds_it_to_the_key_that_checked_it(
+        issuer, server, clock, table, keys, claims):
+    # The refresh lands between the signature check and the vouch (another thread's revalidation): the entry
+    # must name the old key, which its siblings no longer hold under that kid.
+    jwks = JwksCache(server.url, clock=clock)
+    first = TokenVerifier(issuer, jwks, clock=clock, shared=table)
+    check = first._verify_uncached
+
+    def check_then_refresh(token, now):
+        checked = check(token, now)
+        server.publish(keys["es_other"], keys["rs"])
+        jwks.refresh()
+        return checked
+
+    first._verify_uncached = check_then_refresh
+    token = keys["es"].sign(claims(exp=2**32 - 1))
+    first.verify(token)
+    second = TokenVerifier(issuer, JwksCache(server.url, clock=clock), clock=clock, shared=table)
+    assert second.verify(keys["es_other"].sign(claims(iat=NOW - 1)))  # this header is known here now
+    refused(second, token)
+    assert second.shared_hits == 0
+
+
+def _hs256(claims: dict, secret: str, **header) -> str:
+    signing_input = b64json({"alg": "HS256", "typ": "JWT", **header}) + "." + b64url(json.dumps(claims))
+    return signing_input + "." + b64url(hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest())
+
+
+def test_hs256_tokens_are_shared_only_between_workers_with_the_same_secret(issuer, server, clock, table, claims):
+    def worker(secret: str) -> TokenVerifier:
+        return TokenVerifier(issuer, JwksCache(server.url, clock=clock), secret, clock=clock, shared=table)
+
+    token = _hs256(claims(), SECRET, kid="legacy")
+    worker(SECRET).verify(token)
+    sibling = worker(SECRET)
+    assert sibling.verify(_hs256(claims(iat=NOW - 1), SECRET, kid="legacy"))
+    assert sibling.verify(token) and sibling.shared_hits == 1
+    other = worker("another-legacy-secret-of-32-or-more-bytes")
+    assert other.verify(_hs256(claims(iat=NOW - 1), "another-legacy-secret-of-32-or-more-bytes", kid="legacy"))
+    refused(other, token)
+    assert other.shared_hits == 0
 
 
 def test_verifiers_with_other_settings_share_nothing(sibling, issuer, server, clock, table, keys, claims):
