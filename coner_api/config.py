@@ -57,7 +57,7 @@ class Config:
     jwks_fetch_timeout: float = 3.0
     max_body_bytes: int = 64 * 1024
     # Verified tokens each process keeps (sessions/tokens.py): ~740 bytes each (docs/architecture.md, "Caches").
-    token_cache_size: int = 16_000
+    token_cache_size: int = 12_000
     # GET /users/profile bodies each process keeps (profiles/cache.py): ~460 bytes each. 0 keeps none, and
     # profile writes then send no purge and wait for nobody (docs/architecture.md, "Caches").
     profile_cache_size: int = 5_000

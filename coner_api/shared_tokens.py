@@ -1,7 +1,7 @@
 """Tokens verified by any worker of this server, in memory the workers share, so that each token's signature
 is checked once per server rather than once per worker (docs/architecture.md, "Caches").
 
-Each worker keeps its own cache of verified tokens (tokens.py), bounded by memory: ~740 bytes an entry, 16,000
+Each worker keeps its own cache of verified tokens (tokens.py), bounded by memory: ~740 bytes an entry, 12,000
 by default. A server's workers each see every user (connections, not users, are spread over them), so with
 more users than that every worker verified each token again, and on a miss the ES256 signature alone costs
 ~100 µs on the machines we measure on (README, "Performance"). This table remembers, in 16 bytes a token,

@@ -42,7 +42,7 @@ from ..supabase_client.mfa import get_supabase_mfa
 KIND = "mfa"  # broadcast messages `mfa:<user id>`
 CACHE_TTL = 120.0
 # ~230 bytes an entry, key included (tracemalloc): at most ~4.6 MB a worker. An entry matters only while its
-# user's tokens are used on this worker (the token cache holds 16,000 by default), and the budget is 120 MB a
+# user's tokens are used on this worker (the token cache holds 12,000 by default), and the budget is 120 MB a
 # worker at 100,000 users.
 CACHE_SIZE = 20_000
 ENROL_MESSAGE = ("Two-factor authentication required for admins: enrol an authenticator app "
