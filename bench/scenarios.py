@@ -104,9 +104,10 @@ def many_users(env: dict[str, str], tokens: list[str], listeners: int) -> list[s
 
 
 def first_pass(url: str, tokens: Path, count: int) -> h.Result:
-    """Every user's first request (`GET /auth/me`, each token once, in file order): the server as users find it
-    after a start, each token new to it. The rounds then measure it as it runs, every user known, as it is
-    for most of a deploy's life (a token lives an hour, and a user makes many requests with it)."""
+    """Every user's first request (`GET /auth/me`, the tokens in file order, each at least once): the server as
+    users find it after a start, each token new to it. The rounds then measure it as it runs, every user
+    known, as it is for most of a deploy's life (a token lives an hour, and a user makes many requests with
+    it)."""
     done: list[h.Result] = []
     sent = 0
     while sent < count:
