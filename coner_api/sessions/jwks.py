@@ -210,6 +210,14 @@ class JwksCache:
             return self._usable_set().keys.get(kid)
         return None  # within the cooldown an unknown kid stays unknown
 
+    def peek(self, kid: str) -> PyJWK | None:
+        """The key for `kid` in the key set held now while within its max-age, else None: no fetch, no wait
+        (None wherever `get_key` would have to fetch to be sure)."""
+        current = self._current
+        if current is None or self._clock() - current.fetched_at >= current.ttl:
+            return None
+        return current.keys.get(kid)
+
     def refresh(self) -> None:
         """Fetch the key set now (e.g. at start-up); raises `AuthUnavailable` if this fetch fails (any
         previous set stays in use within `max_stale`)."""

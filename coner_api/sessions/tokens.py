@@ -267,7 +267,7 @@ class TokenVerifier:
         kid = self._header_kids.get(header_segment, _UNSEEN)
         try:
             if kid is not _UNSEEN:
-                key = self._secret if kid is None else getattr(self._jwks.get_key(kid), "key", None)
+                key = self._secret if kid is None else getattr(self._jwks.peek(kid), "key", None)
                 if key is not None and self._shared.vouched(  # type: ignore[union-attr]
                         cache_key + self._binding(key), self._shared_key, now):
                     claims = self._claims(json.loads(_unpadded_b64(rest.partition(".")[0])), now)
@@ -280,11 +280,16 @@ class TokenVerifier:
         return claims
 
     def _vouch(self, token: str, cache_key: bytes, kid: str | None, key: Any, exp: int, now: float) -> None:
-        """Tell the sibling workers that `token` verified with `key` (under `kid`; None: the HS256 secret)."""
-        header_segment = token.partition(".")[0]
-        if header_segment not in self._header_kids and len(self._header_kids) < _HEADERS_KEPT:
-            self._header_kids[header_segment] = kid
-        self._shared.vouch(cache_key + self._binding(key), self._shared_key, exp, now)  # type: ignore[union-attr]
+        """Tell the sibling workers that `token` verified with `key` (under `kid`; None: the HS256 secret). Best
+        effort: the token is valid whatever happens here, and a failure only costs the siblings a check."""
+        try:
+            binding = self._binding(key)
+            header_segment = token.partition(".")[0]
+            if header_segment not in self._header_kids and len(self._header_kids) < _HEADERS_KEPT:
+                self._header_kids[header_segment] = kid
+            self._shared.vouch(cache_key + binding, self._shared_key, exp, now)  # type: ignore[union-attr]
+        except Exception as error:  # noqa: BLE001
+            log.warning("a verified token was not shared with the sibling workers: %s", type(error).__name__)
 
     def _binding(self, key: Any) -> bytes:
         """What a tag binds a token to: "HS256" for the secret (itself part of the shared key), else the
@@ -295,7 +300,9 @@ class TokenVerifier:
         if known is None or known[0] is not key:
             if len(self._bindings) >= _HEADERS_KEPT:
                 self._bindings.clear()  # keys of fetches long gone
-            public = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            public_key = key.public_key() if hasattr(key, "public_key") else key  # a JWK may carry its private part
+            public = public_key.public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
             known = self._bindings[id(key)] = (key, hashlib.sha256(public).digest())
         return known[1]
 

@@ -12,6 +12,7 @@ import secrets
 import time
 
 import pytest
+from jwt.algorithms import ECAlgorithm
 
 from coner_api.errors import TokenExpired
 from coner_api.sessions.jwks import JwksCache
@@ -163,6 +164,39 @@ def test_hs256_tokens_are_shared_only_between_workers_with_the_same_secret(issue
     assert other.verify(_hs256(claims(iat=NOW - 1), "another-legacy-secret-of-32-or-more-bytes", kid="legacy"))
     refused(other, token)
     assert other.shared_hits == 0
+
+
+def test_a_jwks_entry_carrying_its_private_part_is_shared_like_any_key(sibling, server, keys, claims):
+    # A misconfigured key set: PyJWK makes a private key of it and PyJWT verifies with it; sharing the token
+    # must neither fail the request nor skip the binding.
+    private_jwk = {**ECAlgorithm.to_jwk(keys["es"].private, as_dict=True), "kid": "es-1", "alg": "ES256"}
+    server.publish(private_jwk, keys["rs"])
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims())
+    assert first.verify(token).user_id
+    assert second.verify(keys["es"].sign(claims(iat=NOW - 1)))
+    assert second.verify(token).user_id and second.shared_hits == 1
+
+
+class _CountingJwks(JwksCache):
+    looked_up = 0
+
+    def get_key(self, kid):
+        self.looked_up += 1
+        return super().get_key(kid)
+
+
+def test_a_forgery_under_a_known_header_costs_no_more_key_look_ups_than_before(issuer, server, clock, table, keys,
+                                                                            claims):
+    jwks = _CountingJwks(server.url, clock=clock)
+    worker = TokenVerifier(issuer, jwks, clock=clock, shared=table)
+    verified = keys["es"].sign(claims())
+    assert worker.verify(verified)
+    header = verified.split(".")[0]
+    jwks.looked_up = 0
+    refused(worker, f"{header}.AAAAA.AA")  # refused at its payload, before any key is looked up
+    refused(worker, f"{header}.{b64json(claims(iat=NOW - 2))}.{b64url(secrets.token_bytes(64))}")
+    assert jwks.looked_up == 1  # the second one's signature check, and nothing from the shared path
 
 
 def test_verifiers_with_other_settings_share_nothing(sibling, issuer, server, clock, table, keys, claims):
