@@ -53,7 +53,6 @@ class SharedTokens:
         self._view = memoryview(self._memory)
         self._mask = buckets - 1
         self._secret = secrets.token_bytes(32)
-        self.capacity = buckets * WAYS
 
     def key_for(self, *settings: bytes) -> bytes:
         """The tag key of a verifier with these settings: two verifiers share entries only when they agree."""

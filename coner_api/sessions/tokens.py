@@ -214,8 +214,8 @@ class TokenVerifier:
                                                                 name="verified_tokens")
         # What this server's other workers verified (shared_tokens.py): off with the cache (size 0).
         self._shared = shared if cache_size > 0 else None
-        self._shared_key = shared.key_for(issuer.encode(), jwks.url.encode(), b"HS256" if hs256_secret else b"",
-                                          (hs256_secret or "").encode()) if shared is not None else b""
+        self._shared_key = shared.key_for(issuer.encode(), jwks.url.encode(), (hs256_secret or "").encode()) \
+            if shared is not None else b""
         self.shared_hits = self.shared_misses = 0
         # The header segments of tokens this process verified -> their kid (None: the HS256 secret), and a
         # fingerprint per key object: a hit decodes no header, and a token unlike any verified here is a miss
