@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 from .config import Config
 from .context import extension
 from .errors import DbUnavailable, InternalError
+from .query_deadlines import GRACE_SECONDS, QueryDeadlines
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,9 @@ class Database:
         self.checkout_timeout = config.db_checkout_timeout
         # What the next checkout waits: the timeout, or FAIL_FAST_CHECKOUT_WAIT after one timed out.
         self.checkout_wait = config.db_checkout_timeout
+        # Every statement ends within this on our side too, even when the server stops answering
+        # (query_deadlines.py); a live server ends a slow one first, at its statement_timeout.
+        self.deadlines = QueryDeadlines(config.db_statement_timeout_ms / 1000 + GRACE_SECONDS)
         connection_kwargs: dict[str, Any] = {
             "row_factory": dict_row,
             "autocommit": True,
@@ -168,19 +172,23 @@ class Database:
         last = getattr(conn, _CHECKED_OUT_AT, None)
         if not (last is not None and now - last < self.check_bypass_seconds
                 and conn.pgconn.status == ConnStatus.OK and not _readable(conn.pgconn.socket)):
-            ConnectionPool.check_connection(conn)
+            with self.deadlines.watch(conn):
+                ConnectionPool.check_connection(conn)
         setattr(conn, _CHECKED_OUT_AT, now)
 
     def open(self) -> None:
         """Start the pool without waiting: the app boots (and reports 503s) while Postgres is down."""
+        self.deadlines.start()
         self.pool.open(wait=False)
 
     def close(self) -> None:
         self.pool.close(timeout=5)
+        self.deadlines.stop()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        with translated_errors(self), self.pool.connection(self.checkout_wait) as conn:
+        with translated_errors(self), self.pool.connection(self.checkout_wait) as conn, \
+                self.deadlines.watch(conn):
             yield conn
 
     @contextmanager
@@ -209,7 +217,7 @@ class Database:
         sql = QUERIES[query]
         with translated_errors(self), (self.pool.connection(self.checkout_wait) if conn is None
                                        else nullcontext(conn)) as used, \
-                used.execute(sql, params or {}) as cursor:
+                self.deadlines.watch(used), used.execute(sql, params or {}) as cursor:
             return result(cursor)
 
     def ping(self) -> None:

@@ -7,18 +7,12 @@ import time
 
 import httpx
 import pytest
-from psycopg.conninfo import conninfo_to_dict
 
-from tests.support.faults import GENEROUS_LIMITS, PostgresProxy, hammer, wait_until
+from tests.support.faults import GENEROUS_LIMITS, PostgresProxy, hammer, upstream_of, wait_until
 from tests.support.servers import app_settings
 from tests.support.users import sign_in, sign_up
 
 pytestmark = pytest.mark.slow
-
-
-def upstream_of(database_url: str) -> tuple[str, int]:
-    params = conninfo_to_dict(database_url)
-    return params.get("host") or "127.0.0.1", int(params.get("port") or 5432)
 
 
 def logged_out_everywhere(api_url: str) -> tuple[list[str], float]:

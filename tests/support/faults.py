@@ -201,6 +201,12 @@ class BlackHole:
         self.listener.close()
 
 
+def upstream_of(database_url: str) -> tuple[str, int]:
+    """The host and port a Postgres URL points at (for `PostgresProxy`)."""
+    params = conninfo_to_dict(database_url)
+    return params.get("host") or "127.0.0.1", int(params.get("port") or 5432)
+
+
 class PostgresProxy:
     """A TCP proxy in front of Postgres for the API's connections. It can stop forwarding on the connections of
     one application name (the purge listener's) while keeping them open, as a link that died silently does
