@@ -8,6 +8,7 @@ the data of the first.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import signal
@@ -132,6 +133,24 @@ def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
     return "\n".join(lines)
 
 
+def claim_local(local: Path = LOCAL):
+    """An open lock file that this run holds on `local` as long as it lives, or the pid of the run that holds
+    it. Two runs on one state directory would share its Postgres (the first to stop stops it under the
+    other) and overwrite each other's supabase.env, whatever their ports."""
+    lock = open(local / "stack.lock", "a+")  # noqa: SIM115 - held until the process ends
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+        lock.close()
+        return int(holder) if holder.isdigit() else 0
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def port_taken(port: int) -> bool:
     """Whether something on this machine already listens on 127.0.0.1:`port` (what the API or the stand-in
     is about to bind)."""
@@ -162,6 +181,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, request_stop)
 
     LOCAL.mkdir(exist_ok=True)
+    claim = claim_local()
+    if isinstance(claim, int):
+        print(f"make run: another `make run` (pid {claim or '?'}) is using {LOCAL}; stop it first, or give this "
+              f"one a state directory of its own: LOCAL_DIR=<dir> make run", file=sys.stderr, flush=True)
+        return 1
     env = dict(os.environ)
     env["APP_ENV"] = "development"
     env.setdefault("PORT", "8080")

@@ -119,3 +119,36 @@ def test_a_port_in_use_is_said_first_with_the_variable_to_change(tmp_path, taken
     output = (tmp_path / "run.log").read_text()
     assert f"port {ports[taken]} is already in use" in output and f"{variable}=<port> make run" in output
     assert "is running" not in output
+
+
+def test_a_second_run_on_the_same_state_directory_is_refused_and_leaves_the_first_serving(tmp_path):
+    """Before, a second `make run` on other ports attached to the first one's Postgres (same .local), wrote
+    its own supabase.env over the first's, and stopped that Postgres on its way out: the first run answered
+    DB_UNAVAILABLE from then on while still saying it was running."""
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    first_ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    first = start_stack(local_dir, first_ports)
+    try:
+        api = f"http://127.0.0.1:{first_ports['api']}"
+        wait_healthy(api, first, tmp_path / "run.log")
+        env_before = (local_dir / "supabase.env").read_text()
+        second = start_stack(local_dir, {"api": free_port(), "auth": free_port(), "pg": free_port()})
+        try:
+            assert second.wait(60) == 1
+        finally:
+            if second.poll() is None:  # it started after all: stop it, not leave it behind
+                stop_stack(second)
+        output = (tmp_path / "run.log").read_text()
+        assert f"another `make run` (pid {first.pid}) is using {local_dir.resolve()}" in output
+        assert "LOCAL_DIR=<dir> make run" in output
+        assert (local_dir / "supabase.env").read_text() == env_before
+        assert httpx.get(f"{api}/health", timeout=10).json()["status"] == "ok"
+    finally:
+        assert stop_stack(first) == 0
+    # Once the first has stopped, the directory is free again.
+    again = start_stack(local_dir, first_ports)
+    try:
+        wait_healthy(f"http://127.0.0.1:{first_ports['api']}", again, tmp_path / "run.log")
+    finally:
+        assert stop_stack(again) == 0
