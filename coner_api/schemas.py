@@ -10,8 +10,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit, enforced by Supabase Auth too
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Unicode's control characters (category Cc): C0, DEL and C1 (U+0080-U+009F, among them NEL, U+0085, a line
+# break to some readers of logs and exports).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_EXCEPT_WHITESPACE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class ErrorSchema(Schema):

@@ -85,6 +85,16 @@ def test_a_nul_in_the_password_is_not_blamed_on_the_email(client):
     assert "email" not in response.get_json()["details"]
 
 
+@pytest.mark.parametrize("control", ["\x1b", "\x7f", "\x85", "\x9f"])  # C0, DEL and C1: Unicode's Cc
+def test_every_control_character_is_refused_in_text(client, user, control):
+    refused(post(client, "/auth/signup", {"email": email(), "password": "correct-horse-1",
+                                          "displayName": f"a{control}b"}), "displayName", "control")
+    refused(post(client, "/users/profile", {"school": f"a{control}b"}, user.headers, method="patch"), "school",
+            "control")
+    refused(post(client, "/users/profile", {"address": f"line 1\nline 2{control}"}, user.headers, method="patch"),
+            "address", "control")
+
+
 def test_control_characters_where_text_is_expected(client):
     refused(post(client, "/auth/signup", {"email": email(), "password": "correct-horse-1", "displayName": "a\x1bb"}),
             "displayName", "control")
