@@ -30,6 +30,16 @@ def test_signup_duplicate_email_is_400_email_exists(client):
     assert response.get_json()["code"] == "EMAIL_EXISTS"
 
 
+@pytest.mark.parametrize("address", ["\u00e4@\u00df.de", "\uff41@example.com"])
+def test_an_address_only_supabase_refuses_is_an_error_on_the_email(client, address):
+    """Ours takes these (IDN and full-width characters), Supabase's format check does not; the answer names
+    the address, as docs/api.md promises (it used to come back under `_schema`)."""
+    response = client.post("/auth/signup", json={"email": address, "password": "correct-horse-1"})
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["code"] == "VALIDATION_FAILED"
+    assert response.get_json()["details"] == {"email": ["Rejected by the authentication service"]}
+
+
 @pytest.mark.parametrize("password, ok", [
     ("1234567", False), ("12345678", True), ("a" * 72, True), ("a" * 73, False),
     ("\U0001F600" * 18, True),   # 72 bytes in UTF-8

@@ -29,7 +29,7 @@ from ..context import current_request
 from ..errors import (AccountSuspended, ApiError, AuthUnavailable, EmailExists, InternalError, InvalidCredentials,
                       InvalidOtp, InvalidRefreshToken, RateLimited, ValidationFailed)
 from ..observability.metrics import TimedTransport
-from .refusals import ERROR_CODES, UpstreamRefused, quiet_mail_errors
+from .refusals import ERROR_CODES, UpstreamRefused, field_refused, quiet_mail_errors
 from .results import AuthUser, TokenSet, session_tokens, user_from
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,10 @@ class SupabaseAuth:
 
     # ------------------------------------------------------------------------------ end-user calls
     def sign_up(self, email: str, password: str, data: Mapping[str, Any]) -> AuthUser:
-        with self.translated({"validation_failed": UpstreamRefused}):
+        # Given what is sent (an address, a password of 8+ characters, no phone, no PKCE), GoTrue's sign-up
+        # answers validation_failed only from validateEmail (internal/api/signup.go, Signup; mail.go): the
+        # address, which is the field it concerns (docs/api.md, "Sign-up").
+        with self.translated({"validation_failed": field_refused("email")}):
             response = self.client().sign_up({"email": email, "password": password,
                                                "options": {"data": dict(data)}})
         user = user_from(response.user)
