@@ -145,10 +145,22 @@ class Uuid(fields.UUID):
 
 
 class QueryInteger(fields.Integer):
-    """A whole number in a query string, as digits only: `int()` would also take "+1", " 1", "1_0" and
-    non-ASCII digits ("１"), each a spelling no client means."""
+    """A whole number in a query string, as ASCII digits with an optional minus (which the field's range then
+    refuses by name): `int()` would also take "+1", " 1", "1_0" and non-ASCII digits ("１"), each a
+    spelling no client means."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        digits = value[1:] if isinstance(value, str) and value.startswith("-") else value
+        if not isinstance(digits, str) or not digits.isascii() or not digits.isdigit():
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON's true or false only: marshmallow's Boolean also takes 1, "yes", "on"... and since 1 == True in
+    Python, even `truthy={True}` lets 1 and 1.0 through."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value

@@ -84,6 +84,9 @@ def test_pagination_edges(start_auth_server, make_app, migrated_database):
         response = client.get(f"/admin/users?{query}", headers=caller.headers)
         body = assert_error(response, 400, "VALIDATION_FAILED")
         assert set(body["details"]) <= {"page", "per_page"}
+    # A negative number is one: the answer names the range, not "Not a valid integer."
+    negative = client.get("/admin/users?page=-1", headers=caller.headers).get_json()
+    assert negative["details"] == {"page": ["Must be greater than or equal to 1 and less than or equal to 1000000."]}
     pages = [client.get(f"/admin/users?page={n}&per_page=2", headers=caller.headers).get_json()
              for n in (1, 2, 3, 4)]
     assert [len(p["users"]) for p in pages] == [2, 2, 1, 0]  # last page, then beyond it
@@ -166,7 +169,9 @@ def test_only_a_super_admin_creates_admins(client, admin, super_admin):
 # ------------------------------------------------------------------------------------------ changing
 @pytest.mark.parametrize("body", [
     {}, {"nickname": "x"}, {"is_active": "no"}, {"is_active": None}, {"roles": ["root"]}, {"roles": None},
-    {"roles": ["user"], "email": "x@y.z"}])
+    {"roles": ["user"], "email": "x@y.z"},
+    # JSON's true and false only (1 == True in Python: a plain Boolean field took these as true)
+    {"is_active": 1}, {"is_active": 0}, {"is_active": 1.0}, {"is_active": "true"}])
 def test_patch_validation(client, admin, plain, body):
     assert_error(patch(client, admin, plain.id, **body), 400, "VALIDATION_FAILED")
 

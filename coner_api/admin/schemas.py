@@ -4,7 +4,8 @@ from __future__ import annotations
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from ..profiles.schemas import LegacyProfileSchema, ProfileSchema
-from ..schemas import Body, EmailField, NonEmptyBody, QueryInteger, Text, UtcDateTime, Uuid, password_rules
+from ..schemas import (Body, EmailField, NonEmptyBody, QueryInteger, StrictBoolean, Text, UtcDateTime, Uuid,
+                       password_rules)
 from ..sessions.roles import ROLES
 
 MAX_PAGE = 1_000_000
@@ -39,8 +40,7 @@ class UpdateUserSchema(NonEmptyBody):
     """At least one of `roles` and `is_active`."""
 
     roles = _roles_field()
-    is_active = fields.Boolean(truthy={True}, falsy={False},
-                               metadata={"description": "false suspends the account, true reactivates it"})
+    is_active = StrictBoolean(metadata={"description": "false suspends the account, true reactivates it"})
 
 
 class AdminProfileSchema(LegacyProfileSchema, ProfileSchema):
