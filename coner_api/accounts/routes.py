@@ -19,8 +19,9 @@ blp = Blueprint("auth", __name__, url_prefix="/auth", description="Sign-up, sess
                 template_folder="templates")
 
 ACCEPTED = {"message": "If the address can receive it, an e-mail is on its way"}
-# Supabase's PKCE authorization codes are UUIDs; anything that is not printable ASCII cannot be one.
-_CODE = re.compile(r"[\x21-\x7e]{1,512}")
+# Supabase's PKCE authorization codes are UUIDs; anything that is not printable ASCII cannot be one, nor can a
+# `%`: werkzeug leaves a percent-escape that is not UTF-8 (code=%FF) as its three characters.
+_CODE = re.compile(r"[\x21-\x24\x26-\x7e]{1,512}")
 
 
 @blp.route("/signup", methods=["POST"])
