@@ -57,6 +57,10 @@ def _open_path_to(path: Path) -> None:
             folder.chmod(mode | stat.S_IXOTH | stat.S_IXGRP)
 
 
+class StartFailed(RuntimeError):
+    """The cluster could not be created or started; the message says why, from Postgres's own words."""
+
+
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port` with trust auth for `postgres`."""
 
@@ -126,8 +130,13 @@ class EmbeddedPostgres:
         log_file = self.data_dir / "server.log"
         options = (f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200 "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(log_file), "-o", options,
-                  "-w", "-t", str(int(timeout)), "start", timeout=timeout + 10)
+        try:
+            self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(log_file), "-o", options,
+                      "-w", "-t", str(int(timeout)), "start", timeout=timeout + 10)
+        except subprocess.CalledProcessError as error:  # its reason is in the server's log, not pg_ctl's output
+            lines = log_file.read_text(errors="replace").splitlines()[-5:] if log_file.exists() else []
+            reason = "\n  ".join(lines or [(error.stderr or error.stdout or "").strip() or str(error)])
+            raise StartFailed(f"the embedded Postgres in {self.data_dir} did not start:\n  {reason}") from None
         self._wait_accepting(timeout)
         return self
 

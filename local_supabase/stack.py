@@ -22,7 +22,7 @@ import psycopg
 
 from coner_api.migrations import migrate
 
-from .embedded_postgres import EmbeddedPostgres, free_port
+from .embedded_postgres import EmbeddedPostgres, StartFailed, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 # Where local state lives; the test of `make run` points it at a temporary folder.
@@ -211,7 +211,12 @@ def main() -> int:
     postgres = auth = api = None
     try:
         if not env.get("DATABASE_URL"):
-            postgres, env["DATABASE_URL"] = start_postgres()
+            try:
+                postgres, env["DATABASE_URL"] = start_postgres()
+            except StartFailed as error:
+                print(f"make run: {error}\nIf that folder is damaged, move it away to start with an empty database "
+                      f"(its data stays in the moved folder).", file=sys.stderr, flush=True)
+                return 1
         applied = migrate(env["DATABASE_URL"], REPO / "sql")
         print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
         if not env.get("SUPABASE_URL"):

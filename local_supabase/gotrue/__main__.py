@@ -11,7 +11,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import create_app
 from .api import EXTENSION
-from .keys import write_atomically
+from .keys import KeyStoreUnreadable, write_atomically
 from .settings import Settings, SettingsError, from_env
 
 
@@ -49,6 +49,9 @@ def main() -> int:
         app = create_app(settings)
     except psycopg.OperationalError as error:
         print(f"auth stand-in: cannot use the database at LOCAL_AUTH_DATABASE_URL: {error}", file=sys.stderr)
+        return 1
+    except KeyStoreUnreadable as error:
+        print(f"auth stand-in: {error}", file=sys.stderr)
         return 1
     state = app.extensions[EXTENSION]
     try:

@@ -67,6 +67,10 @@ def _api_key(secret: str, role: str) -> str:
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+class KeyStoreUnreadable(Exception):
+    """The key file exists but does not hold keys."""
+
+
 class KeyStore:
     """The project's keys, loaded from (and persisted to) `<data_dir>/auth_server_keys.json`."""
 
@@ -74,12 +78,17 @@ class KeyStore:
         self.path = path
         self.alg = alg
         self._lock = threading.Lock()
-        data = json.loads(path.read_text()) if path.exists() else {}
-        self.legacy_secret: str = data.get("legacy_secret") or secrets.token_urlsafe(32)
-        self.anon_key: str = data.get("anon_key") or _api_key(self.legacy_secret, "anon")
-        self.service_role_key: str = (data.get("service_role_key")
-                                      or _api_key(self.legacy_secret, "service_role"))
-        self.keys: list[SigningKey] = [SigningKey(**item) for item in data.get("keys", [])]
+        try:
+            data = json.loads(path.read_text()) if path.exists() else {}
+            self.legacy_secret: str = data.get("legacy_secret") or secrets.token_urlsafe(32)
+            self.anon_key: str = data.get("anon_key") or _api_key(self.legacy_secret, "anon")
+            self.service_role_key: str = (data.get("service_role_key")
+                                          or _api_key(self.legacy_secret, "service_role"))
+            self.keys: list[SigningKey] = [SigningKey(**item) for item in data.get("keys", [])]
+        except (ValueError, TypeError, AttributeError) as error:  # not JSON, or not the keys' shape
+            raise KeyStoreUnreadable(
+                f"cannot read the keys in {path} ({type(error).__name__}: {error}); move the file away to start "
+                f"with new keys (tokens signed with the old ones then stop verifying)") from None
         if alg != "HS256" and self._active() is None:
             self.keys.append(_new_key(alg))
         self._save()

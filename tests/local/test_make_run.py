@@ -152,3 +152,35 @@ def test_a_second_run_on_the_same_state_directory_is_refused_and_leaves_the_firs
         wait_healthy(f"http://127.0.0.1:{first_ports['api']}", again, tmp_path / "run.log")
     finally:
         assert stop_stack(again) == 0
+
+
+def test_a_damaged_state_directory_is_named_in_words_not_a_traceback(tmp_path):
+    """Before: a Python traceback each (CalledProcessError from pg_ctl, whose reason only server.log held;
+    JSONDecodeError from the stand-in)."""
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    log = tmp_path / "run.log"
+    process = start_stack(local_dir, ports)
+    try:
+        wait_healthy(f"http://127.0.0.1:{ports['api']}", process, log)
+    finally:
+        assert stop_stack(process) == 0
+
+    keys = local_dir / "auth_server_keys.json"
+    saved = keys.read_bytes()
+    keys.write_text("{")
+    log.write_text("")
+    assert start_stack(local_dir, ports).wait(90) == 1
+    output = log.read_text()
+    assert f"cannot read the keys in {keys}" in output and "move the file away" in output
+    assert "Traceback" not in output
+    keys.write_bytes(saved)
+
+    (local_dir / "pgdata" / "global" / "pg_control").unlink()
+    log.write_text("")
+    assert start_stack(local_dir, ports).wait(90) == 1
+    output = log.read_text()
+    assert f"the embedded Postgres in {local_dir / 'pgdata'} did not start" in output
+    assert "pg_control" in output and "move it away" in output
+    assert "Traceback" not in output
