@@ -60,10 +60,40 @@ EQUIVALENT: dict[str, str] = {
         'the cache asked without `now`: it reads its own clock, the same injected one, microseconds later',
     'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_16':
         'as verify__mutmut_14',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_26':
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_50':
         'as verify__mutmut_14, for the put',
-    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_30':
+    'coner_api.sessions.tokens.xǁTokenVerifierǁverify__mutmut_54':
         'as verify__mutmut_14, for the put',
+    'coner_api.sessions.tokens.x__unpadded_b64__mutmut_6':
+        "a segment of 3 mod 4 characters padded with '===' instead of '=': the lenient decoder ignores padding past the last quantum (2 mod 4 gets '==' either way)",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_53':
+        "the issuer left out of the shared key: a sibling only vouches for tokens of its own iss, and every hit checks iss again (_claims), so a verifier of another issuer still refuses them, counted as a miss",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_57':
+        "verifiers without a secret mix 'XXXX' instead of '': no secret can be 'XXXX' (32 bytes at least), so the same verifiers agree",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ__init____mutmut_59':
+        'the shared key of a verifier without a table: never read',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_2':
+        "the secret's binding spelled otherwise: every verifier spells it the same, and it is no 32-byte key digest",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_3':
+        'as _binding__mutmut_2',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_4':
+        "the per-key memo never read: the same SHA-256 of the same key recomputed (~3-7 µs), no decision changes",
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_5':
+        'as _binding__mutmut_4 (looked up under None)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_6':
+        'as _binding__mutmut_4 (looked up under id(None))',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_9':
+        'as _binding__mutmut_4 (a digest is never the key object: always recomputed)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_10':
+        'as _binding__mutmut_4: the memo holds its key object, so an id found there is always that key (recomputed, never stale)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_11':
+        'the memo cleared past 65 key objects instead of 64: memory only, a binding is recomputed the same',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_binding__mutmut_27':
+        'as _binding__mutmut_4 (stored under id(None), never found)',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_vouched_claims__mutmut_20':
+        'a kid missing from the held key set raises AttributeError instead of giving None: caught, the same miss',
+    'coner_api.sessions.tokens.xǁTokenVerifierǁ_vouched_claims__mutmut_42':
+        "rpartition instead of partition: only a token the table vouches for is decoded, and it was verified in full, with exactly three segments (one '.' in rest)",
     # jwks.py
     'coner_api.sessions.jwks.x_http_fetch__mutmut_15':
         "the method spelled 'get': httpx upper-cases it",

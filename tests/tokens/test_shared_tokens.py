@@ -219,6 +219,94 @@ def test_no_cache_means_no_sharing(sibling, keys, claims):
     assert (uncached.shared_hits, uncached.shared_misses) == (0, 0)
 
 
+def test_the_smallest_cache_still_shares(sibling, keys, claims):
+    # Sharing is off only without a cache (size 0); a cache of one entry is a cache.
+    token = keys["es"].sign(claims())
+    sibling().verify(token)
+    small = sibling(cache_size=1)
+    assert small.verify(keys["es"].sign(claims(iat=NOW - 1)))
+    assert small.verify(token) and (small.shared_hits, small.shared_misses) == (1, 1)
+
+
+def test_a_verifier_of_another_jwks_url_shares_nothing_even_where_it_serves_the_same_keys(
+        issuer, server, clock, table, keys, claims):
+    # The JWKS URL is one of the settings two verifiers must agree on (shared_tokens.py): a worker started
+    # with another key source never trusts what the old one vouched for, even while both serve the same keys.
+    token = keys["es"].sign(claims())
+    TokenVerifier(issuer, JwksCache(server.url, clock=clock), clock=clock, shared=table).verify(token)
+    mirror_url = server.base_url + "/other"  # the test server serves the same key set there
+    mirror = TokenVerifier(issuer, JwksCache(mirror_url, clock=clock), clock=clock, shared=table)
+    assert mirror.verify(keys["es"].sign(claims(iat=NOW - 1)))
+    assert mirror.verify(token)  # in full
+    assert (mirror.shared_hits, mirror.shared_misses) == (0, 2)
+
+
+def test_with_the_hs256_secret_too_a_header_the_worker_never_verified_is_a_miss(issuer, server, clock, table,
+                                                                               claims):
+    # An unseen header has no kid known here; it must not be taken for the secret's (None) and looked up.
+    def worker() -> TokenVerifier:
+        return TokenVerifier(issuer, JwksCache(server.url, clock=clock), SECRET, clock=clock, shared=table)
+
+    token = _hs256(claims(), SECRET)
+    worker().verify(token)
+    second = worker()
+    assert second.verify(token)  # in full
+    assert (second.shared_hits, second.shared_misses) == (0, 1)
+
+
+def test_a_vouched_token_expired_since_is_expired_under_a_known_header_too(sibling, keys, claims, clock):
+    # The claims decoded again on a hit are checked again: past its exp the token is told expired (401
+    # token_expired), by the full verification, and the look-up counts as a miss.
+    first, second = sibling(), sibling()
+    token = keys["es"].sign(claims(exp=NOW + 100))
+    first.verify(token)
+    assert second.verify(keys["es"].sign(claims(iat=NOW - 1)))  # the header is known here
+    clock.now = NOW + 100
+    with pytest.raises(TokenExpired):
+        second.verify(token)
+    assert (second.shared_hits, second.shared_misses) == (0, 2)
+
+
+def test_a_vouched_token_this_workers_own_claim_checks_refuse_is_refused_not_taken(sibling, keys, claims):
+    # The leeway is not part of what siblings agree on: a token vouched for under a sibling's wider leeway is
+    # judged again here, and refused (401, never a 500) when its iat is too far ahead for this worker.
+    first, second = sibling(leeway_iat=30), sibling(leeway_iat=0)
+    token = keys["es"].sign(claims(iat=NOW + 20))
+    assert first.verify(token)
+    assert second.verify(keys["es"].sign(claims()))  # the header is known here
+    refused(second, token)
+    assert (second.shared_hits, second.shared_misses) == (0, 2)
+
+
+def test_the_shared_hits_and_misses_count_every_look_up(sibling, keys, claims):
+    # Both are reported (cache_stats): each look-up of the table counts once, hits and misses alike.
+    first, second = sibling(), sibling()
+    tokens = [keys["es"].sign(claims(iat=NOW - n)) for n in range(3)]
+    for token in tokens:
+        first.verify(token)
+    assert first.shared_misses == 3
+    assert second.verify(keys["es"].sign(claims(iat=NOW - 9)))  # the header is known here
+    for token in tokens:
+        assert second.verify(token)
+    assert (second.shared_hits, second.shared_misses) == (3, 1)
+
+
+def test_a_worker_remembers_the_headers_of_at_most_64_kinds_of_token(sibling, keys, claims):
+    # The header segments a worker verified are kept to make a header it never verified a miss for one
+    # dictionary look-up; their number is bounded (64): past it, tokens of a new header are verified in full.
+    first, second = sibling(), sibling()
+    for n in range(64):
+        assert second.verify(keys["es"].sign(claims(), x=n))
+    assert second.verify(keys["es"].sign(claims(), x=64))  # the 65th header: verified, not remembered
+    token = keys["es"].sign(claims(iat=NOW - 1), x=64)
+    first.verify(token)
+    assert second.verify(token)  # in full
+    assert second.shared_hits == 0
+    known = keys["es"].sign(claims(iat=NOW - 1), x=0)
+    first.verify(known)
+    assert second.verify(known) and second.shared_hits == 1  # the first 64 are remembered
+
+
 # ------------------------------------------------------------------------------------ the table alone
 def _digest() -> bytes:
     return hashlib.sha256(secrets.token_bytes(32)).digest()
