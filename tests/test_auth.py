@@ -150,6 +150,21 @@ def test_me_and_bootstrap(client):
         assert response.status_code == 200 and response.get_json() == {"ok": True}
 
 
+def test_each_token_gets_the_answer_of_its_own_claims(client):
+    """Two users, and two sessions of each, alternating on one process (each token's claims then come from
+    the verified-token cache): each gets its own user, in the contract's shape."""
+    users = []
+    for _ in range(2):
+        email, user_id = sign_up(client)
+        users += [(user_id, email, sign_in(client, email)["access_token"]) for _ in range(2)]
+    for _ in range(2):
+        for user_id, email, token in users:
+            response = client.get("/auth/me", headers=bearer(token))
+            assert response.status_code == 200 and response.mimetype == "application/json"
+            assert response.get_json() == {"ok": True, "user": {"aal": "aal1", "email": email, "id": user_id,
+                                                                "roles": []}}
+
+
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer a.b", "Bearer a.b.c",
                                     "bearer x y", "Token abc.def.ghi"])
 def test_protected_route_without_a_usable_token_is_401(client, header):
