@@ -23,7 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout, TooManyRequests
 from .config import Config
 from .context import extension
 from .errors import DbUnavailable, InternalError
-from .query_deadlines import GRACE_SECONDS, QueryDeadlines
+from .query_deadlines import GRACE_SECONDS, with_deadline
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,9 @@ class Database:
         self.checkout_timeout = config.db_checkout_timeout
         # What the next checkout waits: the timeout, or FAIL_FAST_CHECKOUT_WAIT after one timed out.
         self.checkout_wait = config.db_checkout_timeout
-        # Every statement ends within this on our side too, even when the server stops answering
-        # (query_deadlines.py); a live server ends a slow one first, at its statement_timeout.
-        self.deadlines = QueryDeadlines(config.db_statement_timeout_ms / 1000 + GRACE_SECONDS)
+        # Every round trip ends within this on our side too, even when the server stops answering
+        # (query_deadlines.py); a live server ends a slow statement first, at its statement_timeout.
+        self.deadline = config.db_statement_timeout_ms / 1000 + GRACE_SECONDS
         connection_kwargs: dict[str, Any] = {
             "row_factory": dict_row,
             "autocommit": True,
@@ -145,6 +145,7 @@ class Database:
             del connection_kwargs["options"]
         self.pool = ConnectionPool(
             config.database_url,
+            connection_class=with_deadline(self.deadline),
             kwargs=connection_kwargs,
             min_size=config.db_pool_min,
             max_size=config.db_pool_max,
@@ -172,23 +173,19 @@ class Database:
         last = getattr(conn, _CHECKED_OUT_AT, None)
         if not (last is not None and now - last < self.check_bypass_seconds
                 and conn.pgconn.status == ConnStatus.OK and not _readable(conn.pgconn.socket)):
-            with self.deadlines.watch(conn):
-                ConnectionPool.check_connection(conn)
+            ConnectionPool.check_connection(conn)
         setattr(conn, _CHECKED_OUT_AT, now)
 
     def open(self) -> None:
         """Start the pool without waiting: the app boots (and reports 503s) while Postgres is down."""
-        self.deadlines.start()
         self.pool.open(wait=False)
 
     def close(self) -> None:
         self.pool.close(timeout=5)
-        self.deadlines.stop()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        with translated_errors(self), self.pool.connection(self.checkout_wait) as conn, \
-                self.deadlines.watch(conn):
+        with translated_errors(self), self.pool.connection(self.checkout_wait) as conn:
             yield conn
 
     @contextmanager
@@ -217,7 +214,7 @@ class Database:
         sql = QUERIES[query]
         with translated_errors(self), (self.pool.connection(self.checkout_wait) if conn is None
                                        else nullcontext(conn)) as used, \
-                self.deadlines.watch(used), used.execute(sql, params or {}) as cursor:
+                used.execute(sql, params or {}) as cursor:
             return result(cursor)
 
     def ping(self) -> None:

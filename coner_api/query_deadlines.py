@@ -1,103 +1,51 @@
-"""A deadline on the client's side for every statement the API sends on a pooled connection.
+"""A deadline on the client's side for every round trip on the API's pooled Postgres connections.
 
 Postgres ends a statement at its `statement_timeout` itself, but only while it runs: a server that stopped
-reading its sockets (a frozen VM or container whose kernel still acknowledges every packet, a stopped
-process, a proxy in between that went silent) leaves the request's thread blocked in `recv` until the server
-comes back. Measured before this module: with Postgres stopped by SIGSTOP, a request on an open pooled
-connection answered after 128 s, when Postgres was resumed; TCP keepalives and `tcp_user_timeout` cannot tell,
-because a kernel that still answers keeps the connection alive.
+reading its sockets (a frozen VM or container whose kernel still acknowledges every packet, a stopped process,
+a proxy in between gone silent) left the request's thread blocked until the server came back. Measured before
+this module: with Postgres stopped by SIGSTOP, a request on an open pooled connection answered after 128 s,
+when Postgres was resumed; TCP keepalives and `tcp_user_timeout` cannot tell, the peer's kernel answers.
 
-`QueryDeadlines` keeps the start of every statement in flight; a daemon thread shuts down the socket of any
-that has run past its deadline (`shutdown`, not `close`: the descriptor stays the connection's, so no other
-socket can take its number while psycopg still holds it). psycopg then raises `OperationalError`, which
-`db.translated_errors` answers as 503 DB_UNAVAILABLE, and the pool discards the broken connection.
+psycopg runs each operation on a connection (a statement's send and results, a COMMIT, the pool's check)
+through `Connection.wait`, which takes a timeout since psycopg 3.3 (raising `errors._WaitTimeout`, an
+`OperationalError`). `DeadlineConnection` gives every such wait that brings no timeout of its own the
+deadline, per round trip, and closes the connection when it expires: stopped mid-protocol, nobody can trust
+its state. psycopg then raises `OperationalError`, `db.translated_errors` answers 503 DB_UNAVAILABLE, and the
+pool discards the closed connection. All of it in the request's own thread: no watcher, nothing shared.
+tests/test_pinned_internals.py holds psycopg to the shape relied on here.
 """
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
-import time
 from typing import Any
+
+import psycopg
+from psycopg import errors
+from psycopg.connection import _WAIT_INTERVAL
 
 log = logging.getLogger(__name__)
 
 # Beyond the statement timeout: a live server ends a slow statement itself first, with its own error.
 GRACE_SECONDS = 1.0
-# How often the thread looks: a stalled statement is ended between its deadline and this much later.
-CHECK_INTERVAL = 0.5
 
 
-class QueryDeadlines:
-    """The statements in flight on this process's connections, and a thread that ends the overdue ones."""
+class DeadlineConnection(psycopg.Connection):
+    """A connection whose every round trip ends within `deadline` seconds (a class attribute: see
+    `with_deadline`), answered or not."""
 
-    def __init__(self, seconds: float, interval: float = CHECK_INTERVAL) -> None:
-        self.seconds = seconds
-        self.interval = interval
-        self.ended = 0  # statements ended by their deadline (tests, logs)
-        # id(connection) -> (deadline, socket descriptor). Registration is a plain dict assignment; removal
-        # and the thread's check-then-shutdown hold the lock, so a connection handed back to the pool (and
-        # perhaps to another request) is never shut down for a statement that finished in time.
-        self._running: dict[int, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+    deadline: float | None = None
 
-    def start(self) -> None:
-        """Start the watching thread (in each worker, after the fork)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="coner-query-deadlines", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def watch(self, conn: Any) -> "_Watch":
-        """`with deadlines.watch(conn):` around a statement (or a block of them: the outermost block's
-        deadline holds for everything inside it)."""
-        return _Watch(self, conn)
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(self.interval):
-            now = time.monotonic()
-            with self._lock:
-                overdue = [(key, fd) for key, (deadline, fd) in self._running.items() if deadline <= now]
-                for key, fd in overdue:
-                    del self._running[key]
-                    self._end(fd)
-
-    def _end(self, fd: int) -> None:
-        self.ended += 1
-        log.warning("a database statement ran past its %.1f s deadline (the server no longer answers); its "
-                    "connection is closed", self.seconds)
+    def wait(self, gen: Any, interval: float = _WAIT_INTERVAL, timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = self.deadline
         try:
-            # A duplicate of the descriptor, so that closing this socket object leaves the connection's own.
-            with socket.socket(fileno=os.dup(fd)) as sock:
-                sock.shutdown(socket.SHUT_RDWR)
-        except OSError as error:  # closed meanwhile by psycopg itself: nothing left to end
-            log.debug("could not shut down an overdue connection: %s", error)
+            return super().wait(gen, interval, timeout)
+        except errors._WaitTimeout:  # noqa: SLF001 - psycopg's own signal for this timeout
+            log.warning("no answer from Postgres within %g s; the connection is closed", timeout)
+            self.pgconn.finish()
+            raise psycopg.OperationalError(f"no answer from Postgres within {timeout:g} s") from None
 
 
-class _Watch:
-    """One registration; a class with slots rather than a generator-based context manager (every query)."""
-
-    __slots__ = ("deadlines", "key", "added")
-
-    def __init__(self, deadlines: QueryDeadlines, conn: Any) -> None:
-        self.deadlines = deadlines
-        self.key = conn
-        self.added = False
-
-    def __enter__(self) -> None:
-        conn = self.key
-        self.key = id(conn)
-        running = self.deadlines._running  # noqa: SLF001 - this class is the dict's other half
-        if self.key not in running:
-            running[self.key] = (time.monotonic() + self.deadlines.seconds, conn.pgconn.socket)
-            self.added = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.added:
-            with self.deadlines._lock:  # noqa: SLF001
-                self.deadlines._running.pop(self.key, None)  # noqa: SLF001
+def with_deadline(seconds: float) -> type[DeadlineConnection]:
+    """A `DeadlineConnection` class whose round trips end within `seconds` (the pool's `connection_class`)."""
+    return type("DeadlineConnection", (DeadlineConnection,), {"deadline": seconds})

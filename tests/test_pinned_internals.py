@@ -14,6 +14,8 @@ What is overridden, and where:
   keeps it and drops their wrappers), `Blueprint.ARGUMENTS_PARSER`, `Api.ERROR_SCHEMA` and
   `Api._register_responses` (coner_api/api_docs.py).
 - webargs: `FlaskParser.load_json`, `is_json_request` and `abort` (coner_api/blueprint.py).
+- psycopg: `Connection.wait(gen, interval, timeout)`, its `_WAIT_INTERVAL` default and `errors._WaitTimeout`
+  (coner_api/query_deadlines.py).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def pinned() -> dict[str, Requirement]:
     return {requirement.name.lower(): requirement for requirement in requirements}
 
 
-@pytest.mark.parametrize("package", ["gunicorn", "flask-smorest", "webargs"])
+@pytest.mark.parametrize("package", ["gunicorn", "flask-smorest", "webargs", "psycopg"])
 def test_installed_versions_are_inside_the_pinned_ranges(package):
     requirement = pinned()[package]
     assert requirement.specifier, f"{package} must be pinned to a range: the product overrides its internals"
@@ -148,3 +150,15 @@ def test_webargs_flask_parser_hooks():
     assert parameters(parser.load_json) == ["self", "req", "schema"]
     assert callable(flaskparser.is_json_request)
     assert "messages" in inspect.getsource(flaskparser.abort) or "kwargs" in str(inspect.signature(flaskparser.abort))
+
+
+def test_psycopg_waits_for_every_round_trip_through_a_connections_wait_with_a_timeout():
+    import psycopg
+    from psycopg import connection, cursor, errors
+
+    assert parameters(psycopg.Connection.wait) == ["self", "gen", "interval", "timeout"]
+    assert inspect.signature(psycopg.Connection.wait).parameters["interval"].default == connection._WAIT_INTERVAL
+    assert issubclass(errors._WaitTimeout, psycopg.OperationalError)
+    # Statements, COMMIT and the pool's check all go through self.wait (only connect waits otherwise).
+    assert "self._conn.wait(" in inspect.getsource(cursor)
+    assert "self.wait(self._commit_gen())" in inspect.getsource(connection)
