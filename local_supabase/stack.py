@@ -115,7 +115,7 @@ def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
         "",
         "Coner API is running (APP_ENV=development)",
         f"  API:               {api_url}   (docs: {api_url}/docs, health: {api_url}/health)",
-        f"  Database:          {env['DATABASE_URL']}" + ("   (embedded, data in .local/pgdata)" if embedded else ""),
+        f"  Database:          {env['DATABASE_URL']}" + (f"   (embedded, data in {LOCAL / 'pgdata'})" if embedded else ""),
         f"  Supabase Auth:     {env['SUPABASE_URL']}/auth/v1",
         f"  Anon key:          {env['SUPABASE_ANON_KEY']}",
         f"  Service-role key:  {env['SUPABASE_SERVICE_ROLE_KEY']}",
@@ -133,22 +133,67 @@ def banner(api_url: str, env: dict[str, str], embedded: bool) -> str:
     return "\n".join(lines)
 
 
-def claim_local(local: Path = LOCAL):
-    """An open lock file that this run holds on `local` as long as it lives, or the pid of the run that holds
-    it. Two runs on one state directory would share its Postgres (the first to stop stops it under the
-    other) and overwrite each other's supabase.env, whatever their ports."""
-    lock = open(local / "stack.lock", "a+")  # noqa: SIM115 - held until the process ends
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+class StateDirectory:
+    """This run's hold on its state directory: an exclusive lock on `stack.lock` for as long as the run lives,
+    and in it the pids of the run and of the API and stand-in it started. Two runs on one directory would share
+    its Postgres (the first to stop stops it under the other) and overwrite each other's supabase.env, whatever
+    their ports; so would a run beside the API and stand-in a killed run left behind (its lock went with it)."""
+
+    def __init__(self, local: Path = LOCAL) -> None:
+        self.path = local / "stack.lock"
+        self.pids: dict[str, int] = {"stack": os.getpid()}
+        self.file = None
+
+    def claim(self) -> str | None:
+        """None once held; else why not, in words."""
+        try:
+            lock = open(self.path, "a+")  # noqa: SIM115 - held until the process ends
+        except OSError as error:
+            return f"cannot open {self.path}: {error.strerror}"
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            recorded = self._recorded(lock)
+            lock.close()
+            if isinstance(error, BlockingIOError):
+                return (f"another `make run` (pid {recorded.get('stack', '?')}) is using {self.path.parent}; stop "
+                        f"it first")
+            return f"cannot lock {self.path}: {error.strerror}"
+        recorded = self._recorded(lock)
+        left = {name: recorded[name] for name, command in (("api", "gunicorn"), ("auth", "local_supabase"))
+                if name in recorded and _alive(recorded[name], command)}
+        if left:
+            lock.close()
+            named = ", ".join(f"its {'API' if name == 'api' else 'stand-in'} (pid {pid})" for name, pid in left.items())
+            return (f"an earlier `make run` on {self.path.parent} ended without stopping {named}; stop "
+                    f"{'it' if len(left) == 1 else 'them'} first (kill {' '.join(map(str, left.values()))})")
+        self.file = lock
+        self._write()
+        return None
+
+    def started(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+        self._write()
+
+    def _write(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(" ".join(f"{name}={pid}" for name, pid in self.pids.items()))
+        self.file.flush()
+
+    @staticmethod
+    def _recorded(lock) -> dict[str, int]:
         lock.seek(0)
-        holder = lock.read().strip()
-        lock.close()
-        return int(holder) if holder.isdigit() else 0
-    lock.truncate(0)
-    lock.write(str(os.getpid()))
-    lock.flush()
-    return lock
+        fields = (item.partition("=") for item in lock.read().split())
+        return {name: int(pid) for name, _, pid in fields if pid.isdigit()}
+
+
+def _alive(pid: int, command: str) -> bool:
+    """Whether `pid` runs and is (still) the process we started, not another that took its number."""
+    try:
+        return command in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
 
 
 def port_taken(port: int) -> bool:
@@ -179,12 +224,14 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop everything, leave nothing behind
 
     LOCAL.mkdir(exist_ok=True)
-    claim = claim_local()
-    if isinstance(claim, int):
-        print(f"make run: another `make run` (pid {claim or '?'}) is using {LOCAL}; stop it first, or give this "
-              f"one a state directory of its own: LOCAL_DIR=<dir> make run", file=sys.stderr, flush=True)
+    state = StateDirectory()
+    refusal = state.claim()
+    if refusal is not None:
+        print(f"make run: {refusal}, or give this run a state directory of its own: LOCAL_DIR=<dir> make run",
+              file=sys.stderr, flush=True)
         return 1
     env = dict(os.environ)
     env["APP_ENV"] = "development"
@@ -221,8 +268,10 @@ def main() -> int:
         print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
         if not env.get("SUPABASE_URL"):
             auth, values = start_auth_server(env["DATABASE_URL"])
+            state.started("auth", auth.pid)
             env.update(values)
         api = start_api(env)
+        state.started("api", api.pid)
         api_url = f"http://127.0.0.1:{env['PORT']}"
         if not wait_listening(api, int(env["PORT"])):
             print(f"the API did not start (exit status {api.poll()}); stopping", flush=True)

@@ -184,3 +184,46 @@ def test_a_damaged_state_directory_is_named_in_words_not_a_traceback(tmp_path):
     assert f"the embedded Postgres in {local_dir / 'pgdata'} did not start" in output
     assert "pg_control" in output and "move it away" in output
     assert "Traceback" not in output
+
+
+def test_a_run_killed_outright_leaves_its_children_named_and_a_closed_terminal_stops_them(tmp_path):
+    """A stack process that dies without its cleanup (kill -9, the OOM killer) takes its lock with it while
+    its API and stand-in serve on: a second run on the same folder must not take over their Postgres. And a
+    closed terminal (SIGHUP) stops everything, as Ctrl-C does."""
+    from local_supabase.embedded_postgres import EmbeddedPostgres
+
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    log = tmp_path / "run.log"
+    ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    first = start_stack(local_dir, ports)
+    wait_healthy(f"http://127.0.0.1:{ports['api']}", first, log)
+    recorded = dict(item.split("=") for item in (local_dir / "stack.lock").read_text().split())
+    children = [int(recorded["api"]), int(recorded["auth"])]
+    first.kill()
+    first.wait(10)
+    try:
+        second = start_stack(local_dir, {"api": free_port(), "auth": free_port(), "pg": free_port()})
+        try:
+            assert second.wait(60) == 1
+        finally:
+            if second.poll() is None:
+                stop_stack(second)
+        output = log.read_text()
+        assert f"ended without stopping its API (pid {children[0]}), its stand-in (pid {children[1]})" in output
+        assert f"kill {children[0]} {children[1]}" in output
+        assert httpx.get(f"http://127.0.0.1:{ports['api']}/health", timeout=10).json()["status"] == "ok"
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        EmbeddedPostgres(local_dir / "pgdata").stop()
+
+    third = start_stack(local_dir, ports)
+    wait_healthy(f"http://127.0.0.1:{ports['api']}", third, log)
+    third.send_signal(signal.SIGHUP)
+    assert third.wait(60) == 0
+    assert port_closed(ports["api"]) and port_closed(ports["auth"])
