@@ -110,11 +110,11 @@ class translated_errors:  # noqa: N801 - used as a `with` statement, like contex
         raise InternalError() from exc
 
 
-def connect(database_url: str, **kwargs: Any) -> Connection:
+def connect(database_url: str, connection_class: type[Connection] = Connection, **kwargs: Any) -> Connection:
     """A standalone connection (migrations, LISTEN); dict rows, autocommit unless told otherwise."""
     kwargs.setdefault("autocommit", True)
     with translated_errors():
-        return psycopg.connect(database_url, row_factory=dict_row, **kwargs)
+        return connection_class.connect(database_url, row_factory=dict_row, **kwargs)
 
 
 class Database:

@@ -10,7 +10,9 @@ psycopg runs each operation on a connection (a statement's send and results, a C
 through `Connection.wait`, which takes a timeout since psycopg 3.3 (raising `errors._WaitTimeout`, an
 `OperationalError`). `DeadlineConnection` gives every such wait that brings no timeout of its own the
 deadline, per round trip, and closes the connection when it expires: stopped mid-protocol, nobody can trust
-its state. psycopg then raises `OperationalError`, `db.translated_errors` answers 503 DB_UNAVAILABLE, and the
+its state. A wait with a timeout of its own (`notifies(timeout=...)`, which ends its iteration on it) is left
+to psycopg. One wait is one round trip for everything this API sends (single statements); an `executemany`
+or a string of several statements would be one wait for the whole batch. psycopg then raises `OperationalError`, `db.translated_errors` answers 503 DB_UNAVAILABLE, and the
 pool discards the closed connection. All of it in the request's own thread: no watcher, nothing shared.
 tests/test_pinned_internals.py holds psycopg to the shape relied on here.
 """
@@ -36,8 +38,9 @@ class DeadlineConnection(psycopg.Connection):
     deadline: float | None = None
 
     def wait(self, gen: Any, interval: float = _WAIT_INTERVAL, timeout: float | None = None) -> Any:
-        if timeout is None:
-            timeout = self.deadline
+        if timeout is not None or self.deadline is None:  # the caller's own bound: psycopg's semantics
+            return super().wait(gen, interval, timeout)
+        timeout = self.deadline
         try:
             return super().wait(gen, interval, timeout)
         except errors._WaitTimeout:  # noqa: SLF001 - psycopg's own signal for this timeout
@@ -46,6 +49,6 @@ class DeadlineConnection(psycopg.Connection):
             raise psycopg.OperationalError(f"no answer from Postgres within {timeout:g} s") from None
 
 
-def with_deadline(seconds: float) -> type[DeadlineConnection]:
-    """A `DeadlineConnection` class whose round trips end within `seconds` (the pool's `connection_class`)."""
+def with_deadline(seconds: float | None) -> type[DeadlineConnection]:
+    """A `DeadlineConnection` class whose round trips end within `seconds` (None: no deadline)."""
     return type("DeadlineConnection", (DeadlineConnection,), {"deadline": seconds})

@@ -103,6 +103,20 @@ def test_a_connected_listener_clears_then_loads_on_its_own_connection_and_is_tru
     assert recorder.events[:2] == [("cleared", None), ("connected", "coner-cache-listener")]
 
 
+def test_the_listeners_connection_has_the_pools_deadline(db, database_url):
+    """Its LISTEN and the state it loads on connecting end within the pool's deadline (query_deadlines.py):
+    a link gone silent while the peer's kernel answers would otherwise hold the listener's thread for good."""
+    seen = []
+    listener = Listener(database_url, db, lambda message: None, lambda: None,
+                        lambda conn: seen.append(conn.deadline))
+    listener.start()
+    try:
+        assert listener.wait_trusted(10)
+        assert seen == [db.deadline] and db.deadline is not None
+    finally:
+        listener.stop()
+
+
 def test_a_stopped_listener_is_not_trusted_and_has_cleared_its_caches(make_listener):
     listener, recorder = make_listener()
     listener.stop()

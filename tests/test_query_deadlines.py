@@ -8,6 +8,8 @@ import time
 import psycopg
 import pytest
 
+from coner_api.db import connect, translated_errors
+from coner_api.errors import DbUnavailable
 from coner_api.query_deadlines import with_deadline
 from tests.support.faults import GENEROUS_LIMITS, PostgresProxy, upstream_of
 from tests.support.servers import app_settings
@@ -41,6 +43,25 @@ def test_the_deadline_is_per_round_trip_not_per_block(migrated_database):
             for _ in range(3):
                 conn.execute("SELECT pg_sleep(0.8)")
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_wait_with_a_timeout_of_its_own_keeps_psycopgs_meaning(migrated_database):
+    """notifies(timeout=...) ends its iteration when its own timeout passes: that is no stalled server, and the
+    connection stays open (the purge listener waits like this between heartbeats)."""
+    with with_deadline(0.2).connect(migrated_database, autocommit=True) as conn:
+        conn.execute("LISTEN coner_test_nothing")
+        assert list(conn.notifies(timeout=0.5)) == []
+        assert not conn.closed and conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_standalone_connection_can_have_the_deadline(proxy, migrated_database):
+    """db.connect with the deadline's class (as the purge listener connects): a LISTEN on a link gone silent,
+    its peer's kernel still answering, ends instead of holding the listener's thread for good."""
+    with connect(proxy.url(migrated_database), with_deadline(0.5), application_name="silent-listener") as conn:
+        proxy.black_hole("silent-listener")
+        with pytest.raises(DbUnavailable):
+            with translated_errors():
+                conn.execute("LISTEN coner_test_nothing")
 
 
 def test_a_request_on_an_open_pooled_connection_answers_when_postgres_stops_answering(
