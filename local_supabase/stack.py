@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 
@@ -64,7 +65,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None = None,
-                      log: Path | None = None, settings: dict[str, str] | None = None
+                      log: Path | None = None, settings: dict[str, str] | None = None,
+                      started: Callable[[subprocess.Popen], None] | None = None,
                       ) -> tuple[subprocess.Popen, dict[str, str]]:
     """The Supabase Auth stand-in, keeping its keys in `local` (its output in `log`, if given, else ours);
     returns it and its SUPABASE_* settings. `settings` are LOCAL_AUTH_* values over the environment's; rate
@@ -82,6 +84,8 @@ def start_auth_server(database_url: str, local: Path = LOCAL, port: int | None =
         process = subprocess.Popen([sys.executable, "-m", "local_supabase.gotrue"], env=env, cwd=REPO,
                                    stdout=output, stderr=subprocess.STDOUT if log else None,
                                    start_new_session=True)
+    if started is not None:
+        started(process)
     deadline = time.monotonic() + 60
     while not env_file.exists():
         if process.poll() is not None:
@@ -141,7 +145,9 @@ class StateDirectory:
 
     def __init__(self, local: Path = LOCAL) -> None:
         self.path = local / "stack.lock"
-        self.pids: dict[str, int] = {"stack": os.getpid()}
+        # name -> "pid:start" (the process's start time in clock ticks since boot, /proc/<pid>/stat): a pid
+        # taken since by another process does not match.
+        self.pids: dict[str, str] = {"stack": _identity(os.getpid())}
         self.file = None
 
     def claim(self) -> str | None:
@@ -156,23 +162,29 @@ class StateDirectory:
             recorded = self._recorded(lock)
             lock.close()
             if isinstance(error, BlockingIOError):
-                return (f"another `make run` (pid {recorded.get('stack', '?')}) is using {self.path.parent}; stop "
-                        f"it first")
+                holder = recorded.get("stack", "?").partition(":")[0]
+                return (f"another `make run` (pid {holder}) is using {self.path.parent}; stop it first, or give "
+                        f"this run a state directory of its own: LOCAL_DIR=<dir> make run")
             return f"cannot lock {self.path}: {error.strerror}"
         recorded = self._recorded(lock)
-        left = {name: recorded[name] for name, command in (("api", "gunicorn"), ("auth", "local_supabase"))
-                if name in recorded and _alive(recorded[name], command)}
+        left = {name: recorded[name].partition(":")[0] for name in ("api", "auth")
+                if name in recorded and _identity(int(recorded[name].partition(":")[0])) == recorded[name]}
         if left:
             lock.close()
             named = ", ".join(f"its {'API' if name == 'api' else 'stand-in'} (pid {pid})" for name, pid in left.items())
             return (f"an earlier `make run` on {self.path.parent} ended without stopping {named}; stop "
-                    f"{'it' if len(left) == 1 else 'them'} first (kill {' '.join(map(str, left.values()))})")
+                    f"{'it' if len(left) == 1 else 'them'} first: kill {' '.join(left.values())}")
         self.file = lock
         self._write()
         return None
 
     def started(self, name: str, pid: int) -> None:
-        self.pids[name] = pid
+        self.pids[name] = _identity(pid)
+        self._write()
+
+    def stopped(self) -> None:
+        """Every child stopped: nothing of this run is left to name."""
+        self.pids = {"stack": self.pids["stack"]}
         self._write()
 
     def _write(self) -> None:
@@ -182,18 +194,21 @@ class StateDirectory:
         self.file.flush()
 
     @staticmethod
-    def _recorded(lock) -> dict[str, int]:
+    def _recorded(lock) -> dict[str, str]:
         lock.seek(0)
         fields = (item.partition("=") for item in lock.read().split())
-        return {name: int(pid) for name, _, pid in fields if pid.isdigit()}
+        return {name: value for name, _, value in fields if value.partition(":")[0].isdigit()}
 
 
-def _alive(pid: int, command: str) -> bool:
-    """Whether `pid` runs and is (still) the process we started, not another that took its number."""
+def _identity(pid: int) -> str:
+    """`pid:start`, the start from /proc/<pid>/stat (field 22, after the parenthesised command name); "" when
+    no such process runs (or it is a zombie, whose children are gone)."""
     try:
-        return command in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
+        return ""
+    fields = stat.rpartition(")")[2].split()
+    return "" if fields[0] == "Z" else f"{pid}:{fields[19]}"
 
 
 def port_taken(port: int) -> bool:
@@ -221,17 +236,24 @@ def main() -> int:
     def request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
         nonlocal stopping
         stopping = True
+        if signum == signal.SIGHUP:  # the terminal is gone: a print to it would fail and abort the stopping
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop everything, leave nothing behind
 
-    LOCAL.mkdir(exist_ok=True)
+    try:
+        LOCAL.mkdir(exist_ok=True)
+    except OSError as error:
+        print(f"make run: cannot make its state folder {LOCAL}: {error.strerror}", file=sys.stderr, flush=True)
+        return 1
     state = StateDirectory()
     refusal = state.claim()
     if refusal is not None:
-        print(f"make run: {refusal}, or give this run a state directory of its own: LOCAL_DIR=<dir> make run",
-              file=sys.stderr, flush=True)
+        print(f"make run: {refusal}", file=sys.stderr, flush=True)
         return 1
     env = dict(os.environ)
     env["APP_ENV"] = "development"
@@ -267,8 +289,7 @@ def main() -> int:
         applied = migrate(env["DATABASE_URL"], REPO / "sql")
         print(f"migrations applied: {', '.join(applied) or 'none (up to date)'}", flush=True)
         if not env.get("SUPABASE_URL"):
-            auth, values = start_auth_server(env["DATABASE_URL"])
-            state.started("auth", auth.pid)
+            auth, values = start_auth_server(env["DATABASE_URL"], started=lambda p: state.started("auth", p.pid))
             env.update(values)
         api = start_api(env)
         state.started("api", api.pid)
@@ -290,6 +311,7 @@ def main() -> int:
         stop(auth, "the Supabase Auth stand-in")
         if postgres is not None:
             postgres.stop()
+        state.stopped()
         print("stopped.", flush=True)
 
 

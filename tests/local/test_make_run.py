@@ -186,10 +186,9 @@ def test_a_damaged_state_directory_is_named_in_words_not_a_traceback(tmp_path):
     assert "Traceback" not in output
 
 
-def test_a_run_killed_outright_leaves_its_children_named_and_a_closed_terminal_stops_them(tmp_path):
+def test_a_run_killed_outright_leaves_its_children_named(tmp_path):
     """A stack process that dies without its cleanup (kill -9, the OOM killer) takes its lock with it while
-    its API and stand-in serve on: a second run on the same folder must not take over their Postgres. And a
-    closed terminal (SIGHUP) stops everything, as Ctrl-C does."""
+    its API and stand-in serve on: a second run on the same folder must not take over their Postgres."""
     from local_supabase.embedded_postgres import EmbeddedPostgres
 
     local_dir = tmp_path / "local"
@@ -199,7 +198,7 @@ def test_a_run_killed_outright_leaves_its_children_named_and_a_closed_terminal_s
     first = start_stack(local_dir, ports)
     wait_healthy(f"http://127.0.0.1:{ports['api']}", first, log)
     recorded = dict(item.split("=") for item in (local_dir / "stack.lock").read_text().split())
-    children = [int(recorded["api"]), int(recorded["auth"])]
+    children = [int(recorded["api"].partition(":")[0]), int(recorded["auth"].partition(":")[0])]
     first.kill()
     first.wait(10)
     try:
@@ -222,8 +221,39 @@ def test_a_run_killed_outright_leaves_its_children_named_and_a_closed_terminal_s
                 time.sleep(0.1)
         EmbeddedPostgres(local_dir / "pgdata").stop()
 
+    # The folder is free again once they are gone; a run that stopped cleanly names no child any more.
     third = start_stack(local_dir, ports)
     wait_healthy(f"http://127.0.0.1:{ports['api']}", third, log)
-    third.send_signal(signal.SIGHUP)
-    assert third.wait(60) == 0
+    assert stop_stack(third) == 0
+    assert set(dict(item.split("=") for item in (local_dir / "stack.lock").read_text().split())) == {"stack"}
+
+
+def test_a_closed_terminal_stops_everything(tmp_path):
+    """SIGHUP, the terminal gone: every print to it now fails (EIO), which must not abort the stopping and
+    leave the API, the stand-in and Postgres running without their owner."""
+    import pty
+
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    ports = {"api": free_port(), "auth": free_port(), "pg": free_port()}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_URL")}
+    env.update(LOCAL_DIR=str(local_dir), PORT=str(ports["api"]), LOCAL_AUTH_PORT=str(ports["auth"]),
+               LOCAL_PG_PORT=str(ports["pg"]), WEB_CONCURRENCY="1")
+    terminal, tty = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "local_supabase.stack"], cwd=REPO, env=env, stdin=tty,
+                               stdout=tty, stderr=tty)
+    os.close(tty)
+    try:
+        deadline = time.monotonic() + 90
+        output = b""
+        while b"Press Ctrl-C to stop." not in output:  # read, so that a full terminal never blocks its writes
+            assert process.poll() is None and time.monotonic() < deadline, output.decode(errors="replace")
+            output += os.read(terminal, 65536)
+    finally:
+        os.close(terminal)  # the terminal goes away
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(60) == 0
     assert port_closed(ports["api"]) and port_closed(ports["auth"])
+    from local_supabase.embedded_postgres import EmbeddedPostgres
+
+    assert EmbeddedPostgres(local_dir / "pgdata").running_port() is None
