@@ -124,6 +124,38 @@ def test_a_wrong_cookie_is_refused(app):
     assert browser.get(path_of(callback)).status_code == 200
 
 
+def test_the_browser_that_opened_the_start_link_may_open_it_again(app):
+    """A reload or a second tap in the same browser goes on to Google again, with the same secret (its cookie
+    is set for the start link too); the sign-in still finishes once, and then the link is spent. Before, the
+    cookie was set for the callback only, and the second open was told the link had expired."""
+    browser = app.test_client()
+    link = browser.get("/auth/google/url").get_json()["url"]
+    first = browser.get(path_of(link))
+    again = browser.get(path_of(link))
+    assert first.status_code == again.status_code == 302
+    assert again.headers["Location"] == first.headers["Location"]
+    set_first, set_again = first.headers.getlist("Set-Cookie"), again.headers.getlist("Set-Cookie")
+    assert {c.split(";")[0] for c in set_first + set_again} == {set_first[0].split(";")[0]}  # one secret
+    assert sorted(c.split("Path=")[1].split(";")[0] for c in set_again) == ["/auth/callback", "/auth/google/start"]
+    callback = consent_at_google(again.headers["Location"], f"g-{uuid.uuid4().hex[:10]}@gmail.com")
+    done = browser.get(path_of(callback))
+    assert done.status_code == 200 and 'id="access-token" readonly>eyJ' in done.get_data(as_text=True)
+    forgotten = [c for c in done.headers.getlist("Set-Cookie") if "Max-Age=0" in c]
+    assert sorted(c.split("Path=")[1].split(";")[0] for c in forgotten) == ["/auth/callback", "/auth/google/start"]
+    spent = browser.get(path_of(link))
+    assert spent.status_code == 400 and "expired" in spent.get_data(as_text=True)
+
+
+def test_a_guessed_cookie_does_not_reopen_a_start_link_another_browser_owns(app):
+    owner, forger = app.test_client(), app.test_client()
+    link = owner.get("/auth/google/url").get_json()["url"]
+    assert owner.get(path_of(link)).status_code == 302
+    flow = parse_qs(urlsplit(link).query)["flow"][0]
+    forger.set_cookie("coner_oauth_" + flow.replace("-", ""), "guessed-value", path="/auth/google/start")
+    refused = forger.get(path_of(link))
+    assert refused.status_code == 400 and "Set-Cookie" not in refused.headers
+
+
 def test_a_start_link_binds_only_the_first_browser(app):
     first, second = app.test_client(), app.test_client()
     link = first.get("/auth/google/url").get_json()["url"]

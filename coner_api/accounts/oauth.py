@@ -37,11 +37,12 @@ EXPIRED = "Sign-in link is invalid or has expired"
 
 @dataclass(frozen=True)
 class BrowserCookie:
-    """The cookie that binds a flow to one browser."""
+    """The cookie that binds a flow to one browser: set for the callback, and for the start link, so that the
+    browser that opened the link may open it again (a reload, a second tap) and no other browser may."""
 
     name: str
     value: str
-    path: str
+    paths: tuple[str, ...]
     secure: bool
     max_age: int = FLOW_LIFETIME_SECONDS
 
@@ -90,17 +91,24 @@ def start(redirect_to: str | None) -> str:
     return _with_query(urlunsplit(origin), flow=flow_id)
 
 
-def bind(raw_flow_id: str) -> tuple[str, BrowserCookie]:
+def bind(raw_flow_id: str, browser_secret: str | None = None) -> tuple[str, BrowserCookie]:
     """Give the flow to the browser that opened its start link: Supabase's authorize URL to send it to, and
-    the cookie it must bring back to the callback."""
+    the cookie it must bring back to the callback. The browser that owns the flow already (its cookie's
+    `browser_secret`) gets the same again; any other finds the flow taken."""
     flow_id = _flow_id(raw_flow_id)
-    secret = secrets.token_urlsafe(32)
-    row = get_db().fetch_one("bind_oauth_flow", {"flow_id": flow_id, "binding": _binding(secret)})
+    row = None
+    if browser_secret and browser_secret.isascii():
+        secret = browser_secret
+        row = get_db().fetch_one("owned_oauth_flow", {"flow_id": flow_id, "binding": _binding(secret)})
+    if row is None:
+        secret = secrets.token_urlsafe(32)
+        row = get_db().fetch_one("bind_oauth_flow", {"flow_id": flow_id, "binding": _binding(secret)})
     if row is None:
         raise InvalidOtp(EXPIRED)
     callback = _config().oauth_redirect_url
     secure = not (callback.startswith("http://") and is_loopback(callback))
-    return row["authorize_url"], BrowserCookie(cookie_name(flow_id), secret, urlsplit(callback).path or "/", secure)
+    paths = (urlsplit(callback).path or "/", START_PATH)
+    return row["authorize_url"], BrowserCookie(cookie_name(flow_id), secret, paths, secure)
 
 
 def finish(code: str, raw_flow_id: str, browser_secret: str | None) -> tuple[TokenSet, str]:

@@ -14,6 +14,12 @@ UPDATE oauth_flows
    AND created_at > now() - interval '10 minutes'
 RETURNING authorize_url
 
+-- name: owned_oauth_flow
+-- The start link opened again by the browser that owns the flow (its cookie's binding): the same way on.
+SELECT authorize_url FROM oauth_flows
+ WHERE flow_id = %(flow_id)s::uuid AND browser_binding = %(binding)s
+   AND created_at > now() - interval '10 minutes'
+
 -- name: take_oauth_flow
 -- Single use, and only by the browser that owns it: the row goes as it is read.
 DELETE FROM oauth_flows

@@ -173,13 +173,15 @@ def _html_page(description: str) -> dict:
                     "400": _html_page("the link has expired or was already opened")})
 def google_start():
     """Open a sign-in link from /auth/google/url: binds the sign-in to this browser and goes on to Google."""
+    flow = request.args.get("flow", "")
     try:
-        authorize_url, cookie = oauth.bind(request.args.get("flow", ""))
+        authorize_url, cookie = oauth.bind(flow, request.cookies.get(oauth.cookie_name(flow)))
     except ApiError as exc:
         return callback_page.refused(exc, status=400)
     response = _no_store(redirect(authorize_url, 302))
-    response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, path=cookie.path, secure=cookie.secure,
-                        httponly=True, samesite="Lax")
+    for path in cookie.paths:
+        response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, path=path, secure=cookie.secure,
+                            httponly=True, samesite="Lax")
     return response
 
 
@@ -224,6 +226,7 @@ def _no_store(response):
 
 
 def _forget_flow(response, flow: str):
-    """The flow is used up: its cookie goes too (it was set for this path)."""
-    response.delete_cookie(oauth.cookie_name(flow), path=request.path)
+    """The flow is used up: its cookie goes too (it was set for this path and the start link's)."""
+    for path in (request.path, oauth.START_PATH):
+        response.delete_cookie(oauth.cookie_name(flow), path=path)
     return response
