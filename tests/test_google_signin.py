@@ -80,8 +80,18 @@ def test_the_cookie_is_secure_on_https(make_app, migrated_database, auth_server)
     client = app.test_client()
     link = client.get("/auth/google/url").get_json()["url"]
     assert link.startswith("https://api.example/auth/google/start?flow=")
-    cookie = client.get(path_of(link)).headers["Set-Cookie"]
+    started = client.get(link)
+    cookie = started.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+    # A __Host- cookie: a browser takes it only from this very host (no Domain, Path=/), so a sibling
+    # subdomain cannot toss its own flow's secret into a victim's browser (login CSRF).
+    assert cookie.startswith("__Host-coner_oauth_") and "Path=/;" in cookie and "Domain" not in cookie
+    assert len(started.headers.getlist("Set-Cookie")) == 1
+    again = client.get(link)  # the same browser, again: the same way on
+    assert again.status_code == 302 and again.headers["Location"] == started.headers["Location"]
+    flow = parse_qs(urlsplit(link).query)["flow"][0]
+    # The flow id spelt otherwise (upper case) names the same cookie.
+    assert client.get(f"https://api.example/auth/google/start?flow={flow.upper()}").status_code == 302
 
 
 def test_another_client_without_the_cookie_gets_no_tokens(app):

@@ -72,8 +72,21 @@ def _flow_id(raw: str) -> str:
         raise InvalidOtp(EXPIRED) from None
 
 
-def cookie_name(flow_id: str) -> str:
-    return COOKIE_PREFIX + flow_id.replace("-", "")
+def browser_cookie(raw_flow_id: str, secret: str = "") -> BrowserCookie:
+    """The cookie of a flow as this deployment sets it (its name from the flow id in its canonical spelling,
+    however the link's was written). Over https it is a `__Host-` cookie (Secure, Path=/, no Domain): browsers
+    take such a cookie only from this very host, so a sibling subdomain cannot plant its owner's secret for a
+    flow of its own in a victim's browser (login CSRF by cookie tossing). On a plain-http loopback callback
+    (`make run`) a Secure cookie would be dropped: there it is set for the callback and the start link."""
+    try:
+        flow_id = str(uuid.UUID(raw_flow_id))
+    except ValueError:
+        flow_id = raw_flow_id
+    name = COOKIE_PREFIX + flow_id.replace("-", "")
+    callback = _config().oauth_redirect_url
+    if not (callback.startswith("http://") and is_loopback(callback)):
+        return BrowserCookie("__Host-" + name, secret, ("/",), True)
+    return BrowserCookie(name, secret, (urlsplit(callback).path or "/", START_PATH), False)
 
 
 def start(redirect_to: str | None) -> str:
@@ -105,10 +118,7 @@ def bind(raw_flow_id: str, browser_secret: str | None = None) -> tuple[str, Brow
         row = get_db().fetch_one("bind_oauth_flow", {"flow_id": flow_id, "binding": _binding(secret)})
     if row is None:
         raise InvalidOtp(EXPIRED)
-    callback = _config().oauth_redirect_url
-    secure = not (callback.startswith("http://") and is_loopback(callback))
-    paths = (urlsplit(callback).path or "/", START_PATH)
-    return row["authorize_url"], BrowserCookie(cookie_name(flow_id), secret, paths, secure)
+    return row["authorize_url"], browser_cookie(flow_id, secret)
 
 
 def finish(code: str, raw_flow_id: str, browser_secret: str | None) -> tuple[TokenSet, str]:

@@ -175,7 +175,7 @@ def google_start():
     """Open a sign-in link from /auth/google/url: binds the sign-in to this browser and goes on to Google."""
     flow = request.args.get("flow", "")
     try:
-        authorize_url, cookie = oauth.bind(flow, request.cookies.get(oauth.cookie_name(flow)))
+        authorize_url, cookie = oauth.bind(flow, request.cookies.get(oauth.browser_cookie(flow).name))
     except ApiError as exc:
         return callback_page.refused(exc, status=400)
     response = _no_store(redirect(authorize_url, 302))
@@ -211,7 +211,7 @@ def callback():
         metrics.sign_in_failed("google", InvalidOtp.code)
         return callback_page.refused(InvalidOtp(oauth.EXPIRED), status=400)
     try:
-        tokens, final_redirect = oauth.finish(code, flow, request.cookies.get(oauth.cookie_name(flow)))
+        tokens, final_redirect = oauth.finish(code, flow, request.cookies.get(oauth.browser_cookie(flow).name))
     except ApiError as exc:
         metrics.sign_in_failed("google", exc.code)
         return callback_page.refused(exc)
@@ -226,7 +226,8 @@ def _no_store(response):
 
 
 def _forget_flow(response, flow: str):
-    """The flow is used up: its cookie goes too (it was set for this path and the start link's)."""
-    for path in (request.path, oauth.START_PATH):
-        response.delete_cookie(oauth.cookie_name(flow), path=path)
+    """The flow is used up: its cookie goes too, wherever it was set."""
+    cookie = oauth.browser_cookie(flow)
+    for path in cookie.paths:
+        response.delete_cookie(cookie.name, path=path, secure=cookie.secure, httponly=True, samesite="Lax")
     return response
