@@ -194,6 +194,16 @@ class Database:
         with self.connection() as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def exclusive(self, key: str) -> Iterator[None]:
+        """Run the block holding a lock on `key` for every process on the database: concurrent blocks on one
+        key run one after the other. For the writes to Supabase Auth that race each other there (two
+        sign-ups of one address, two password changes of one user), which no statement of ours can make
+        atomic. Holds a pooled connection, idle in its transaction, for the block's length."""
+        with self.transaction() as conn:
+            self._run("advisory_xact_lock", {"key": key}, conn, _rowcount)
+            yield
+
     def fetch_one(self, query: str, params: Mapping[str, Any] | None = None,
                   conn: Connection | None = None) -> dict[str, Any] | None:
         return self._run(query, params, conn, psycopg.Cursor.fetchone)

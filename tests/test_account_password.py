@@ -3,12 +3,15 @@ session, every other session and older token is refused, each documented error, 
 Every worker of a gunicorn refusing the old tokens is in tests/test_account_workers.py."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import jwt
 import pytest
 
 from tests.support.mfa import code, enrolled_user, verify
 from tests.support.servers import app_settings
-from tests.support.users import PASSWORD, bearer, sign_in, sign_up, sign_up_user
+from tests.support.users import PASSWORD, bearer, sign_in, sign_up, sign_up_user, unique_email
 
 NEW = "meadow-lamp-27"
 
@@ -56,6 +59,42 @@ def test_a_wrong_current_password_changes_nothing(client):
     assert body == {"error": "Invalid login credentials", "code": "INVALID_CREDENTIALS"}
     assert client.get("/auth/me", headers=bearer(session["access_token"])).status_code == 200
     assert sign_in(client, email, PASSWORD)["access_token"]
+
+
+def test_two_changes_at_once_are_made_one_after_the_other(app):
+    """A double tap: each change ended the other's session, and both answered 401 INVALID_REFRESH_TOKEN with
+    the password changed and every session gone. Now one wins with its new session; the other finds its
+    current password no longer current and changes nothing."""
+    client = app.test_client()
+    email, _ = sign_up(client)
+    token = sign_in(client, email)["access_token"]
+    start = threading.Barrier(2)
+
+    def attempt(new: str):
+        own = app.test_client()  # an address of its own: the credentials budget is per address
+        start.wait()
+        return new, change(own, token, new=new)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = dict(pool.map(attempt, ["first-lamp-11", "second-lamp-22"]))
+    won = [new for new, response in answers.items() if response.status_code == 200]
+    assert len(won) == 1, {new: response.get_json() for new, response in answers.items()}
+    lost = next(response for new, response in answers.items() if new not in won)
+    assert_error(lost, 400, "INVALID_CREDENTIALS")
+    session = answers[won[0]].get_json()
+    assert client.get("/auth/me", headers=bearer(session["access_token"])).status_code == 200
+    assert sign_in(client, email, won[0])["access_token"]
+
+
+def test_the_profile_keeps_the_address_when_the_change_comes_before_any_profile_call(dev_client):
+    """A user whose first call is the change (no profile row yet): the row the change's cutoff writes holds
+    the account's address, as ensureProfile would have written it (it was left null)."""
+    email = unique_email()
+    session = dev_client.post("/dev/auth/token", json={"email": email, "password": PASSWORD}).get_json()["data"]
+    changed = change(dev_client, session["access_token"])
+    assert changed.status_code == 200, changed.get_json()
+    me = dev_client.get("/users/me", headers=bearer(changed.get_json()["access_token"]))
+    assert me.status_code == 200 and me.get_json()["email"] == email
 
 
 @pytest.mark.parametrize("body, field, message", [

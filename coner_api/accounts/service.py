@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+from ..db import get_db
 from ..errors import ApiError
 from ..mfa import status as mfa_status
 from ..profiles import service as profiles
@@ -20,9 +21,17 @@ log = logging.getLogger(__name__)
 def sign_up(email: str, password: str, display_name: str | None) -> str:
     """Create the Supabase user and its profile row; return the user id."""
     data = {"display_name": display_name} if display_name else {}
-    user = get_supabase_auth().sign_up(email, password, data)
-    profiles.create_profile(user.id, user.email or email, display_name, email_verified=user.email_confirmed)
+    # Two sign-ups of one address at once: Supabase's second insert fails on its unique e-mail (a 500, which
+    # would be our 503); one after the other, the second is told the address is taken (EMAIL_EXISTS).
+    with get_db().exclusive(signup_key(email)):
+        user = get_supabase_auth().sign_up(email, password, data)
+        profiles.create_profile(user.id, user.email or email, display_name, email_verified=user.email_confirmed)
     return user.id
+
+
+def signup_key(email: str) -> str:
+    """The lock of an address's account creation (GoTrue keeps addresses lower-cased)."""
+    return "signup:" + email.lower()
 
 
 def sign_in(email: str, password: str) -> TokenSet:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable, Mapping
 
+from ..accounts.service import signup_key
+from ..db import get_db
 from ..errors import ApiError, Conflict, Forbidden, NotFound
 from ..lifecycle import service as lifecycle
 from ..profiles import service as profiles
@@ -55,17 +57,18 @@ def create_user(caller: Claims, email: str, password: str, display_name: str | N
     if PRIVILEGED_ROLES & set(roles) and not has_role(caller, "super_admin"):
         raise Forbidden("Only a super_admin can grant the admin or super_admin role")
     admin = get_supabase_admin()
-    user = admin.create_user(email, password, app_metadata={"roles": roles},
-                                  user_metadata={"display_name": display_name} if display_name else {})
-    try:
-        profiles.create_profile(user.id, user.email, display_name, email_verified=True)
-    except ApiError:
-        # Undo, so that repeating the request works instead of answering EMAIL_EXISTS.
+    with get_db().exclusive(signup_key(email)):  # as a sign-up: a second at once is told EMAIL_EXISTS
+        user = admin.create_user(email, password, app_metadata={"roles": roles},
+                                 user_metadata={"display_name": display_name} if display_name else {})
         try:
-            admin.delete_user(user.id)
-        except ApiError as exc:
-            log.error("user %s created without its profile row and not removed: %s", user.id, exc.code)
-        raise
+            profiles.create_profile(user.id, user.email, display_name, email_verified=True)
+        except ApiError:
+            # Undo, so that repeating the request works instead of answering EMAIL_EXISTS.
+            try:
+                admin.delete_user(user.id)
+            except ApiError as exc:
+                log.error("user %s created without its profile row and not removed: %s", user.id, exc.code)
+            raise
     return _present(user, profiles.profiles_of([user.id]).get(user.id))
 
 

@@ -32,6 +32,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..accounts import service as accounts
+from ..db import get_db
 from ..errors import ApiError, NotFound, ReauthenticationRequired, SessionRevoked, ValidationFailed
 from ..profiles import service as profiles
 from ..sessions import get_revocations
@@ -49,7 +50,14 @@ PASSWORD_REQUIRED = "Missing data for required field."
 
 def change_password(claims: Claims, access_token: str, current_password: str, new_password: str) -> TokenSet:
     """Check the current password, set the new one, refuse every older token everywhere; the caller's new
-    session (see the module's decisions)."""
+    session (see the module's decisions). One change of a user at a time: two at once each ended the other's
+    session, and both answered 401 with the password changed; one after the other, the second finds its
+    current password no longer current (401 INVALID_CREDENTIALS) and changes nothing."""
+    with get_db().exclusive("password:" + claims.user_id):
+        return _change_password(claims, access_token, current_password, new_password)
+
+
+def _change_password(claims: Claims, access_token: str, current_password: str, new_password: str) -> TokenSet:
     account = _account(claims.user_id)
     if account is None:
         raise SessionRevoked()
@@ -64,7 +72,7 @@ def change_password(claims: Claims, access_token: str, current_password: str, ne
     except ApiError:
         auth.end_unheld_session(session)  # opened for the check; nobody will hold it
         raise
-    get_revocations().logout_everywhere(claims.user_id, None)
+    get_revocations().logout_everywhere(claims.user_id, account.email)
     return accounts.after_cutoff(session)
 
 
@@ -77,7 +85,7 @@ def _change_password_with_second_factor(claims: Claims, email: str, access_token
     auth = get_supabase_auth()
     get_supabase_account().set_password(access_token, new_password, current_password)
     auth.sign_out(access_token, "local")  # its refresh token would otherwise outlive the change
-    get_revocations().logout_everywhere(claims.user_id, None)
+    get_revocations().logout_everywhere(claims.user_id, email)
     return accounts.sign_in(email, new_password)
 
 
