@@ -97,7 +97,11 @@ def create_app(settings: Settings) -> Flask:
 
     @app.after_request
     def _cors(response: Response) -> Response:
-        # Like Kong's cors plugin in the Supabase stack: any origin, the requested headers and methods.
+        # Like Kong's cors plugin in the Supabase stack: any origin, the requested headers and methods; for
+        # Supabase's own API only. The stand-in's own pages (the mailbox, the consent page under /_local) get
+        # none: with them, any web page a developer opened could read every code in the local mailbox.
+        if not request.path.startswith(PREFIX + "/"):
+            return response
         response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Headers"] = request.headers.get(

@@ -130,6 +130,15 @@ def test_client_sign_up_and_sign_in(auth_server):
 
 
 @pytest.mark.standin_only("the local gateway's CORS answers")
+def test_the_stand_ins_own_pages_are_not_readable_from_other_origins(auth_server):
+    """Kong's CORS covers Supabase's API; the mailbox is the stand-in's own, and it holds every code: a web
+    page on another origin (any site a developer has open) must not read it."""
+    mail = httpx.get(f"{auth_server.url}/_local/mail", headers={"Origin": "https://evil.example"})
+    assert mail.status_code == 200 and "Access-Control-Allow-Origin" not in mail.headers
+    api = httpx.get(f"{auth_server.url}/auth/v1/health", headers={"Origin": "https://app.example"})
+    assert api.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
 def test_cors_preflight_and_headers(auth_server):
     preflight = httpx.options(f"{auth_server.url}/auth/v1/token", headers={
         "Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": "POST",
