@@ -1,7 +1,9 @@
 """The /dev/auth routes: test tokens and users in development, absent everywhere else."""
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from supabase_auth.errors import AuthApiError
@@ -54,6 +56,23 @@ def test_token_signs_an_existing_user_in(dev_client):
     assert second.get_json()["data"]["user"] == first.get_json()["data"]["user"]
     assert second.get_json()["data"]["user"]["user_metadata"]["full_name"] == "First"
     assert second.get_json()["data"]["access_token"] != first.get_json()["data"]["access_token"]
+
+
+def test_tokens_for_one_new_address_asked_at_once_all_sign_the_one_user_in(dev_app):
+    """Each made the user if missing: at once, GoTrue's second insert failed on its unique e-mail and three of
+    four callers got 503. Made one after the other, the later ones find it made and sign in."""
+    email = unique_email()
+    start = threading.Barrier(4)
+
+    def attempt(_: int):
+        own = dev_app.test_client()  # an address of its own: the credentials budget is per address
+        start.wait()
+        return own.post("/dev/auth/token", json={"email": email, "password": "correct-horse-1"})
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(attempt, range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4, [answer.get_json() for answer in answers]
+    assert len({answer.get_json()["data"]["user"]["id"] for answer in answers}) == 1
 
 
 def test_a_wrong_password_for_an_existing_user_creates_nothing(dev_client, auth_server):

@@ -23,15 +23,17 @@ def sign_up(email: str, password: str, display_name: str | None) -> str:
     data = {"display_name": display_name} if display_name else {}
     # Two sign-ups of one address at once: Supabase's second insert fails on its unique e-mail (a 500, which
     # would be our 503); one after the other, the second is told the address is taken (EMAIL_EXISTS).
-    with get_db().exclusive(signup_key(email)):
+    with one_creation_at_a_time(email):
         user = get_supabase_auth().sign_up(email, password, data)
         profiles.create_profile(user.id, user.email or email, display_name, email_verified=user.email_confirmed)
     return user.id
 
 
-def signup_key(email: str) -> str:
-    """The lock of an address's account creation (GoTrue keeps addresses lower-cased)."""
-    return "signup:" + email.lower()
+def one_creation_at_a_time(email: str):
+    """`with` it around the creation of an account for `email` (a sign-up, an admin's or the dev routes'):
+    creations of one address, on any process, then run one after the other, so that the later ones are told
+    the address is taken instead of failing on GoTrue's unique e-mail (keyed lower-cased, as GoTrue keeps it)."""
+    return get_db().exclusive("signup:" + email.lower())
 
 
 def sign_in(email: str, password: str) -> TokenSet:

@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable, Mapping
 
-from ..accounts.service import signup_key
-from ..db import get_db
+from ..accounts.service import one_creation_at_a_time
 from ..errors import ApiError, Conflict, Forbidden, NotFound
 from ..lifecycle import service as lifecycle
 from ..profiles import service as profiles
@@ -57,7 +56,7 @@ def create_user(caller: Claims, email: str, password: str, display_name: str | N
     if PRIVILEGED_ROLES & set(roles) and not has_role(caller, "super_admin"):
         raise Forbidden("Only a super_admin can grant the admin or super_admin role")
     admin = get_supabase_admin()
-    with get_db().exclusive(signup_key(email)):  # as a sign-up: a second at once is told EMAIL_EXISTS
+    with one_creation_at_a_time(email):  # as a sign-up: a second at once is told EMAIL_EXISTS
         user = admin.create_user(email, password, app_metadata={"roles": roles},
                                  user_metadata={"display_name": display_name} if display_name else {})
         try:

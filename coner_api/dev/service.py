@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..accounts.service import one_creation_at_a_time
 from ..errors import EmailExists, NotFound
 from ..sessions import get_revocations
 from ..supabase_client.admin import get_supabase_admin
@@ -17,7 +18,8 @@ def issue_test_token(email: str, password: str, metadata: Mapping[str, Any]) -> 
     sign-in against the caller's address (a bucket of 30, GoTrue's token-refresh limit), and a batch of 20 new
     users would otherwise spend 40 of them."""
     try:
-        get_supabase_admin().create_user(email, password, user_metadata=metadata)
+        with one_creation_at_a_time(email):  # at once, the others find it made (not GoTrue's unique-e-mail 500)
+            get_supabase_admin().create_user(email, password, user_metadata=metadata)
     except EmailExists:
         pass  # made earlier: the sign-in below checks the password, and a wrong one stays wrong
     tokens = get_supabase_auth().sign_in(email, password)

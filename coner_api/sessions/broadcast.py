@@ -44,7 +44,6 @@ from typing import Callable, TypeVar
 from ..observability import metrics
 from ..db import Connection, Database, connect
 from ..errors import ApiError
-from ..query_deadlines import with_deadline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -180,11 +179,10 @@ class Listener:
         while not self._stopping.is_set():
             proven_here = silent = False
             try:
-                # The pool's deadline on each round trip (LISTEN, the state loaded on connect): a link gone
-                # silent with its kernel still answering keepalives would hold them for good (query_deadlines.py);
-                # notifies() brings its own timeout.
-                with connect(self.listen_url, with_deadline(getattr(self.db, "deadline", None)),
-                             application_name=LISTENER_NAME,
+                # The pool's connection class, with its deadline on each round trip (LISTEN, the state loaded
+                # on connect): a link gone silent with its kernel still answering keepalives would hold them
+                # for good (query_deadlines.py); notifies() brings its own timeout.
+                with connect(self.listen_url, self.db.pool.connection_class, application_name=LISTENER_NAME,
                              connect_timeout=3, keepalives=1, keepalives_idle=5, keepalives_interval=2,
                              keepalives_count=2) as conn:
                     for channel in (CHANNEL, ACK_CHANNEL, ALIVE_CHANNEL):
